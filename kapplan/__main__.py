@@ -1,0 +1,3 @@
+from kapplan.cli import main
+
+main()

@@ -1,0 +1,26 @@
+"""The current time, honouring SOURCE_DATE_EPOCH (reproducible builds).
+
+Only the CLI calls this; the core receives the moment as an argument.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+
+def reproducible_epoch(environ: Mapping[str, str] | None = None) -> datetime | None:
+    """SOURCE_DATE_EPOCH as an aware UTC datetime, or None when unset/invalid."""
+    value = (environ if environ is not None else os.environ).get("SOURCE_DATE_EPOCH", "").strip()
+    if not value.isdigit():
+        return None
+    return datetime.fromtimestamp(int(value), tz=UTC)
+
+
+def current_time(environ: Mapping[str, str] | None = None) -> datetime:
+    """Now in UTC (second precision), or the reproducible epoch when set."""
+    fixed = reproducible_epoch(environ)
+    if fixed is not None:
+        return fixed
+    return datetime.now(tz=UTC).replace(microsecond=0)

@@ -1,0 +1,36 @@
+"""Atomic, permission-aware file writes: nothing half-written is ever left behind."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+
+def atomic_write(path: Path, data: bytes | str, *, private: bool = False) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename it over.
+
+    ``private`` files (plans, calendars with personal data) are created readable
+    by their owner only, from the first byte on.
+    """
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    folder = path.parent if str(path.parent) else Path(".")
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, 0o600 if private else 0o644 & ~_umask())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current

@@ -1,0 +1,80 @@
+"""Read protocol, client and clinic files fully checked: structure, then lint.
+
+This is the one entry point the CLI, batch and the public API use to turn a
+path into models plus diagnostics.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .bundled import resolve_protocol_path
+from .client import Client, Clinic
+from .errors import Diagnostic, InputError
+from .loading import Document, document_kind, load_document, parse_document, read_bytes, to_model
+from .protocol import Protocol
+
+
+@dataclass
+class LoadedProtocol:
+    """A validated protocol with its lint warnings and the file's digest."""
+
+    protocol: Protocol
+    path: Path
+    sha256: str
+    warnings: list[Diagnostic] = field(default_factory=list)
+
+
+def protocol_from_document(doc: Document) -> tuple[Protocol | None, list[Diagnostic]]:
+    """Model plus every diagnostic (structure errors stop before lint)."""
+    from .rules import lint
+
+    try:
+        protocol = to_model(doc, Protocol)
+    except InputError as err:
+        return None, err.diagnostics
+    return protocol, lint(protocol, doc)
+
+
+def load_protocol(name: str | Path, base: Path | None = None) -> LoadedProtocol:
+    """A path or bundled id -> LoadedProtocol; any error raises InputError."""
+    path = resolve_protocol_path(str(name), base)
+    data = read_bytes(path)
+    doc = parse_document(data, str(path))
+    kind = document_kind(doc)
+    if kind != "protocol":
+        raise InputError([doc.diagnostic(("kind",), "KP104", f"expected a protocol file, found kind '{kind}'")])
+    protocol, diagnostics = protocol_from_document(doc)
+    errors = [d for d in diagnostics if d.is_error]
+    if protocol is None or errors:
+        raise InputError(diagnostics, f"{path}: the protocol has {len(errors)} error(s)")
+    return LoadedProtocol(protocol, path, hashlib.sha256(data).hexdigest(), diagnostics)
+
+
+def load_client(path: str | Path) -> Client:
+    doc = load_document(path)
+    if doc.data.get("kind", "client") != "client":
+        raise InputError([doc.diagnostic(("kind",), "KP104", "expected a client file (kind: client)")])
+    return to_model(doc, Client)
+
+
+def load_clinic(path: str | Path) -> Clinic:
+    doc = load_document(path)
+    if document_kind(doc) != "clinic":
+        raise InputError([doc.diagnostic(("kind",), "KP104", "expected a clinic file (kind: clinic)")])
+    return to_model(doc, Clinic)
+
+
+def check_file(path: str | Path) -> list[Diagnostic]:
+    """Every diagnostic for one file of any kind (for ``validate``)."""
+    try:
+        doc = load_document(path)
+        kind = document_kind(doc)
+        if kind == "protocol":
+            return protocol_from_document(doc)[1]
+        to_model(doc, Client if kind == "client" else Clinic)
+    except InputError as err:
+        return err.diagnostics
+    return []

@@ -1,0 +1,122 @@
+"""The Plan shape of SPEC §5: what the engine returns and every output reads.
+
+A plan is self-contained: it embeds the normalized protocol and the resolved
+client, so export, status and reschedule never need the source files.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+PLAN_FORMAT = 1
+Status = Literal["planned", "done", "missed", "cancelled"]
+
+
+class PlanModel(BaseModel):
+    """Plans are read back from disk: unknown keys are errors, not silently kept."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class PlannedDose(PlanModel):
+    medication: str
+    route: str
+    amount_mg: float | None = None
+    basis: str
+
+
+class PlannedReminder(PlanModel):
+    before: str  # ISO 8601 duration, e.g. P1D
+    text: str
+
+
+class Deviation(PlanModel):
+    key: str
+    rule: Literal["gap", "after", "offset", "per_week", "within", "max_span"]
+    allowed: str
+    actual: str
+    lateness_min: int = 0
+
+
+class PlannedSession(PlanModel):
+    key: str
+    step: str
+    session: str
+    kind: str
+    index: int
+    count: int
+    follows: str | None = None
+    title: str
+    start: AwareDatetime
+    end: AwareDatetime
+    setting: str
+    staff: list[str] = []
+    dose: PlannedDose | None = None
+    reminders: list[PlannedReminder] = []
+    assessments: list[str] = []
+    monitoring: list[str] = []
+    checklist: list[str] = []
+    instructions: str | None = None
+    notes: str | None = None
+    status: Status = "planned"
+    sequence: int = 0
+    deviations: list[Deviation] = []
+
+
+class ProtocolRef(PlanModel):
+    id: str
+    version: str
+    title: str
+    sha256: str
+    definition: dict[str, Any]
+
+
+class Warning_(PlanModel):
+    code: str
+    message: str
+
+
+class Change(PlanModel):
+    key: str
+    from_: dict[str, Any] = Field(alias="from")
+    to: dict[str, Any]
+    reason: str | None = None
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
+
+
+class HistoryEntry(PlanModel):
+    at: AwareDatetime
+    command: str
+    changes: list[Change] = []
+
+
+class Plan(PlanModel):
+    kind: Literal["plan"] = "plan"
+    format: int = PLAN_FORMAT
+    generator: str
+    created: AwareDatetime
+    series: str
+    protocol: ProtocolRef
+    client: dict[str, Any]
+    clinic: dict[str, Any] | None = None
+    sessions: list[PlannedSession]
+    warnings: list[Warning_] = []
+    deviations: list[Deviation] = []
+    history: list[HistoryEntry] = []
+
+    def session(self, key: str) -> PlannedSession | None:
+        return next((s for s in self.sessions if s.key == key), None)
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2, by_alias=True) + "\n"
+
+
+def format_utc(moment: datetime) -> str:
+    """``2026-11-26T15:00:00Z`` for ``created`` and history timestamps."""
+    from datetime import UTC
+
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
