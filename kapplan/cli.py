@@ -9,7 +9,7 @@ place: ``KapplanGroup.invoke``.
 from __future__ import annotations
 
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -90,17 +90,17 @@ def main_options(
     _state["debug"] = debug
 
 
-class TextFormat(str, Enum):
+class TextFormat(StrEnum):
     text = "text"
     json = "json"
 
 
-class ListFormat(str, Enum):
+class ListFormat(StrEnum):
     table = "table"
     json = "json"
 
 
-class PlanFormat(str, Enum):
+class PlanFormat(StrEnum):
     table = "table"
     calendar = "calendar"
     json = "json"
@@ -108,25 +108,25 @@ class PlanFormat(str, Enum):
     ics = "ics"
 
 
-class Audience(str, Enum):
+class Audience(StrEnum):
     client = "client"
     clinic = "clinic"
 
 
-class Privacy(str, Enum):
+class Privacy(StrEnum):
     minimal = "minimal"
     standard = "standard"
     full = "full"
 
 
-class SchemaKind(str, Enum):
+class SchemaKind(StrEnum):
     protocol = "protocol"
     client = "client"
     clinic = "clinic"
     plan = "plan"
 
 
-class MarkStatus(str, Enum):
+class MarkStatus(StrEnum):
     done = "done"
     missed = "missed"
     cancelled = "cancelled"
@@ -153,6 +153,45 @@ UnavailableOpt = Annotated[
     list[str] | None, typer.Option("--unavailable", help="Date or DATE..DATE to avoid; adds to the file's list.")
 ]
 HolidaysOpt = Annotated[str | None, typer.Option("--holidays", help="Public holidays, e.g. US-NY.")]
+
+
+def emit(data: bytes | str, output: str | None, *, private: bool = True) -> None:
+    """Write command output to stdout (no -o, or '-') or atomically to a file."""
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    if output in (None, "-"):
+        sys.stdout.flush()
+        sys.stdout.buffer.write(payload)
+        sys.stdout.flush()
+        return
+    from .errors import UsageError
+    from .files import atomic_write
+
+    target = Path(output)
+    if target.is_dir():
+        raise UsageError(f"{output}: is a folder; give a file name")
+    if not target.parent.exists():
+        raise UsageError(f"{output}: folder {target.parent} does not exist")
+    try:
+        atomic_write(target, payload, private=private)
+    except OSError as err:
+        raise UsageError(f"{output}: cannot be written ({err.strerror or 'I/O error'})") from None
+
+
+_EXTENSIONS = {".json": "json", ".csv": "csv", ".ics": "ics", ".txt": "table"}
+
+
+def output_format(output: str | None, chosen: str | None, default: str = "table") -> str:
+    """--format wins; else the -o extension; else ``default``."""
+    if chosen:
+        return chosen
+    if output in (None, "-"):
+        return default
+    from .errors import UsageError
+
+    suffix = Path(str(output)).suffix.lower()
+    if suffix not in _EXTENSIONS:
+        raise UsageError(f"{output}: cannot tell the format from the extension; add --format")
+    return _EXTENSIONS[suffix]
 
 
 @app.command()
@@ -201,7 +240,47 @@ def plan(
     no_alarms: NoAlarmsOpt = False,
 ) -> None:
     """Make a personalized plan for one client."""
-    raise NotImplementedError
+    from .clock import current_time, reproducible_epoch, system_zone_name
+    from .inputs import load_client, load_clinic, load_protocol
+    from .planning import ClientFlags, make_plan, merge_client, resolve_client
+    from .render import print_plan_notes
+
+    fmt = output_format(output, format.value if format else None)
+    loaded = load_protocol(protocol)
+    flags = ClientFlags(id, start, tz, weight, list(available or []), list(unavailable or []), holidays)
+    profile = merge_client(load_client(client) if client else None, flags)
+    now = current_time()
+    from zoneinfo import ZoneInfo
+
+    zone = profile.timezone or system_zone_name()
+    today = now.astimezone(ZoneInfo(zone)).date()
+    profile, notes = resolve_client(profile, today=today, system_zone=zone)
+    site = load_clinic(clinic) if clinic else None
+    result = make_plan(
+        loaded, profile, site, now=now, allow_deviations=allow_deviations,
+        reproducible=reproducible_epoch() is not None, notes=notes,
+    )
+    print_plan_notes(result)
+    emit(render_plan(result, fmt, audience.value, privacy.value, not no_alarms), output)
+
+
+def render_plan(result: Any, fmt: str, audience: str, privacy: str, alarms: bool) -> bytes | str:
+    """One Plan, several outputs."""
+    if fmt == "json":
+        return result.to_json()
+    if fmt == "ics":
+        from .ics import plan_to_ics
+
+        return plan_to_ics(result, audience=audience, privacy=privacy, alarms=alarms)
+    from . import render
+
+    if fmt == "csv":
+        from .plan_csv import plan_to_csv
+
+        return plan_to_csv(result)
+    if fmt == "calendar":
+        return render.plan_calendar_text(result)
+    return render.plan_table_text(result)
 
 
 @app.command()
@@ -241,7 +320,9 @@ def mark(
     plan_file: Annotated[Path, typer.Argument(metavar="PLAN.json")],
     key: Annotated[str, typer.Argument(help="Session key, e.g. medicine-3.")],
     status: Annotated[MarkStatus, typer.Argument(help="done, missed or cancelled.")],
-    at: Annotated[str | None, typer.Option("--at", help="Actual start: ISO 8601, or local time in the client's zone.")] = None,
+    at: Annotated[
+        str | None, typer.Option("--at", help="Actual start: ISO 8601, or local time in the client's zone.")
+    ] = None,
 ) -> None:
     """Record what happened to a session."""
     raise NotImplementedError
@@ -256,7 +337,9 @@ def status(plan_file: Annotated[Path, typer.Argument(metavar="PLAN.json")]) -> N
 @app.command()
 def reschedule(
     plan_file: Annotated[Path, typer.Argument(metavar="PLAN.json")],
-    from_: Annotated[str | None, typer.Option("--from", help="Re-plan sessions from this date (default: today).")] = None,
+    from_: Annotated[
+        str | None, typer.Option("--from", help="Re-plan sessions from this date (default: today).")
+    ] = None,
     start: StartOpt = None,
     tz: TzOpt = None,
     weight: WeightOpt = None,

@@ -24,3 +24,19 @@ def current_time(environ: Mapping[str, str] | None = None) -> datetime:
     if fixed is not None:
         return fixed
     return datetime.now(tz=UTC).replace(microsecond=0)
+
+
+def system_zone_name(environ: Mapping[str, str] | None = None) -> str:
+    """The machine's IANA zone: $TZ, else /etc/localtime's target, else UTC."""
+    from pathlib import Path
+
+    env = environ if environ is not None else os.environ
+    name = env.get("TZ", "").lstrip(":")
+    if name and "/" in name or name == "UTC":
+        return name
+    try:
+        target = str(Path("/etc/localtime").resolve())
+    except OSError:
+        return "UTC"
+    marker = "zoneinfo/"
+    return target.split(marker, 1)[1] if marker in target else "UTC"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import Field, PlainSerializer, PlainValidator, PositiveInt, WithJsonSchema
 
 from .model_base import StrictModel
 from .values import (
@@ -25,7 +25,6 @@ from .values import (
     parse_range,
     parse_weekday,
 )
-from pydantic import PlainSerializer, PlainValidator, WithJsonSchema
 
 SessionKind = Literal["screening", "preparation", "dosing", "integration", "follow-up", "assessment"]
 Setting = Literal["in-person", "telehealth", "home"]
