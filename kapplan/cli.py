@@ -54,7 +54,8 @@ def _passthrough_exceptions() -> tuple[type[BaseException], ...]:
         from typer._click import exceptions
     except ImportError:  # Typer releases that depend on an external click
         from click import exceptions  # type: ignore[no-redef]
-    return (exceptions.ClickException, exceptions.Exit, exceptions.Abort, typer.Exit)
+    found = [getattr(exceptions, name, None) for name in ("ClickException", "Exit", "Abort")]
+    return (*[e for e in found if e is not None], typer.Exit, typer.Abort)
 
 
 def _fail_plain(message: str, code: int) -> NoReturn:
@@ -200,22 +201,74 @@ def validate(
     format: Annotated[TextFormat, typer.Option("--format", help="Output format.")] = TextFormat.text,
     strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")] = False,
 ) -> None:
-    """Lint protocol, client and clinic files."""
-    raise NotImplementedError
+    """Lint protocol, client and clinic files.
+
+    Every problem of every file is printed (FILE:LINE:COL: SEVERITY CODE
+    message), then a summary on stderr. Exit 0 when there is no error, 1 when
+    there is one, 2 when a path cannot be read (the other files are still
+    checked). 'kapplan rules' lists the codes.
+    """
+    import json
+
+    from .inputs import check_paths, validation_exit_code
+
+    reports = check_paths(paths, strict=strict)
+    diagnostics = [d for report in reports for d in report.diagnostics]
+    if format is TextFormat.json:
+        sys.stdout.write(json.dumps([d.as_dict() for d in diagnostics], indent=2) + "\n")
+    else:
+        sys.stdout.writelines(d.as_text() + "\n" for d in diagnostics)
+    for report in reports:
+        if report.unreadable:
+            sys.stderr.write(f"kapplan: {report.unreadable}\n")
+    errors = sum(d.is_error for d in diagnostics)
+    warnings = len(diagnostics) - errors
+    unreadable = sum(1 for r in reports if r.unreadable)
+    counts = [f"{errors} error(s)", f"{warnings} warning(s)"] + ([f"{unreadable} unreadable"] if unreadable else [])
+    sys.stderr.write(f"{len(reports)} file(s) checked: {', '.join(counts)}\n")
+    code = validation_exit_code(reports)
+    if code:
+        raise typer.Exit(int(code))
 
 
 @app.command()
 def protocols(
     format: Annotated[ListFormat, typer.Option("--format", help="Output format.")] = ListFormat.table,
 ) -> None:
-    """List the bundled protocols."""
-    raise NotImplementedError
+    """List the bundled protocols: id, version, title, sessions, span.
+
+    The span is the earliest shape in days from the first session to the
+    last (every gap at its minimum, availability ignored).
+    """
+    import json
+
+    from .bundled import bundled_paths
+    from .inputs import load_protocol, protocol_summary
+
+    rows = [protocol_summary(load_protocol(path), name) for name, path in bundled_paths().items()]
+    if format is ListFormat.json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    from .render import protocols_table_text
+
+    sys.stdout.write(protocols_table_text(rows))
 
 
 @app.command()
 def show(protocol: Annotated[str, typer.Argument(help="Protocol file or bundled id.")]) -> None:
-    """Show a protocol as a tree plus a timeline of its earliest shape."""
-    raise NotImplementedError
+    """Show a protocol as a tree plus a timeline of its earliest shape.
+
+    The timeline puts every session at its earliest day after the first one
+    (each gap, after and offset at its minimum; availability ignored). Lint
+    warnings go to stderr.
+    """
+    from .inputs import load_protocol
+    from .render import protocol_text
+    from .shape import earliest_shape
+
+    loaded = load_protocol(protocol)
+    sys.stderr.writelines(d.as_text() + "\n" for d in loaded.warnings)
+    sys.stdout.write(protocol_text(loaded.protocol, earliest_shape(loaded.protocol)))
 
 
 @app.command()
@@ -291,8 +344,35 @@ def export(
     privacy: PrivacyOpt = Privacy.standard,
     no_alarms: NoAlarmsOpt = False,
 ) -> None:
-    """Export a plan as an iCalendar file."""
-    raise NotImplementedError
+    """Export a plan as an iCalendar file.
+
+    --privacy caps what the file may show at all (minimal, standard, full);
+    --audience chooses the texts: the client's instructions and reminders, or
+    for the clinic also notes, monitoring, assessments and staff. The file is
+    created readable by its owner only.
+    """
+    from .errors import UsageError
+    from .ics import plan_to_ics
+    from .plan import read_plan
+
+    target = None if output in (None, "-") else Path(output)
+    if target is not None and target.suffix.lower() not in (".ics", ".ical"):
+        raise UsageError(f"{target}: export writes iCalendar; name the output FILE.ics, or '-' for stdout")
+    if target is not None and target.resolve() == plan_file.resolve():
+        raise UsageError(f"{target}: that is the plan file itself; choose another output file")
+    current = read_plan(plan_file)
+    data = plan_to_ics(current, audience=audience.value, privacy=privacy.value, alarms=not no_alarms)
+    if target is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    from .files import atomic_write
+
+    try:
+        atomic_write(target, data, private=True)
+    except OSError as err:
+        raise UsageError(f"{target}: cannot be written ({err.strerror or 'write failed'})") from None
+    sys.stderr.write(f"{target}: {len(current.sessions)} session(s) exported\n")
 
 
 @app.command()
@@ -311,8 +391,119 @@ def batch(
     fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first failed record.")] = False,
     report: Annotated[TextFormat | None, typer.Option("--report", help="'json': the summary on stdout.")] = None,
 ) -> None:
-    """Plan and export every record of a roster."""
-    raise NotImplementedError
+    """Plan and export every record of a roster.
+
+    Writes <id>.ics and/or <id>.plan.json per record into --out (default: the
+    current folder) and always --out/summary.json. A bad record is reported with
+    its row and never stops the others; the exit code is then 4.
+    """
+    import dataclasses
+    import os
+
+    from .batch import BatchSettings, run_batch
+    from .clock import current_time, reproducible_epoch
+    from .errors import BatchFailedError
+    from .render import batch_reporter, batch_summary_line
+    from .roster import open_roster
+
+    folder = out or Path(".")
+    settings = BatchSettings(
+        base=Path("."),
+        now=current_time(),
+        reproducible=reproducible_epoch() is not None,
+        protocol=_batch_protocol(protocol),
+        timezone=_batch_flag("--tz", tz),
+        start=_batch_flag("--start", start),
+        clinic=_batch_clinic(clinic),
+        audience=audience.value,
+        privacy=privacy.value,
+        formats=_batch_formats(format),
+        combined=combined is not None,
+    )
+    _check_combined(combined, folder)
+    show_progress = sys.stderr.isatty() and not os.environ.get("NO_COLOR")
+    with open_roster(roster, sys.stdin.buffer) as source:
+        settings = dataclasses.replace(settings, base=source.base)
+        with batch_reporter(source.name, progress=show_progress) as reporter:
+            summary = run_batch(
+                source,
+                settings,
+                folder,
+                jobs=jobs or os.cpu_count() or 1,
+                fail_fast=fail_fast,
+                combined=combined,
+                report=reporter,
+            )
+    if report == TextFormat.json:
+        sys.stdout.buffer.write(summary.path.read_bytes())
+        sys.stdout.buffer.flush()
+    if summary.fault is not None:
+        raise summary.fault
+    if summary.failed:
+        stop = "; stopped at the first (--fail-fast)" if summary.stopped else ""
+        raise BatchFailedError(
+            f"{summary.failed} of {summary.records} record(s) failed{stop}; {summary.ok} planned (see {summary.path})"
+        )
+    if report != TextFormat.json:
+        batch_summary_line(summary, folder)
+
+
+def _batch_formats(value: str) -> tuple[str, ...]:
+    from .errors import UsageError
+
+    chosen = [part.strip().lower() for part in value.split(",") if part.strip()]
+    if not chosen or any(part not in ("ics", "json") for part in chosen):
+        raise UsageError(f"--format: expected ics, json or ics,json, not '{value}'")
+    return tuple(kind for kind in ("ics", "json") if kind in chosen)
+
+
+def _batch_flag(flag: str, value: str | None) -> str | None:
+    """--tz / --start checked once here rather than failing every record."""
+    if value is None:
+        return None
+    from pydantic_core import PydanticCustomError
+
+    from .errors import UsageError
+    from .values import parse_date, parse_timezone
+
+    try:
+        parsed = parse_timezone(value) if flag == "--tz" else parse_date(value).isoformat()
+    except PydanticCustomError as err:
+        raise UsageError(f"{flag}: {err.message()}") from None
+    return str(parsed)
+
+
+def _batch_protocol(name: str | None) -> str | None:
+    """--protocol: a path (made absolute, as records resolve theirs elsewhere) or a bundled id."""
+    if name is None:
+        return None
+    from .bundled import bundled_paths
+    from .errors import UsageError
+
+    if Path(name).exists():
+        return str(Path(name).resolve())
+    if name in bundled_paths():
+        return name
+    raise UsageError(f"--protocol: unknown protocol '{name}': not a bundled protocol id, and no such file")
+
+
+def _batch_clinic(path: Path | None) -> Any:
+    if path is None:
+        return None
+    from .inputs import load_clinic
+
+    return load_clinic(path)
+
+
+def _check_combined(path: Path | None, out: Path) -> None:
+    from .errors import UsageError
+
+    if path is None:
+        return
+    if path.suffix.lower() not in (".ics", ".ical"):
+        raise UsageError(f"--combined {path}: name the calendar FILE.ics")
+    if not path.parent.is_dir() and path.parent.resolve() != out.resolve():
+        raise UsageError(f"--combined {path}: the folder {path.parent} does not exist")
 
 
 @app.command()
@@ -324,14 +515,34 @@ def mark(
         str | None, typer.Option("--at", help="Actual start: ISO 8601, or local time in the client's zone.")
     ] = None,
 ) -> None:
-    """Record what happened to a session."""
-    raise NotImplementedError
+    """Record what happened to a session.
+
+    done: it took place (--at: its actual start; ISO 8601 with an offset, or a
+    local time such as '2026-12-14 10:30' in the client's zone). missed or
+    cancelled: it did not; 'kapplan reschedule' plans the occurrence again.
+    """
+    from .clock import current_time
+    from .lifecycle import mark_session, parse_actual_start, plan_zone
+
+    current = _read_plan_file(plan_file)
+    moment = parse_actual_start(at, plan_zone(current)) if at is not None else None
+    command = f"mark {key} {status.value}" + (f" --at {moment.isoformat()}" if moment else "")
+    outcome = mark_session(current, key, status.value, now=current_time(), at=moment, command=command)
+    if outcome.changed:
+        _replace_plan_file(plan_file, outcome.plan)
+    sys.stderr.write(f"{outcome.message}\n")
 
 
 @app.command()
 def status(plan_file: Annotated[Path, typer.Argument(metavar="PLAN.json")]) -> None:
     """Show a plan with statuses, what is next, and deviations."""
-    raise NotImplementedError
+    from .clock import current_time
+    from .lifecycle import plan_status
+    from .render import status_text
+
+    current = _read_plan_file(plan_file)
+    now = current_time()
+    sys.stdout.write(status_text(current, plan_status(current, now), now))
 
 
 @app.command()
@@ -350,20 +561,120 @@ def reschedule(
     allow_deviations: Annotated[bool, typer.Option("--allow-deviations")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the changes without writing.")] = False,
 ) -> None:
-    """Re-plan the remaining sessions after what happened."""
-    raise NotImplementedError
+    """Re-plan the remaining sessions after what happened.
+
+    Done sessions stay where they happened; missed and cancelled occurrences
+    and every later session are planned again from --from (default: today).
+    Client flags change the embedded client (--unavailable adds dates).
+    """
+    from .clock import current_time
+    from .lifecycle import embedded_client, embedded_clinic, plan_zone, reschedule_plan
+    from .planning import ClientFlags, merge_client
+
+    current = _read_plan_file(plan_file)
+    flags = ClientFlags(
+        start=start, tz=tz, weight=weight, available=list(available or []),
+        unavailable=list(unavailable or []), holidays=holidays,
+    )
+    client = merge_client(embedded_client(current), flags)
+    if clinic is not None:
+        from .inputs import load_clinic
+
+        clinic_model = load_clinic(clinic)
+    else:
+        clinic_model = embedded_clinic(current)
+    outcome = reschedule_plan(
+        current, now=current_time(), client=client, clinic=clinic_model,
+        from_date=_date_option("--from", from_), allow_deviations=allow_deviations,
+        command=_reschedule_command(from_, flags, clinic, allow_deviations),
+    )
+    zone = plan_zone(outcome.plan)
+    for change in outcome.changes:
+        sys.stdout.write(change.line(zone) + "\n")
+    if outcome.note:
+        sys.stderr.write(outcome.note + "\n")
+    _print_deviations(outcome.plan)
+    if dry_run:
+        sys.stderr.write("dry run: the plan file was not changed\n")
+    elif outcome.changed:
+        _replace_plan_file(plan_file, outcome.plan)
+        sys.stderr.write(f"{plan_file}: {len(outcome.changes)} session(s) changed; the previous plan is in "
+                         f"{plan_file.name}.bak\n")
+
+
+def _read_plan_file(path: Path) -> Any:
+    """A plan file: missing or unreadable -> exit 2, not a valid plan -> exit 1."""
+    from .plan import read_plan
+
+    return read_plan(path)
+
+
+def _replace_plan_file(path: Path, new: Any) -> None:
+    """Keep the previous plan as PLAN.json.bak, then replace the plan atomically."""
+    from .errors import UsageError
+    from .files import atomic_write
+
+    try:
+        previous = path.read_bytes()
+        atomic_write(path.with_name(path.name + ".bak"), previous, private=True)
+        atomic_write(path, new.to_json(), private=True)
+    except OSError as err:
+        raise UsageError(f"{path}: cannot write the plan ({err.strerror or 'write failed'})") from None
+
+
+def _date_option(flag: str, value: str | None) -> Any:
+    if value is None:
+        return None
+    from pydantic_core import PydanticCustomError
+
+    from .errors import UsageError
+    from .values import parse_date
+
+    try:
+        return parse_date(value)
+    except PydanticCustomError as err:
+        raise UsageError(f"{flag}: {err.message()}") from None
+
+
+def _reschedule_command(from_: str | None, flags: Any, clinic: Path | None, allow: bool) -> str:
+    """The reschedule as recorded in the plan's history."""
+    parts = ["reschedule"]
+    pairs = [("--from", from_), ("--start", flags.start), ("--tz", flags.tz), ("--weight", flags.weight),
+             ("--holidays", flags.holidays), ("--clinic", str(clinic) if clinic else None)]
+    pairs += [("--available", v) for v in flags.available] + [("--unavailable", v) for v in flags.unavailable]
+    parts += [f"{name} {value}" for name, value in pairs if value is not None]
+    return " ".join(parts + (["--allow-deviations"] if allow else []))
+
+
+def _print_deviations(current: Any) -> None:
+    """Deviations are shown, never hidden."""
+    from .lifecycle import describe_deviation
+
+    for deviation in current.deviations:
+        sys.stderr.write(f"deviation: {describe_deviation(deviation)}\n")
 
 
 @app.command()
 def schema(kind: Annotated[SchemaKind, typer.Argument(help="protocol, client, clinic or plan.")]) -> None:
-    """Print the JSON Schema of a file type."""
-    raise NotImplementedError
+    """Print the JSON Schema of a file type (for editor integration)."""
+    import json
+
+    from .schema import json_schema
+
+    sys.stdout.write(json.dumps(json_schema(kind.value), indent=2, ensure_ascii=False) + "\n")
 
 
 @app.command()
 def rules() -> None:
-    """List the lint rules: code, severity, summary."""
-    raise NotImplementedError
+    """List the lint rules: code, severity, summary.
+
+    KP1xx: file structure; KP2xx: references and consistency; KP3xx:
+    clinical safety. docs/protocol-format.md explains each one.
+    """
+    from .render import rules_table_text
+    from .rules import all_rules
+
+    sys.stdout.write(rules_table_text(all_rules()))
 
 
 def main() -> None:

@@ -38,7 +38,8 @@ class Diagnostic:
         return self.severity == "error"
 
     def as_text(self) -> str:
-        text = f"{self.file}:{self.line}:{self.column}: {self.severity} {self.code} {self.message}"
+        where = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
+        text = f"{where}: {self.severity} {self.code} {self.message}"
         if self.hint:
             text += f" ({self.hint})"
         return text

@@ -6,13 +6,15 @@ path into models plus diagnostics.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .bundled import resolve_protocol_path
 from .client import Client, Clinic
-from .errors import Diagnostic, InputError
+from .errors import Diagnostic, ExitCode, InputError, UsageError
 from .loading import Document, document_kind, load_document, parse_document, read_bytes, to_model
 from .protocol import Protocol
 
@@ -78,3 +80,52 @@ def check_file(path: str | Path) -> list[Diagnostic]:
     except InputError as err:
         return err.diagnostics
     return []
+
+
+@dataclass
+class FileReport:
+    """What ``validate`` found in one path: diagnostics, or why it was unreadable."""
+
+    path: str
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    unreadable: str | None = None  # the usage message (exit 2)
+
+
+def check_paths(paths: Iterable[str | Path], *, strict: bool = False) -> list[FileReport]:
+    """Check every path, never stopping at a bad one; ``strict`` makes warnings errors."""
+    reports = []
+    for path in paths:
+        try:
+            diagnostics = check_file(path)
+        except UsageError as err:
+            reports.append(FileReport(str(path), unreadable=err.message))
+            continue
+        if strict:
+            diagnostics = [dataclasses.replace(d, severity="error") for d in diagnostics]
+        reports.append(FileReport(str(path), diagnostics))
+    return reports
+
+
+def validation_exit_code(reports: list[FileReport]) -> ExitCode:
+    """The worst outcome wins: unreadable (2) over errors (1) over clean (0)."""
+    if any(r.unreadable for r in reports):
+        return ExitCode.USAGE
+    if any(d.is_error for r in reports for d in r.diagnostics):
+        return ExitCode.INVALID_INPUT
+    return ExitCode.OK
+
+
+def protocol_summary(loaded: LoadedProtocol, name: str | None = None) -> dict[str, object]:
+    """One row of ``kapplan protocols``: id, version, title, path, sessions, span."""
+    from .shape import earliest_shape, span_days
+
+    points = earliest_shape(loaded.protocol)
+    protocol = loaded.protocol
+    return {
+        "id": name or protocol.id,
+        "version": protocol.version,
+        "title": protocol.title,
+        "path": str(loaded.path),
+        "sessions": len(points),
+        "span_days": span_days(points),
+    }

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -33,15 +34,7 @@ _INT = re.compile(r"^[-+]?[0-9]+$")
 _OCT = re.compile(r"^0o[0-7]+$")
 _HEX = re.compile(r"^0x[0-9a-fA-F]+$")
 _FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
-_STANDARD_TAGS = {
-    "tag:yaml.org,2002:str",
-    "tag:yaml.org,2002:int",
-    "tag:yaml.org,2002:float",
-    "tag:yaml.org,2002:bool",
-    "tag:yaml.org,2002:null",
-    "tag:yaml.org,2002:map",
-    "tag:yaml.org,2002:seq",
-}
+_SEQ, _MAP = "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"
 
 
 @dataclass
@@ -72,10 +65,27 @@ class Document:
         return Diagnostic(self.file, line, column, severity, code, message, hint)
 
 
-def _scalar(value: str, tag: str, plain: bool) -> Any:
-    """Resolve a scalar under the YAML 1.2 core schema (quoted: always text)."""
-    if not plain or tag == "tag:yaml.org,2002:str":
-        return value
+_PLAIN = "kapplan:plain"  # an untagged plain scalar, resolved below
+_CORE_SCALAR_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("int", "float", "bool", "null")}
+
+
+@lru_cache(maxsize=1)
+def _loader() -> Any:
+    """A safe loader that leaves plain scalars unresolved (no YAML 1.1 rules),
+    so explicit tags stay distinguishable from implicit ones."""
+    import yaml
+
+    class CoreLoader(yaml.SafeLoader):
+        def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+            if kind is yaml.ScalarNode and implicit[0]:
+                return _PLAIN
+            return super().resolve(kind, value, implicit)
+
+    return CoreLoader
+
+
+def _scalar(value: str) -> Any:
+    """Resolve a plain scalar under the YAML 1.2 core schema."""
     if _NULL.match(value):
         return None
     if _TRUE.match(value):
@@ -90,9 +100,18 @@ def _scalar(value: str, tag: str, plain: bool) -> Any:
         return int(value[2:], 16)
     if _FLOAT.match(value):
         return float(value)
-    if value in (".inf", ".Inf", ".INF", "+.inf", "-.inf", ".nan", ".NaN", ".NAN"):
-        return value  # kept as text: no field takes infinities
-    return value
+    return value  # includes .inf / .nan: kept as text, no field takes infinities
+
+
+def _scalar_node(node: Any) -> tuple[bool, Any]:
+    """(supported, value) of a scalar node: plain, quoted or with a core tag."""
+    if node.tag == _PLAIN:
+        return True, _scalar(node.value)
+    if node.tag == "tag:yaml.org,2002:str":
+        return True, node.value
+    if node.tag in _CORE_SCALAR_TAGS:
+        return True, _scalar(node.value)
+    return False, None
 
 
 class _Builder:
@@ -112,31 +131,32 @@ class _Builder:
         if depth > MAX_DEPTH:
             raise _LimitExceeded(f"the document is nested more than {MAX_DEPTH} levels deep")
         self.doc.positions.setdefault(loc, (node.start_mark.line + 1, node.start_mark.column + 1))
-        if node.tag not in _STANDARD_TAGS and not node.tag.startswith("tag:yaml.org,2002:"):
-            if not (isinstance(node, yaml.ScalarNode) and node.tag == "!"):
-                self.problems.append(self.doc.diagnostic(loc, "KP101", "unsupported YAML tag"))
-                return None
         if isinstance(node, yaml.ScalarNode):
-            return _scalar(node.value, node.tag, node.style is None)
-        if isinstance(node, yaml.SequenceNode):
+            supported, value = _scalar_node(node)
+            if supported:
+                return value
+        elif isinstance(node, yaml.SequenceNode) and node.tag == _SEQ:
             return [self.build(item, (*loc, i), depth + 1) for i, item in enumerate(node.value)]
-        return self._mapping(node, loc, depth)
+        elif isinstance(node, yaml.MappingNode) and node.tag == _MAP:
+            return self._mapping(node, loc, depth)
+        self.problems.append(self.doc.diagnostic(loc, "KP101", "unsupported YAML tag (plain values only)"))
+        return None
 
     def _mapping(self, node: Any, loc: Loc, depth: int) -> dict[str, Any]:
         import yaml
 
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                self.problems.append(self.doc.diagnostic(loc, "KP101", "merge keys (<<) are not supported"))
+            line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
+            if key_node.tag in (_PLAIN, "tag:yaml.org,2002:merge") and key_node.value == "<<":
+                self.problems.append(Diagnostic(self.doc.file, line, col, "error", "KP101",
+                                                "merge keys (<<) are not supported"))
                 continue
-            if not isinstance(key_node, yaml.ScalarNode):
-                line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
+            supported, _ = _scalar_node(key_node) if isinstance(key_node, yaml.ScalarNode) else (False, None)
+            if not supported:
                 self.problems.append(Diagnostic(self.doc.file, line, col, "error", "KP112", "a key must be plain text"))
                 continue
-            key = str(_scalar(key_node.value, key_node.tag, key_node.style is None))
-            if key_node.style is None and key_node.value in ("", "~", "null"):
-                key = key_node.value
+            key = key_node.value  # keys are names: `on`, `no`, `1` or `null` stay as written
             child = (*loc, key)
             self.doc.key_positions[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             if key in out:
@@ -185,7 +205,7 @@ def parse_document(data: bytes, file: str) -> Document:
     ):
         raise InputError([doc.diagnostic((), "KP103", "file is empty")])
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_loader())
     except yaml.composer.ComposerError as err:
         raise InputError([_yaml_problem(file, err)]) from None
     except yaml.MarkedYAMLError as err:
@@ -242,7 +262,9 @@ _CODES = {
 
 def _message(error: dict[str, Any]) -> str:
     kind = error["type"]
-    field_name = next((str(p) for p in reversed(error["loc"]) if isinstance(p, str)), "value")
+    field_name = next((str(p) for p in reversed(error["loc"]) if isinstance(p, str) and p != "[key]"), "value")
+    if kind == "too_short":
+        return f"'{field_name}' must not be empty"
     if kind == "extra_forbidden":
         return f"unknown key '{field_name}'"
     if kind == "missing":
@@ -272,6 +294,8 @@ def _clean_loc(loc: tuple[Any, ...], data: Any) -> Loc:
     path: list[str | int] = []
     node = data
     for part in loc:
+        if part == "[key]":  # the error is in a mapping key: point at the key itself
+            break
         if isinstance(node, dict) and isinstance(part, str) and part in node:
             path.append(part)
             node = node[part]
@@ -350,7 +374,7 @@ def validation_diagnostics(err: ValidationError, model: type[BaseModel], doc: Do
             continue
         seen.add((loc, message))
         code = _CODES.get(error["type"], "KP112")
-        key = error["type"] == "extra_forbidden"
+        key = error["type"] == "extra_forbidden" or "[key]" in error["loc"]
         out.append(doc.diagnostic(loc, code, message, hint=_hint(error, loc, model, doc), key=key))
     return out
 

@@ -75,7 +75,7 @@ def merge_client(base: Client | None, flags: ClientFlags, *, default_id: str = "
             name = str(error["loc"][0]) if error["loc"] else "client"
             message = str(error["msg"]).removeprefix("Value error, ")
             where = _FLAG_NAMES.get(name, name) if name in flags.overrides() or name == "unavailable" else name
-            problems.append(Diagnostic("<command line>", 1, 1, "error", "KP112", f"{where}: {message}"))
+            problems.append(Diagnostic("command line", 0, 0, "error", "KP112", f"{where}: {message}"))
         raise InputError(problems, "invalid client") from None
 
 
@@ -158,7 +158,7 @@ def sessions_from_placements(
                 dose = planned_dose(session_type.dose, placement.index, client.weight, client.dose_scale)
             except DoseError as err:
                 raise InputError(
-                    [Diagnostic("<client>", 1, 1, "error", "KP125", str(err))], f"client {client.id}: {err}"
+                    [Diagnostic(f"client {client.id}", 0, 0, "error", "KP125", str(err))], f"client {client.id}: {err}"
                 ) from None
         out.append(
             PlannedSession(
@@ -246,7 +246,7 @@ def make_plan(
     if client.timezone is None or client.start is None:
         missing = "timezone" if client.timezone is None else "start"
         raise InputError(
-            [Diagnostic("<client>", 1, 1, "error", "KP111", f"missing required key '{missing}'")],
+            [Diagnostic(f"client {client.id}", 0, 0, "error", "KP111", f"missing required key '{missing}'")],
             f"client {client.id}: no {missing} given",
         )
     _check_weight(protocol, client)
@@ -283,6 +283,6 @@ def _check_weight(protocol: Protocol, client: Client) -> None:
     per_kg = any(s.dose and s.dose.per_kg for s in protocol.sessions.values())
     if per_kg and client.weight is None:
         raise InputError(
-            [Diagnostic("<client>", 1, 1, "error", "KP111", "missing 'weight': the protocol doses per kg")],
+            [Diagnostic(f"client {client.id}", 0, 0, "error", "KP111", "missing 'weight': the protocol doses per kg")],
             f"client {client.id}: the protocol doses per kg; give a weight such as --weight '72 kg'",
         )

@@ -6,6 +6,8 @@ terminal and never with NO_COLOR set (Rich honours both).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -147,3 +149,237 @@ def print_plan_notes(plan: Any) -> None:
             f"[red]deviation[/red] {escape(d.key)}: {escape(d.rule)} allowed {escape(d.allowed)}, "
             f"planned {escape(d.actual)} ({d.lateness_min} min late)"
         )
+
+
+STATUS_STYLES = {"planned": "white", "done": "green", "missed": "red", "cancelled": "dim"}
+
+
+def status_text(plan: Any, report: Any, now: Any) -> str:
+    """`kapplan status`: every session with its status, what is next, deviations so far."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from .lifecycle import describe_deviation, plan_zone, when
+
+    zone = plan_zone(plan)
+    table = Table(title=f"Status of {escape(str(plan.client.get('id')))} ({zone.key})", title_justify="left")
+    for column in ("Date", "Time", "Session", "Title", "Status", "Seq", "Notes"):
+        table.add_column(column)
+    for s in plan.sessions:
+        start, end = s.start.astimezone(zone), s.end.astimezone(zone)
+        style = STATUS_STYLES.get(s.status, "white")
+        notes = [f"{d.rule} {d.actual} (allowed {d.allowed})" for d in s.deviations]
+        if s.status == "planned" and s.start < now:
+            notes.insert(0, "not marked yet")
+        if report.next is not None and s.key == report.next.key:
+            notes.insert(0, "next")
+        table.add_row(
+            start.strftime("%a %Y-%m-%d"),
+            f"{start:%H:%M}-{end:%H:%M}",
+            escape(s.key),
+            escape(s.title),
+            f"[{style}]{s.status}[/{style}]",
+            str(s.sequence),
+            escape("; ".join(notes)),
+        )
+    counts = ", ".join(f"{n} {status}" for status, n in report.counts.items())
+    lines: list[Any] = [table, f"Sessions: {counts}"]
+    if report.next is not None:
+        upcoming = report.next
+        lines.append(f"Next: {escape(upcoming.key)} ({escape(upcoming.title)}) on {when(upcoming.start, zone)}")
+    else:
+        lines.append("Next: nothing planned ahead")
+    if report.unmarked:
+        keys = ", ".join(s.key for s in report.unmarked)
+        lines.append(
+            f"[yellow]Not marked yet:[/yellow] {escape(keys)} (kapplan mark PLAN.json KEY done|missed|cancelled)"
+        )
+    lines.append("Deviations so far: " + ("none" if not report.so_far and not report.safety else ""))
+    lines += [f"  - {escape(describe_deviation(d))}" for d in report.so_far]
+    lines += [f"  - [red]{escape(note)}[/red]" for note in report.safety]
+    if report.planned:
+        lines.append("Planned deviations:")
+        lines += [f"  - {escape(describe_deviation(d))}" for d in report.planned]
+    return _capture(lines)
+
+
+def rules_table_text(rules: Any) -> str:
+    """`kapplan rules`: code, severity, summary of every lint rule."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title="Lint rules (allow: silences KP3xx warnings only)", title_justify="left")
+    for column in ("Code", "Severity", "Summary"):
+        table.add_column(column)
+    for entry in rules.values():
+        style = "red" if entry.severity == "error" else "yellow"
+        table.add_row(entry.code, f"[{style}]{entry.severity}[/{style}]", escape(entry.summary))
+    return _capture([table])
+
+
+def protocols_table_text(rows: list[dict[str, Any]]) -> str:
+    """`kapplan protocols`: one row per bundled protocol."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title="Bundled protocols (span: earliest shape, availability ignored)", title_justify="left")
+    for column in ("Id", "Version", "Title", "Sessions", "Span"):
+        table.add_column(column, justify="right" if column in ("Sessions", "Span") else "left")
+    for row in rows:
+        table.add_row(escape(str(row["id"])), escape(str(row["version"])), escape(str(row["title"])),
+                      str(row["sessions"]), f"{row['span_days']}d")
+    return _capture([table])
+
+
+def _dose_text(dose: Any) -> str:
+    if dose.by_prescriber:
+        amount = "set by the prescriber"
+    else:
+        base = dose.per_kg or dose.fixed
+        amount = str(base)
+        if dose.titrate:
+            unit = base.unit if base else ""
+            amount = " → ".join(f"{v.normalize():f}" for v in dose.titrate) + f" {unit} (last repeats)"
+    parts = [f"{dose.medication} {dose.route}, {amount}"]
+    parts += [f"rounded to {dose.round_to}"] if dose.round_to else []
+    parts += [f"max {dose.max}"] if dose.max else []
+    return "planned dose: " + ", ".join(parts)
+
+
+def _session_branch(tree: Any, name: str, session: Any) -> None:
+    from rich.markup import escape
+
+    from .values import format_days
+
+    facts = [session.kind, str(session.duration), session.setting]
+    facts += [f"observation {session.observation}"] if session.observation else []
+    facts += [format_days(frozenset(session.days))] if session.days is not None else []
+    facts += [f"starts {session.time}"] if session.time else []
+    branch = tree.add(f"[bold]{escape(name)}[/bold] {escape(session.display_title)} — {escape(', '.join(facts))}")
+    for label in ("staff", "assessments", "checklist", "monitoring"):
+        values = getattr(session, label)
+        if values:
+            branch.add(f"{label}: {escape(', '.join(values))}")
+    if session.dose:
+        branch.add(escape(_dose_text(session.dose)))
+    for reminder in session.reminders:
+        branch.add(f"reminder {reminder.before} before: {escape(reminder.text.strip())}")
+    for label in ("instructions", "notes"):
+        text = getattr(session, label)
+        if text:
+            branch.add(f"{label}: {escape(text.strip())}")
+
+
+def _step_branch(tree: Any, number: int, step: Any) -> None:
+    from rich.markup import escape
+
+    facts = [f"{step.count}× {step.session}"]
+    facts += [f"gap {step.gap}"] if step.count > 1 else []
+    facts += [f"after {step.after}" + (f" from {step.from_}" if step.from_ else "")] if number > 1 else []
+    facts += [f"{step.per_week} per week"] if step.per_week else []
+    facts += [f"within {step.within}"] if step.within else []
+    branch = tree.add(f"{number}. [bold]{escape(step.key)}[/bold]: {escape(', '.join(facts))}")
+    for follow_up in step.followed_by:
+        on = f", after occurrences {', '.join(map(str, follow_up.on))}" if follow_up.on else ""
+        branch.add(f"followed by {escape(follow_up.key)} ({escape(follow_up.session)}), "
+                   f"offset {follow_up.offset}{on}")
+
+
+def protocol_tree(protocol: Any) -> Any:
+    """A protocol as a Rich tree: sessions, steps, follow-ups, doses, constraints, references."""
+    from rich.markup import escape
+    from rich.tree import Tree
+
+    tree = Tree(f"[bold]{escape(protocol.id)}[/bold] {escape(protocol.version)} — {escape(protocol.title)}")
+    for label in ("summary", "population"):
+        text = getattr(protocol, label)
+        if text:
+            tree.add(f"{label}: {escape(' '.join(text.split()))}")
+    sessions = tree.add("[bold]sessions[/bold]")
+    for name, session in protocol.sessions.items():
+        _session_branch(sessions, name, session)
+    schedule = tree.add("[bold]schedule[/bold]")
+    for number, step in enumerate(protocol.schedule, start=1):
+        _step_branch(schedule, number, step)
+    limits = protocol.constraints
+    facts = [f"min dosing interval {limits.min_dosing_interval}"] if limits.min_dosing_interval else []
+    facts += [f"max span {limits.max_span}"] if limits.max_span else []
+    if facts:
+        tree.add(f"[bold]constraints[/bold]: {', '.join(facts)}")
+    if protocol.allow:
+        tree.add(f"[bold]allowed warnings[/bold]: {escape(', '.join(protocol.allow))}")
+    if protocol.references:
+        references = tree.add("[bold]references[/bold]")
+        for ref in protocol.references:
+            link = f" doi:{ref.doi}" if ref.doi else (f" {ref.url}" if ref.url else "")
+            references.add(escape(ref.cite + link))
+    return tree
+
+
+def shape_timeline(points: list[Any]) -> list[str]:
+    """The earliest shape as week rows of kind marks, then one line per session."""
+    from rich.markup import escape
+
+    by_day: dict[int, list[Any]] = {}
+    for point in points:
+        by_day.setdefault(point.day, []).append(point.session)
+    last = max(by_day, default=0)
+    legend = "  ".join(f"[{style}]{mark}[/{style}] {kind}" for kind, (mark, style) in KIND_MARKS.items())
+    lines = ["[bold]earliest shape[/bold] (days from the first session; availability ignored)", legend]
+    for week in range(last // 7 + 1):
+        cells = []
+        for day in range(week * 7, week * 7 + 7):
+            sessions = by_day.get(day, [])
+            mark, style = KIND_MARKS.get(sessions[0].kind, ("?", "white")) if sessions else ("·", "dim")
+            cells.append(f"[{style}]{mark}[/{style}]" + ("+" if len(sessions) > 1 else " "))
+        lines.append(f"week {week + 1:>2}  " + "".join(cells).rstrip())
+    lines += [f"day {p.day:>3}  {escape(p.session.key)} ({p.session.kind})"
+              for p in sorted(points, key=lambda p: p.day)]
+    return lines
+
+
+def protocol_text(protocol: Any, points: list[Any]) -> str:
+    """`kapplan show`: the tree, then the timeline of the earliest shape."""
+    return _capture([protocol_tree(protocol), "", *shape_timeline(points)])
+
+
+@contextmanager
+def batch_reporter(roster: str, *, progress: bool) -> Iterator[Callable[[Any], None]]:
+    """`kapplan batch`: each failed record as it comes (stderr), under a live
+    progress bar when ``progress`` (a terminal without NO_COLOR)."""
+    from rich.markup import escape
+    from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    def failure_line(result: Any) -> str:
+        who = escape(result.id) if result.id else f"record {result.number}"
+        return f"[red]{escape(roster)}:{result.row}:[/red] {who}: {escape(result.error or 'failed')}"
+
+    if not progress:
+        console = stderr_console()
+
+        def report(result: Any) -> None:
+            if not result.ok:
+                console.print(failure_line(result))
+
+        yield report
+        return
+    columns = (SpinnerColumn(), TextColumn("planning"), MofNCompleteColumn(), TextColumn("{task.fields[failed]}"))
+    with Progress(*columns, TimeElapsedColumn(), console=stderr_console(), transient=True) as bar:
+        task = bar.add_task("batch", total=None, failed="")
+        failed = 0
+
+        def advance(result: Any) -> None:
+            nonlocal failed
+            if not result.ok:
+                failed += 1
+                bar.console.print(failure_line(result))
+            bar.update(task, advance=1, failed=f"[red]{failed} failed[/red]" if failed else "")
+
+        yield advance
+
+
+def batch_summary_line(summary: Any, out: Any) -> None:
+    """The one-line outcome of a batch that had no failed record."""
+    from rich.markup import escape
+
+    stderr_console().print(f"{summary.ok} record(s) planned into {escape(str(out))} (see {escape(str(summary.path))})")

@@ -337,7 +337,7 @@ def parse_weekly_window(value: Any) -> WeeklyWindow:
     if isinstance(value, WeeklyWindow):
         return value
     text = _text(value, "window", "a weekly window")
-    match = re.fullmatch(r"(\S+)\s+(\d{1,2}:\d{2})\s*-\s*(\d{1,2}:\d{2})", text)
+    match = re.fullmatch(r"(.+?)\s+(\d{1,2}:\d{2})\s*-\s*(\d{1,2}:\d{2})", text)
     if not match:
         raise _fail("window", WINDOW_HELP)
     try:
@@ -377,8 +377,7 @@ def parse_time_window(value: Any) -> TimeWindow:
         start, end = parse_clock(first), parse_clock(last)
     except PydanticCustomError:
         raise _fail("time_window", "expected start times as HH:MM..HH:MM, e.g. 08:00..11:00") from None
-    assert start is not None and end is not None
-    if end < start:
+    if start is None or end is None or end < start:
         raise _fail("time_window", "the time window ends before it starts")
     return TimeWindow(start, end)
 
@@ -540,11 +539,21 @@ DateT = Annotated[
     PlainSerializer(lambda d: d.isoformat(), return_type=str),
     WithJsonSchema({"type": "string", "format": "date", "description": "YYYY-MM-DD"}),
 ]
-DateRangeT = _annotated(parse_date_range, DateRange, r"^\d{4}-\d{2}-\d{2}(\.\.\d{4}-\d{2}-\d{2})?$", "date or DATE..DATE")
-WeeklyWindowT = _annotated(parse_weekly_window, WeeklyWindow, r"^\S+\s+\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2}$", "weekly window: Mon-Fri 09:00-17:00")
-TimeWindowT = _annotated(parse_time_window, TimeWindow, r"^\d{1,2}:\d{2}\.\.\d{1,2}:\d{2}$", "allowed start times: HH:MM..HH:MM")
-MassT = _annotated(parse_mass, Mass, r"^\d+(\.\d+)?\s*(kg|lb|lbs)$", "mass with unit: 72 kg, 158 lb")
-DoseAmountT = _annotated(parse_dose_amount, DoseAmount, r"^\d+(\.\d+)?\s*(mg|mg/kg)$", "dose: 56 mg or 0.5 mg/kg")
+_DATE = r"\d{4}-\d{2}-\d{2}"
+DateRangeT = _annotated(parse_date_range, DateRange, rf"^\s*{_DATE}(\s*\.\.\s*{_DATE})?\s*$", "date or DATE..DATE")
+WeeklyWindowT = _annotated(
+    parse_weekly_window, WeeklyWindow, r"^\s*\S.*\s\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2}\s*$",
+    "weekly window: Mon-Fri 09:00-17:00",
+)
+TimeWindowT = _annotated(
+    parse_time_window, TimeWindow, r"^\s*\d{1,2}:\d{2}\s*\.\.\s*\d{1,2}:\d{2}\s*$", "allowed start times: HH:MM..HH:MM"
+)
+MassT = _annotated(
+    parse_mass, Mass, r"^\s*\d+(\.\d+)?\s*([kK][gG]|[lL][bB][sS]?)\s*$", "mass with unit: 72 kg, 158 lb"
+)
+DoseAmountT = _annotated(
+    parse_dose_amount, DoseAmount, r"^\s*\d+(\.\d+)?\s*[mM][gG](/[kK][gG])?\s*$", "dose: 56 mg or 0.5 mg/kg"
+)
 TimeZoneT = Annotated[
     str,
     PlainValidator(parse_timezone),

@@ -1,0 +1,53 @@
+"""JSON Schema of every file type, generated from the pydantic models.
+
+For editor integration (``# yaml-language-server: $schema=...``). The schema
+checks structure only; references and clinical rules need ``kapplan validate``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import GenerateJsonSchema
+
+from .values import Duration, Range, range_to_json
+
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
+SCHEMA_KINDS = ("protocol", "client", "clinic", "plan")
+
+
+class _Generator(GenerateJsonSchema):
+    """Defaults written in the file syntax (``1d..``), not as internal objects."""
+
+    def encode_default(self, dft: Any) -> Any:
+        if isinstance(dft, Range):
+            return range_to_json(dft)
+        if isinstance(dft, Duration):
+            return str(dft)
+        return super().encode_default(dft)
+
+
+def _model(kind: str) -> type[BaseModel]:
+    if kind == "protocol":
+        from .protocol import Protocol
+
+        return Protocol
+    if kind in ("client", "clinic"):
+        from .client import Client, Clinic
+
+        return Client if kind == "client" else Clinic
+    if kind == "plan":
+        from .plan import Plan
+
+        return Plan
+    raise ValueError(f"no schema for {kind!r}")
+
+
+def json_schema(kind: str) -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of one of SCHEMA_KINDS."""
+    schema = _model(kind).model_json_schema(by_alias=True, schema_generator=_Generator)
+    return {"$schema": DIALECT, **schema}
+
+
+__all__ = ["SCHEMA_KINDS", "json_schema"]

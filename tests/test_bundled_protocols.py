@@ -1,0 +1,119 @@
+"""The protocols shipped with kapplan: valid, sourced, and safe to export.
+
+Bundled files are what most users plan with, so each must load without lint
+errors or un-allowed warnings, carry its sources and the verification note, and
+keep client-facing text free of medication names and doses (calendars below
+full privacy would withhold that text).
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+import pytest
+
+from kapplan.bundled import bundled_paths
+from kapplan.inputs import check_file, load_protocol
+
+VERIFY_NOTE = "Scheduling illustration; verify against the current label or source."
+EXPECTED_IDS = {
+    "spravato-trd",
+    "iv-ketamine-trd",
+    "iv-ketamine-ptsd",
+    "journey-sl-kap",
+    "mindbloom-home-kap",
+    "im-kap-krupitsky",
+}
+MEDICATION_OR_DOSE = re.compile(
+    r"ketamine|esketamine|arketamine|ketalar|spravato|ketanest|vesierra|\d\s*mg\b|mg/kg",
+    re.IGNORECASE,
+)
+BUNDLED = sorted(bundled_paths().items())
+
+
+def test_every_expected_protocol_is_bundled() -> None:
+    assert len(BUNDLED) >= 6
+    assert EXPECTED_IDS <= set(bundled_paths())
+
+
+@pytest.mark.parametrize(("stem", "path"), BUNDLED, ids=[stem for stem, _ in BUNDLED])
+def test_bundled_protocol_validates_cleanly(stem: str, path: object) -> None:
+    diagnostics = check_file(str(path))
+    assert [d.as_text() for d in diagnostics] == []
+
+
+@pytest.mark.parametrize(("stem", "path"), BUNDLED, ids=[stem for stem, _ in BUNDLED])
+def test_bundled_protocol_loads_by_id_with_matching_stem(stem: str, path: object) -> None:
+    loaded = load_protocol(stem)
+    assert loaded.path == path
+    assert loaded.protocol.id == stem
+    assert re.fullmatch(r"[a-z0-9][a-z0-9-]*", stem)
+    assert loaded.warnings == []
+
+
+@pytest.mark.parametrize(("stem", "path"), BUNDLED, ids=[stem for stem, _ in BUNDLED])
+def test_bundled_protocol_cites_sources_and_carries_the_note(stem: str, path: object) -> None:
+    protocol = load_protocol(stem).protocol
+    assert protocol.references, f"{stem} has no references"
+    assert all(ref.cite.strip() for ref in protocol.references)
+    summary = " ".join((protocol.summary or "").split())
+    assert VERIFY_NOTE in summary
+
+
+@pytest.mark.parametrize(("stem", "path"), BUNDLED, ids=[stem for stem, _ in BUNDLED])
+def test_per_kg_doses_come_with_a_doi_or_citation(stem: str, path: object) -> None:
+    protocol = load_protocol(stem).protocol
+    per_kg = [s for s in protocol.sessions.values() if s.dose is not None and s.dose.per_kg]
+    if per_kg:
+        assert any(ref.doi or ref.cite for ref in protocol.references)
+    for session in protocol.sessions.values():
+        if session.kind == "dosing":
+            assert session.dose is not None
+
+
+@pytest.mark.parametrize(("stem", "path"), BUNDLED, ids=[stem for stem, _ in BUNDLED])
+def test_client_facing_text_names_no_medication_or_dose(stem: str, path: object) -> None:
+    protocol = load_protocol(stem).protocol
+    for key, session in protocol.sessions.items():
+        texts = [session.instructions, session.notes, *(r.text for r in session.reminders)]
+        for text in filter(None, texts):
+            assert not MEDICATION_OR_DOSE.search(text), f"{stem}: {key}: {text!r}"
+
+
+def test_spravato_follows_the_label_schedule() -> None:
+    protocol = load_protocol("spravato-trd").protocol
+    assert [(s.key, s.count, s.per_week) for s in protocol.schedule] == [
+        ("enrollment", 1, None),
+        ("induction", 8, 2),
+        ("maintenance", 4, 1),
+    ]
+    treatment = protocol.sessions["treatment"]
+    assert treatment.dose is not None
+    assert (treatment.dose.medication, treatment.dose.route) == ("esketamine", "IN")
+    assert str(treatment.dose.fixed) == "56 mg"
+    assert treatment.observation is not None
+    assert treatment.observation.minutes == 120
+    assert set(protocol.allow) == {"KP301", "KP302"}
+
+
+def test_ptsd_series_assesses_24_hours_after_the_first_infusion_only() -> None:
+    protocol = load_protocol("iv-ketamine-ptsd").protocol
+    infusions = protocol.step("infusion")
+    assert infusions is not None
+    assert (infusions.count, infusions.per_week) == (6, 3)
+    (follow_up,) = infusions.followed_by
+    assert follow_up.on == [1]
+    assert str(follow_up.offset) == "24h"
+    dose = protocol.sessions["infusion"].dose
+    assert dose is not None
+    assert dose.per_kg is not None
+    assert dose.per_kg.amount == Decimal("0.5")
+
+
+def test_prescriber_set_doses_compute_no_amount() -> None:
+    for stem in ("journey-sl-kap", "mindbloom-home-kap"):
+        dose = load_protocol(stem).protocol.sessions["medicine"].dose
+        assert dose is not None
+        assert dose.by_prescriber is True
+        assert (dose.per_kg, dose.fixed) == (None, None)
