@@ -62,9 +62,12 @@ if __name__ == "__main__":
 '''
 
 KAPPLAN_ENTRY = """\
+import sys
+
 from kapplan.cli import main
 
-main()
+if __name__ == "__main__":  # as the installed console script: spawned workers import this file
+    sys.exit(main())
 """
 
 ICALENDAR_ALONE = '''\

@@ -21,14 +21,15 @@ import os
 import shutil
 import tempfile
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from itertools import chain, islice
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import InputError, UsageError
+from . import __version__
+from .errors import InputError, KapplanError, UsageError
 from .files import atomic_output, atomic_write
 from .roster import Roster, RosterRecord
 
@@ -266,8 +267,6 @@ def plan_chunk(tasks: list[Task]) -> list[Outcome]:
 
 def plan_task(task: Task) -> Outcome:
     """Plan one record and render its files; every failure becomes the outcome's error."""
-    from .errors import KapplanError
-
     settings: BatchSettings = _worker["settings"]
     outcome = Outcome(task.number, task.row, task.id)
     if task.problem is not None or task.data is None:
@@ -393,7 +392,7 @@ def _reason(err: Exception) -> str:
 # ---------------------------------------------------------------------- scheduling
 
 
-def _outcomes(tasks: Iterable[Task], settings: BatchSettings, jobs: int) -> Iterator[Outcome]:
+def _outcomes(tasks: Iterable[Task], settings: BatchSettings, jobs: int) -> Generator[Outcome, None, None]:
     """Outcomes in roster order, from this process or a pool of ``jobs`` processes."""
     pending = iter(tasks)
     head = list(islice(pending, IN_PROCESS_BELOW))
@@ -469,20 +468,26 @@ class _SummaryFile:
         from .plan import format_utc
 
         self._output = atomic_output(path, private=True)
-        self._head = {"kind": "batch-summary", "format": 1, "created": format_utc(now), "roster": roster}
+        self._head = {
+            "kind": "batch-summary",
+            "format": 1,
+            "generator": f"kapplan {__version__}",
+            "created": format_utc(now),
+            "roster": roster,
+        }
         self._handle: IO[bytes] | None = None
         self._count = 0
 
     def __enter__(self) -> _SummaryFile:
         self._handle = self._output.__enter__()
         head = json.dumps(self._head, ensure_ascii=False)[:-1]
-        self._handle.write(f'{head}, "records": [\n'.encode())
+        self._handle.write(f'{head}, "records": ['.encode())
         return self
 
     def add(self, result: RecordResult) -> None:
         assert self._handle is not None
-        separator = ",\n" if self._count else ""
-        self._handle.write(f"{separator}  {json.dumps(result.as_dict(), ensure_ascii=False)}".encode())
+        separator = "," if self._count else ""
+        self._handle.write(f"{separator}\n  {json.dumps(result.as_dict(), ensure_ascii=False)}".encode())
         self._count += 1
 
     def finish(self, summary: BatchSummary) -> None:

@@ -393,9 +393,18 @@ def batch(
 ) -> None:
     """Plan and export every record of a roster.
 
+    ROSTER is CSV (header row; ',' or ';'; '|' between list items), JSON Lines,
+    a JSON array, or a YAML list, by extension (.csv .jsonl .ndjson .json .yaml
+    .yml; .json holds either JSON form); standard input and other names are
+    recognised from the content. Each record is a client profile plus
+    'protocol' (a bundled id, or a path relative to the roster's folder).
+    Records need 'timezone' and 'start', or --tz and --start.
+
     Writes <id>.ics and/or <id>.plan.json per record into --out (default: the
-    current folder) and always --out/summary.json. A bad record is reported with
-    its row and never stops the others; the exit code is then 4.
+    current folder) and always --out/summary.json; rows in messages and in the
+    summary are line numbers of the roster file. A bad record is reported and
+    never stops the others; the exit code is then 4. --combined writes one
+    clinic calendar of every record, without alarms.
     """
     import dataclasses
     import os
@@ -531,6 +540,8 @@ def mark(
     if outcome.changed:
         _replace_plan_file(plan_file, outcome.plan)
     sys.stderr.write(f"{outcome.message}\n")
+    for warning in outcome.warnings:
+        sys.stderr.write(f"deviation: {warning}\n")
 
 
 @app.command()
@@ -558,7 +569,9 @@ def reschedule(
     unavailable: UnavailableOpt = None,
     holidays: HolidaysOpt = None,
     clinic: ClinicOpt = None,
-    allow_deviations: Annotated[bool, typer.Option("--allow-deviations")] = False,
+    allow_deviations: Annotated[
+        bool, typer.Option("--allow-deviations", help="When no strict re-plan exists, relax upper bounds and record it.")
+    ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the changes without writing.")] = False,
 ) -> None:
     """Re-plan the remaining sessions after what happened.
@@ -577,12 +590,9 @@ def reschedule(
         unavailable=list(unavailable or []), holidays=holidays,
     )
     client = merge_client(embedded_client(current), flags)
-    if clinic is not None:
-        from .inputs import load_clinic
+    from .inputs import load_clinic
 
-        clinic_model = load_clinic(clinic)
-    else:
-        clinic_model = embedded_clinic(current)
+    clinic_model = load_clinic(clinic) if clinic is not None else embedded_clinic(current)
     outcome = reschedule_plan(
         current, now=current_time(), client=client, clinic=clinic_model,
         from_date=_date_option("--from", from_), allow_deviations=allow_deviations,
@@ -665,16 +675,32 @@ def schema(kind: Annotated[SchemaKind, typer.Argument(help="protocol, client, cl
 
 
 @app.command()
-def rules() -> None:
-    """List the lint rules: code, severity, summary.
+def rules(
+    codes: Annotated[
+        list[str] | None, typer.Argument(metavar="[CODE]...", help="Explain these rules, e.g. KP303.")
+    ] = None,
+) -> None:
+    """List the lint rules: code, severity, summary; with CODE, why it exists.
 
     KP1xx: file structure; KP2xx: references and consistency; KP3xx:
     clinical safety. docs/protocol-format.md explains each one.
     """
-    from .render import rules_table_text
     from .rules import all_rules
 
-    sys.stdout.write(rules_table_text(all_rules()))
+    registry = all_rules()
+    if not codes:
+        from .render import rules_table_text
+
+        sys.stdout.write(rules_table_text(registry))
+        return
+    from .errors import UsageError
+
+    unknown = [code for code in codes if code.upper() not in registry]
+    if unknown:
+        raise UsageError(f"unknown rule code {unknown[0]!r}; 'kapplan rules' lists them")
+    from .render import rule_text
+
+    sys.stdout.write("\n".join(rule_text(registry[code.upper()]) for code in codes))
 
 
 def main() -> None:

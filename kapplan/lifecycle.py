@@ -23,7 +23,8 @@ import difflib
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from itertools import pairwise
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from .client import Client, Clinic
@@ -32,10 +33,9 @@ from .plan import Change, Deviation, HistoryEntry, Plan, PlannedSession, Status
 from .protocol import Protocol
 from .values import Duration, Range, format_minutes
 
+Rule = Literal["gap", "after", "offset", "within"]
 MARKABLE: tuple[Status, ...] = ("done", "missed", "cancelled")
-_AT_FORM = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)?$", re.IGNORECASE
-)
+_AT_FORM = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)?$", re.IGNORECASE)
 AT_HELP = (
     "expected the actual start as ISO 8601 with an offset (2026-12-14T10:30-05:00) "
     "or a local time in the client's zone (2026-12-14 10:30)"
@@ -70,8 +70,8 @@ def strict_local(naive: datetime, zone: ZoneInfo, *, lenient: bool = False) -> d
     if first.utcoffset() == second.utcoffset():
         return first
     exists = first.astimezone(UTC).astimezone(zone).replace(tzinfo=None) == naive
-    if lenient:
-        return first if exists else second.astimezone(UTC).astimezone(zone)
+    if lenient:  # fold=0 of a skipped time is the instant the clocks jump to
+        return first.astimezone(UTC).astimezone(zone)
     shown = naive.strftime("%Y-%m-%d %H:%M")
     if not exists:
         raise UsageError(
@@ -123,6 +123,7 @@ class MarkOutcome:
     plan: Plan
     changed: bool
     message: str
+    warnings: list[str] = field(default_factory=list)
 
 
 def mark_session(
@@ -150,16 +151,27 @@ def mark_session(
     if before == after:
         return MarkOutcome(plan, False, f"{key} is already {status} at {when(start, zone)}; nothing changed")
     changes = [Change(key=key, from_=_diff(before, after), to=_diff(after, before))]
-    sessions = sorted(
-        (updated if s.key == key else s for s in plan.sessions), key=lambda s: (s.start, s.key)
-    )
+    sessions = sorted((updated if s.key == key else s for s in plan.sessions), key=lambda s: (s.start, s.key))
     new_plan = plan.model_copy(
-        update={"sessions": sessions, "history": [*plan.history, HistoryEntry(at=now, command=command, changes=changes)]}
+        update={
+            "sessions": sessions,
+            "history": [*plan.history, HistoryEntry(at=now, command=command, changes=changes)],
+        }
     )
     message = f"{key}: {session.status} -> {status}"
     if (start, end) != (session.start, session.end):
         message += f", {when(session.start, zone)} -> {when(start, zone)}"
-    return MarkOutcome(new_plan, True, message)
+    return MarkOutcome(new_plan, True, message, _deviations_of(new_plan, key) if status == "done" else [])
+
+
+def _deviations_of(plan: Plan, key: str) -> list[str]:
+    """What the session just marked done broke, so the person marking it sees it at once."""
+    protocol = _readable_protocol(plan)
+    if protocol is None:
+        return []
+    happened = {s.key: s for s in plan.sessions if s.status == "done"}
+    found, safety = actual_deviations(protocol, happened, plan_zone(plan))
+    return [describe_deviation(d) for d in found if d.key == key] + [n for n in safety if key in n.split()]
 
 
 def _state(session: PlannedSession) -> dict[str, Any]:
@@ -190,7 +202,9 @@ def plan_status(plan: Plan, now: datetime) -> StatusReport:
     zone = plan_zone(plan)
     upcoming = [s for s in plan.sessions if s.status == "planned" and s.start >= now]
     unmarked = [s for s in plan.sessions if s.status == "planned" and s.start < now]
-    counts = {status: sum(s.status == status for s in plan.sessions) for status in ("planned", *MARKABLE)}
+    counts: dict[str, int] = {
+        status: sum(s.status == status for s in plan.sessions) for status in ("planned", *MARKABLE)
+    }
     happened = {s.key: s for s in plan.sessions if s.status == "done"}
     protocol = _readable_protocol(plan)
     actual, safety = actual_deviations(protocol, happened, zone) if protocol else ([], [])
@@ -271,10 +285,12 @@ def actual_deviations(
     """
     found: list[Deviation] = []
 
-    def judge(key: str, rule_name: str, rule: Range, earlier: datetime, later: datetime) -> None:
+    def judge(key: str, rule_name: Rule, rule: Range, earlier: datetime, later: datetime) -> None:
         result = _measure(rule, earlier, later, zone)
         if result is not None:
-            found.append(Deviation(key=key, rule=rule_name, allowed=str(rule), actual=result[1], lateness_min=result[0]))  # type: ignore[arg-type]
+            found.append(
+                Deviation(key=key, rule=rule_name, allowed=str(rule), actual=result[1], lateness_min=result[0])
+            )
 
     for position, step in enumerate(protocol.schedule):
         occurrences = [happened.get(f"{step.key}-{n}") for n in range(1, step.count + 1)]
@@ -335,7 +351,9 @@ def _span_deviation(protocol: Protocol, happened: dict[str, PlannedSession], zon
     result = _measure(rule, ordered[0].start, ordered[-1].start, zone)
     if result is None or result[2] < 0:
         return []
-    return [Deviation(key=ordered[-1].key, rule="max_span", allowed=str(limit), actual=result[1], lateness_min=result[0])]
+    return [
+        Deviation(key=ordered[-1].key, rule="max_span", allowed=str(limit), actual=result[1], lateness_min=result[0])
+    ]
 
 
 def _interval_breaches(protocol: Protocol, happened: dict[str, PlannedSession], zone: ZoneInfo) -> list[str]:
@@ -346,7 +364,7 @@ def _interval_breaches(protocol: Protocol, happened: dict[str, PlannedSession], 
     doses = sorted((s for s in happened.values() if s.kind == "dosing"), key=lambda s: s.start)
     rule = Range(interval)
     notes = []
-    for earlier, later in zip(doses, doses[1:], strict=False):
+    for earlier, later in pairwise(doses):
         result = _measure(rule, earlier.start, later.start, zone)
         if result is not None and result[2] < 0:
             notes.append(
@@ -475,12 +493,18 @@ def reschedule_plan(
         update={
             "sessions": sessions,
             "deviations": deviations,
-            "client": client_record(client),
+            "client": client_record(_without_repeats(client)),
             "clinic": clinic.model_dump(mode="json", exclude_none=True) if clinic else None,
             "history": [*plan.history, history],
         }
     )
     return RescheduleOutcome(new_plan, changes)
+
+
+def _without_repeats(client: Client) -> Client:
+    """``--unavailable`` adds to the list: giving the same week twice records it once."""
+    unique = list(dict.fromkeys(client.unavailable))
+    return client if unique == client.unavailable else client.model_copy(update={"unavailable": unique})
 
 
 def refuse_unmarked(plan: Plan, now: datetime) -> None:
@@ -512,8 +536,13 @@ def _schedule(
 
     def run(relaxed: bool) -> Any:
         request = build_request(
-            protocol, client, clinic, fixed=fixed, not_before=not_before,
-            allow_deviations=relaxed, start_date=first_day,
+            protocol,
+            client,
+            clinic,
+            fixed=fixed,
+            not_before=not_before,
+            allow_deviations=relaxed,
+            start_date=first_day,
         )
         return schedule(request)
 
@@ -554,13 +583,14 @@ def _merge(
             sessions.append(new)
             changes.append(SessionChange(new.key, None, new, "the protocol places it"))
             continue
-        moved = (old.start, old.end) != (new.start, new.end)
-        if not moved and old.status == "planned" and old.dose == new.dose:
+        moved = (old.start, old.end) != (new.start, new.end) or old.status != "planned"
+        if not moved and old.dose == new.dose:
             sessions.append(new.model_copy(update={"sequence": old.sequence}))
             continue
         updated = new.model_copy(update={"sequence": old.sequence + 1})
         sessions.append(updated)
-        changes.append(SessionChange(new.key, old, updated, _reason(old, causes, order, protocol)))
+        reason = _reason(old, causes, order, plan, protocol) if moved else _dose_reason(old, new)
+        changes.append(SessionChange(new.key, old, updated, reason))
     for old in plan.sessions:
         if old.key in new_keys:
             continue
@@ -575,9 +605,7 @@ def _merge(
     return sessions, changes
 
 
-def _root_causes(
-    plan: Plan, protocol: Protocol, client: Client, first_day: date, zone: ZoneInfo
-) -> dict[str, str]:
+def _root_causes(plan: Plan, protocol: Protocol, client: Client, first_day: date, zone: ZoneInfo) -> dict[str, str]:
     """What set the re-plan in motion, by session key: misses, off-plan sessions, new limits."""
     causes: dict[str, str] = {}
     for s in plan.sessions:
@@ -589,7 +617,8 @@ def _root_causes(
         elif s.status == "planned" and s.start < local_midnight(first_day, zone):
             causes[s.key] = f"{s.key} was planned before {first_day}, where the re-plan starts"
         elif s.status == "planned" and client.is_unavailable(day):
-            causes[s.key] = f"client unavailable on {day}"
+            blocked = next(str(r) for r in client.unavailable if day in r)
+            causes[s.key] = f"client unavailable {blocked}"
     return causes
 
 
@@ -597,20 +626,47 @@ def _was_moved_when_marked(plan: Plan, key: str) -> bool:
     return any(c.key == key and "start" in c.to for h in plan.history for c in h.changes)
 
 
-def _reason(
-    old: PlannedSession, causes: dict[str, str], order: dict[str, int], protocol: Protocol
-) -> str:
+def _reason(old: PlannedSession, causes: dict[str, str], order: dict[str, int], plan: Plan, protocol: Protocol) -> str:
     """``medicine-3 missed on 2026-12-14; medicine-4 must follow medicine-3 by 5d..14d``."""
     own = causes.get(old.key)
     if own is not None and old.status in ("missed", "cancelled"):
         return f"{own}; re-planned, the protocol still counts it"
-    position = order.get(old.key, len(order))
-    earlier = [(order.get(k, len(order)), text) for k, text in causes.items() if order.get(k, len(order)) < position]
-    parts = [own] if own is not None else ([max(earlier)[1]] if earlier else [])
-    rule = binding_rule(old, protocol)
-    if rule is not None and own is None:
-        parts.append(rule)
-    return "; ".join(parts) if parts else "a better time is available"
+    if own is not None:
+        return own
+    parts = [_inherited_cause(old, causes, order, plan, protocol)]
+    parts.append(binding_rule(old, protocol))
+    found = [part for part in parts if part is not None]
+    return "; ".join(found) if found else "a better time is available"
+
+
+def _inherited_cause(
+    session: PlannedSession, causes: dict[str, str], order: dict[str, int], plan: Plan, protocol: Protocol
+) -> str | None:
+    """The cause up the chain of rules that binds this session, else the nearest earlier one."""
+    current: PlannedSession | None = session
+    while current is not None:
+        before = predecessor(current, protocol)
+        if before is None:
+            break
+        if before in causes:
+            return causes[before]
+        current = plan.session(before)
+    position = order.get(session.key, len(order))
+    earlier = [(order[k], text) for k, text in causes.items() if order.get(k, len(order)) < position]
+    return max(earlier)[1] if earlier else None
+
+
+def predecessor(session: PlannedSession, protocol: Protocol) -> str | None:
+    """The key of the session a protocol rule measures this one from."""
+    if session.follows is not None:
+        return session.follows
+    if session.index > 1:
+        return f"{session.step}-{session.index - 1}"
+    step = protocol.step(session.step)
+    if step is None or protocol.schedule.index(step) == 0:
+        return None
+    reference = protocol.step(step.from_) if step.from_ else protocol.schedule[protocol.schedule.index(step) - 1]
+    return step_keys(reference)[-1] if reference is not None else None
 
 
 def binding_rule(session: PlannedSession, protocol: Protocol) -> str | None:
@@ -637,7 +693,19 @@ def _combine(engine: list[Deviation], actual: list[Deviation]) -> list[Deviation
     return engine + [d for d in actual if (d.key, d.rule) not in seen]
 
 
+def _dose_reason(old: PlannedSession, new: PlannedSession) -> str:
+    return f"planned dose recomputed: {_dose_text(old)} -> {_dose_text(new)}"
+
+
+def _dose_text(session: PlannedSession) -> str:
+    if session.dose is None or session.dose.amount_mg is None:
+        return "set by the prescriber"
+    return f"{session.dose.amount_mg:g} mg"
+
+
 def _history_change(change: SessionChange) -> Change:
     before = _state(change.old) if change.old is not None else {}
     after = _state(change.new)
+    if change.old is not None and change.old.dose != change.new.dose:
+        before["planned_dose"], after["planned_dose"] = _dose_text(change.old), _dose_text(change.new)
     return Change(key=change.key, from_=_diff(before, after), to=_diff(after, before), reason=change.reason)

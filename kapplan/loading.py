@@ -72,16 +72,18 @@ _CORE_SCALAR_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("int", "float", "b
 @lru_cache(maxsize=1)
 def _loader() -> Any:
     """A safe loader that leaves plain scalars unresolved (no YAML 1.1 rules),
-    so explicit tags stay distinguishable from implicit ones."""
+    so explicit tags stay distinguishable from implicit ones. libyaml's parser
+    when PyYAML has it (several times faster), else the pure-Python one."""
     import yaml
 
-    class CoreLoader(yaml.SafeLoader):
-        def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
-            if kind is yaml.ScalarNode and implicit[0]:
-                return _PLAIN
-            return super().resolve(kind, value, implicit)
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-    return CoreLoader
+    def resolve(self: Any, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is yaml.ScalarNode and implicit[0]:
+            return _PLAIN
+        return base.resolve(self, kind, value, implicit)
+
+    return type("CoreLoader", (base,), {"resolve": resolve})
 
 
 def _scalar(value: str) -> Any:
@@ -234,7 +236,7 @@ def _yaml_problem(file: str, err: Any) -> Diagnostic:
     mark = err.problem_mark or err.context_mark
     line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
     problem = (err.problem or err.context or "YAML syntax error").strip()
-    if "found character '\\t'" in problem:
+    if "found character '\\t'" in problem or "tab character" in problem:
         problem = "a tab character cannot indent YAML; use spaces"
     return Diagnostic(file, line, column, "error", "KP101", f"YAML syntax error: {problem}")
 
@@ -367,7 +369,8 @@ def validation_diagnostics(err: ValidationError, model: type[BaseModel], doc: Do
     """Pydantic errors -> located diagnostics built from ``loc`` and message only."""
     out: list[Diagnostic] = []
     seen: set[tuple[Loc, str]] = set()
-    for error in err.errors(include_input=False, include_url=False):
+    for details in err.errors(include_input=False, include_url=False):
+        error: dict[str, Any] = dict(details)
         loc = _clean_loc(tuple(error["loc"]), doc.data)
         message = _message(error)
         if (loc, message) in seen:

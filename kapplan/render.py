@@ -194,7 +194,7 @@ def status_text(plan: Any, report: Any, now: Any) -> str:
         lines.append(
             f"[yellow]Not marked yet:[/yellow] {escape(keys)} (kapplan mark PLAN.json KEY done|missed|cancelled)"
         )
-    lines.append("Deviations so far: " + ("none" if not report.so_far and not report.safety else ""))
+    lines.append("Deviations so far:" + (" none" if not report.so_far and not report.safety else ""))
     lines += [f"  - {escape(describe_deviation(d))}" for d in report.so_far]
     lines += [f"  - [red]{escape(note)}[/red]" for note in report.safety]
     if report.planned:
@@ -208,7 +208,8 @@ def rules_table_text(rules: Any) -> str:
     from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title="Lint rules (allow: silences KP3xx warnings only)", title_justify="left")
+    table = Table(title="Lint rules (allow: silences KP3xx warnings only; kapplan rules CODE explains one)",
+                  title_justify="left")
     for column in ("Code", "Severity", "Summary"):
         table.add_column(column)
     for entry in rules.values():
@@ -348,7 +349,7 @@ def batch_reporter(roster: str, *, progress: bool) -> Iterator[Callable[[Any], N
     """`kapplan batch`: each failed record as it comes (stderr), under a live
     progress bar when ``progress`` (a terminal without NO_COLOR)."""
     from rich.markup import escape
-    from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     def failure_line(result: Any) -> str:
         who = escape(result.id) if result.id else f"record {result.number}"
@@ -363,7 +364,7 @@ def batch_reporter(roster: str, *, progress: bool) -> Iterator[Callable[[Any], N
 
         yield report
         return
-    columns = (SpinnerColumn(), TextColumn("planning"), MofNCompleteColumn(), TextColumn("{task.fields[failed]}"))
+    columns = (SpinnerColumn(), TextColumn("planning: {task.completed} record(s)"), TextColumn("{task.fields[failed]}"))
     with Progress(*columns, TimeElapsedColumn(), console=stderr_console(), transient=True) as bar:
         task = bar.add_task("batch", total=None, failed="")
         failed = 0
@@ -383,3 +384,11 @@ def batch_summary_line(summary: Any, out: Any) -> None:
     from rich.markup import escape
 
     stderr_console().print(f"{summary.ok} record(s) planned into {escape(str(out))} (see {escape(str(summary.path))})")
+
+
+def rule_text(rule: Any) -> str:
+    """`kapplan rules CODE`: the rule's code, severity, summary and rationale."""
+    import textwrap
+
+    paragraph = textwrap.fill(" ".join(rule.rationale.split()), width=78, initial_indent="  ", subsequent_indent="  ")
+    return f"{rule.code} ({rule.severity}): {rule.summary}\n{paragraph}\n"

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from .errors import Diagnostic, InputError, UsageError
-from .loading import Document, _Builder, _LimitExceeded, _yaml_problem
+from .loading import Document, _Builder, _LimitExceeded, _loader, _yaml_problem
 
 MAX_LINE_BYTES = 1024 * 1024
 MAX_JSON_ARRAY_BYTES = 64 * 1024 * 1024
@@ -34,7 +34,6 @@ YAML_ALIAS_ALLOWANCE = 200_000  # nodes that aliases may add beyond those writte
 LIST_SEPARATOR = "|"
 LIST_FIELDS = frozenset({"availability", "unavailable"})
 PERSON_COLUMNS = frozenset(f"{who}.{part}" for who in ("therapist", "prescriber") for part in ("name", "email"))
-FORMATS = ("csv", "jsonl", "json", "yaml")
 _EXTENSIONS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".yaml": "yaml", ".yml": "yaml"}
 _BOM = codecs.BOM_UTF8
 
@@ -120,16 +119,16 @@ class Roster:
                 raise self.error(number, "KP102", problem)
             if text.strip():
                 return number, text
-        raise self.error(1, "KP103", "the roster is empty (no header row)")
+        raise self.error(1, "KP103", "the roster is empty")
 
     def _columns(self, names: list[str], line: int) -> list[str]:
         from .client import Client
 
-        allowed = {f.alias or n for n, f in Client.model_fields.items()} | {"protocol"} | PERSON_COLUMNS
+        allowed = {f.alias or n for n, f in Client.model_fields.items()} | {"protocol", ""} | PERSON_COLUMNS
         columns = [name.strip().lower() for name in names]
         if "id" not in columns:
             raise self.error(line, "KP111", "the header has no 'id' column", "is this a CSV roster?")
-        for name in columns:
+        for name in filter(None, columns):  # unnamed columns (spreadsheets add them) must stay empty
             if name not in allowed:
                 match = difflib.get_close_matches(name, sorted(allowed), n=1, cutoff=0.6)
                 hint = f"did you mean '{match[0]}'?" if match else None
@@ -158,6 +157,8 @@ class Roster:
                 yield RosterRecord(number, line, problem=str(err))
                 continue
             yield _mapping_record(number, line, value)
+        if number == 0:
+            raise self.error(1, "KP103", "the roster is empty")
 
     def _json_array(self) -> Iterator[RosterRecord]:
         data = b"".join(self._lines.raw())
@@ -235,9 +236,9 @@ class Roster:
         loader.get_event()
         number, built = 0, 0
         while not loader.check_event(yaml.SequenceEndEvent):
+            row = loader.peek_event().start_mark.line + 1  # an alias record: where the alias is
             node = loader.compose_node(None, None)
             number += 1
-            row = node.start_mark.line + 1
             builder = _RecordBuilder(Document(self.name, None), loader.written + YAML_ALIAS_ALLOWANCE - built)
             try:
                 value = builder.build(node, (), 0)
@@ -312,6 +313,8 @@ def _cell_count_problem(cells: list[str], columns: list[str]) -> str | None:
     extra = cells[len(columns) :]
     if any(cell.strip() for cell in extra):
         return f"the row has {len(cells)} cells but the header has {len(columns)} columns"
+    if any(cell.strip() for column, cell in zip(columns, cells, strict=False) if not column):
+        return "the row has a value in a column without a name"
     return None
 
 
@@ -320,7 +323,7 @@ def _csv_record(columns: list[str], cells: list[str]) -> dict[str, Any]:
     record: dict[str, Any] = {}
     for column, cell in zip(columns, cells, strict=False):
         value = cell.strip()
-        if not value:
+        if not value or not column:
             continue
         if column in LIST_FIELDS:
             record[column] = [item.strip() for item in value.split(LIST_SEPARATOR) if item.strip()]
@@ -509,12 +512,17 @@ class _ByteSource:
 
 
 @lru_cache(maxsize=1)
-def _roster_loader() -> type:
-    """PyYAML's safe loader, counting the nodes written out (aliases excluded)."""
+def _roster_loader() -> Any:
+    """loading's YAML 1.2 core loader (libyaml's parser when present), with
+    PyYAML's Python composer so that records can be composed one at a time,
+    counting the nodes written out (aliases excluded)."""
     import yaml
 
-    class RosterLoader(yaml.SafeLoader):
-        written = 0
+    class RosterLoader(_loader(), yaml.composer.Composer):  # type: ignore[misc]
+        def __init__(self, stream: Any) -> None:
+            super().__init__(stream)
+            self.anchors: dict[str, Any] = {}
+            self.written = 0
 
         def compose_node(self, parent: Any, index: Any) -> Any:
             if not self.check_event(yaml.AliasEvent):

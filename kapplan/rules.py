@@ -59,7 +59,8 @@ def rule(code: str, severity: str, summary: str) -> Callable[[Check], Check]:
     """Register a check; its docstring becomes the rule's rationale."""
 
     def register(check: Check) -> Check:
-        RULES[code] = Rule(code, severity, summary, inspect.cleandoc(check.__doc__ or ""), check)
+        rationale = inspect.cleandoc(check.__doc__ or "").replace("``", "`")
+        RULES[code] = Rule(code, severity, summary, rationale, check)
         return check
 
     return register
@@ -75,7 +76,8 @@ _structure("KP101", "YAML syntax error, unsupported tag or merge key",
 _structure("KP102", "file is binary or not UTF-8 text",
            "Input files are UTF-8 text (a byte-order mark is accepted); anything else is "
            "almost certainly the wrong file.")
-_structure("KP103", "file is empty", "An empty file (or only comments) declares nothing.")
+_structure("KP103", "file is empty",
+           "An empty file (or one with only comments) declares nothing; most likely the wrong file was named.")
 _structure("KP104", "not a mapping, or a missing or unknown kind",
            "Every file is a mapping whose 'kind' says what it is (protocol, client or clinic), "
            "so validate can check any file it is given.")
@@ -87,7 +89,9 @@ _structure("KP106", "duplicate key",
            "always a copy-paste mistake, so it is refused.")
 _structure("KP110", "unknown key", "A misspelt key would otherwise be ignored; the hint "
            "suggests the nearest known key.")
-_structure("KP111", "missing required key", "Required keys have no safe default.")
+_structure("KP111", "missing required key",
+           "Required keys (a session's kind and duration, a step's session, a client's id) have no safe "
+           "default, so kapplan never guesses them.")
 _structure("KP112", "wrong type or invalid value",
            "A value of the wrong shape (text where a list is expected, a number out of range, "
            "a value outside its allowed set).")

@@ -8,6 +8,7 @@ be silenced with ``allow:``.
 from __future__ import annotations
 
 import difflib
+import re
 from collections import defaultdict
 from collections.abc import Iterator
 from decimal import Decimal
@@ -17,6 +18,7 @@ from .shape import count_sessions, max_days, min_days
 from .values import MINUTES_PER_DAY, Duration, Range
 
 MAX_REMINDER = Duration(365 * MINUTES_PER_DAY, calendar=True)
+_KP3 = re.compile(r"KP3\d\d")
 
 
 def did_you_mean(name: str, choices: list[str], cutoff: float = 0.6) -> str | None:
@@ -207,7 +209,9 @@ def span_too_short(ctx: LintContext) -> Iterator[Finding]:
         if step.within is None or step.count < 2:
             continue
         occurrences = graph.steps[i].occurrences
-        days = graph.longest_from(occurrences[0], stop=lambda n, i=i: graph.sessions[n].step_index != i)
+        inside = set(occurrences) | {n for fus in graph.steps[i].follow_ups.values() for n in fus}
+        outside = set(range(len(graph.sessions))) - inside
+        days = graph.longest_from(occurrences[0], stop=outside.__contains__)
         need = days[occurrences[-1]]
         if need > max_days(step.within):
             yield Finding(("schedule", i, "within"),
@@ -335,10 +339,10 @@ def input_caps(ctx: LintContext) -> Iterator[Finding]:
         if step.count > MAX_COUNT:
             yield Finding(("schedule", i, "count"), f"count {step.count} is more than {MAX_COUNT}")
     if len(schedule) > MAX_STEPS:
-        yield Finding(("schedule",), f"the schedule has {len(schedule)} steps, more than {MAX_STEPS}")
+        yield Finding(("schedule",), f"the schedule has {len(schedule)} steps, more than {MAX_STEPS}", key=True)
     total = count_sessions(ctx.protocol)
     if total > MAX_SESSIONS:
-        yield Finding(("schedule",), f"the series has {total} sessions in all, more than {MAX_SESSIONS}")
+        yield Finding(("schedule",), f"the series has {total} sessions in all, more than {MAX_SESSIONS}", key=True)
 
 
 @rule("KP217", "error", "a reminder more than 365 days before its session")
@@ -356,26 +360,31 @@ def reminder_too_early(ctx: LintContext) -> Iterator[Finding]:
 def allow_unsilenceable(ctx: LintContext) -> Iterator[Finding]:
     """``allow:`` exists for protocols that deliberately depart from a
     clinical-safety warning (KP3xx), e.g. a label-only series without
-    preparation. Errors (KP1xx, KP2xx, KP305) can never be silenced; listing
+    preparation. Errors (KP1xx, KP2xx, KP305) can never be silenced, and
+    anything that is not a KP3xx code cannot be a safety warning; listing
     one suggests the author believes a problem is handled when it is not."""
     rules = all_rules()
+    silenceable = [code for code, entry in rules.items() if entry.silenceable]
     for k, code in enumerate(ctx.protocol.allow):
         known = rules.get(code)
         if known is not None and not known.silenceable:
             yield Finding(("allow", k), f"{code} cannot be silenced: only KP3xx warnings can be allowed")
+        elif known is None and not _KP3.fullmatch(code):
+            yield Finding(("allow", k), f"'{code}' is not a KP3xx warning code",
+                          did_you_mean(code.upper(), silenceable, cutoff=0.8) or "see 'kapplan rules'")
 
 
-@rule("KP219", "warning", "'allow' lists an unknown code")
+@rule("KP219", "warning", "'allow' lists an unknown KP3xx code")
 def allow_unknown(ctx: LintContext) -> Iterator[Finding]:
-    """An unknown code in ``allow:`` is probably a typo, so the warning it
+    """A KP3xx code that no rule has is probably a typo, so the warning it
     meant to silence still shows. It is only a warning so that a protocol
-    written for a newer kapplan, with newer KP3xx codes, still validates."""
+    written for a newer kapplan, with newer KP3xx rules, still validates."""
     rules = all_rules()
     silenceable = [code for code, entry in rules.items() if entry.silenceable]
     for k, code in enumerate(ctx.protocol.allow):
-        if code not in rules:
+        if code not in rules and _KP3.fullmatch(code):
             yield Finding(("allow", k), f"unknown rule code '{code}'",
-                          did_you_mean(code.upper(), silenceable, cutoff=0.8) or "see 'kapplan rules'")
+                          did_you_mean(code, silenceable, cutoff=0.8) or "see 'kapplan rules'")
 
 
 @rule("KP220", "warning", "a session type that no step uses")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from .protocol import Step
+from .protocol import SessionType, Step
 from .rules import Finding, LintContext, rule
 from .sensitive import mentions_medication_or_dose
 from .shape import SessionGraph, anchor_step, max_days, min_days, steps_before
@@ -88,6 +88,8 @@ def dosing_without_integration(ctx: LintContext) -> Iterator[Finding]:
     step measured from this step (via ``from``, or as the next step) whose
     ``after`` maximum, plus the latest follow-up of that last occurrence,
     is at most 7d. Bounds in h/min count as whole days rounded up."""
+    if not ctx.within_caps:
+        return
     for i, step in enumerate(ctx.protocol.schedule):
         if ctx.kind_of(step.session) != "dosing":
             continue
@@ -197,8 +199,8 @@ def dosing_without_observation(ctx: LintContext) -> Iterator[Finding]:
                           "add e.g. 'observation: 2h'", key=True)
 
 
-def _intranasal_esketamine(session_type: object) -> bool:
-    dose = getattr(session_type, "dose", None)
+def _intranasal_esketamine(session_type: SessionType) -> bool:
+    dose = session_type.dose
     return dose is not None and dose.medication == "esketamine" and dose.route == "IN"
 
 
@@ -249,7 +251,7 @@ def per_kg_without_cap(ctx: LintContext) -> Iterator[Finding]:
             yield Finding(("sessions", name, "dose"), "per-kg dose has no absolute 'max'", "add e.g. 'max: 100 mg'")
 
 
-@rule("KP308", "warning", "client or clinic free text names a medication or a dose")
+@rule("KP308", "warning", "instructions, notes or a reminder name a medication or a dose")
 def sensitive_free_text(ctx: LintContext) -> Iterator[Finding]:
     """Calendars are synced to phones and cloud accounts, so below
     ``--privacy full`` kapplan withholds free text (instructions, notes,

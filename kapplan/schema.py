@@ -47,7 +47,21 @@ def _model(kind: str) -> type[BaseModel]:
 def json_schema(kind: str) -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of one of SCHEMA_KINDS."""
     schema = _model(kind).model_json_schema(by_alias=True, schema_generator=_Generator)
+    _close_keyed_mappings(schema)
     return {"$schema": DIALECT, **schema}
+
+
+def _close_keyed_mappings(node: Any) -> None:
+    """Mappings keyed by identifier (``sessions``) refuse keys that are not
+    identifiers, as the models do: pydantic leaves them open."""
+    if isinstance(node, dict):
+        if "patternProperties" in node:
+            node.setdefault("additionalProperties", False)
+        for value in node.values():
+            _close_keyed_mappings(value)
+    elif isinstance(node, list):
+        for value in node:
+            _close_keyed_mappings(value)
 
 
 __all__ = ["SCHEMA_KINDS", "json_schema"]

@@ -1,17 +1,18 @@
-"""Depth-first search for the best plan, with look-ahead and failure memory.
+"""Depth-first search for the best plan.
 
 Positions are placed in placement order; each takes its candidates in
 preference order (nearest its target, else earliest), so the first complete
-plan found is the best one (a lexicographic optimum). Three things keep the
-search small:
+plan found is the best one (a lexicographic optimum). What keeps the search
+small:
 
-- the day-level look-ahead (relaxation.py) rejects a candidate as soon as the
-  rest of its step, or the entry into the next step, can no longer fit;
-- failure memory: when every candidate of a position fails, the part of the
-  state the remaining positions can see is remembered (normalized: a
-  calendar-day rule sees only a date; a bound that only pushes later is kept
-  as a number that dominates), and a later state that is no better is cut at
-  once;
+- look-ahead (relaxation.py): a candidate is refused as soon as the rest of
+  its step, or the rest of the plan, can no longer fit at day level;
+- conflict-directed backjumping: every refused candidate blames the placed
+  positions that refused it (the sessions its rules refer to, the sessions in
+  its way); when a position runs out of candidates the search returns straight
+  to the latest blamed position, skipping positions that cannot help;
+- failure memory (memory.py): a failed state is remembered by what the
+  remaining positions can see of it, and states no better are cut at once;
 - a node budget: when it runs out the search stops and says so, rather than
   claim that no plan exists.
 """
@@ -20,10 +21,10 @@ from __future__ import annotations
 
 import heapq
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from .layout import Entry, Layout
+from .layout import Entry, Layout, range_text
 from .protocol import Duration, Range
 from .relaxation import Lookahead, StepShape, lower_days, range_days, upper_days
 from .slots import Calendar, spread_backward
@@ -45,9 +46,18 @@ class Window:
     hi_day: int = INF
     target_day: int | None = None
     target_instant: int | None = None
-    # relaxed mode: upper bounds turned into lateness: (rule, calendar, limit, running-over key)
+    # relaxed mode: upper bounds turned into lateness: (rule, calendar, limit, running-overrun key)
     uppers: list[tuple[str, bool, int, object]] = field(default_factory=list)
     notes: list[tuple[str, str]] | None = None  # (rule, human text), when explaining
+    # every bound as (instant, placed positions it comes from), to blame the binding ones
+    lows: list[tuple[int, tuple[int, ...]]] = field(default_factory=list)
+    highs: list[tuple[int, tuple[int, ...]]] = field(default_factory=list)
+
+    def binding(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """Positions behind the latest lower bound and the earliest upper bound."""
+        low = max(self.lows, default=(0, ()))[1]
+        high = min(self.highs, default=(0, ()))[1]
+        return low, high
 
     def note(self, rule: str, text: str) -> None:
         if self.notes is not None:
@@ -67,10 +77,37 @@ class Settings:
     budget: int = 200_000
 
 
+class Blame:
+    """Placed positions held responsible for refusals, each marked monotone when
+    only a *later* start of it could never help (it only pushed bounds later)."""
+
+    __slots__ = ("flags", "fixed", "typed")
+
+    def __init__(self, fixed: dict[int, tuple[int, int]], typed: bool) -> None:
+        self.flags: dict[int, bool] = {}
+        self.fixed = fixed
+        self.typed = typed
+
+    def add(self, p: int, monotone: bool = False) -> None:
+        if p >= 0 and p not in self.fixed:
+            self.flags[p] = self.flags.get(p, True) and monotone and self.typed
+
+    def update(self, positions: Iterable[int], monotone: bool = False) -> None:
+        for p in positions:
+            self.add(p, monotone)
+
+    def merge(self, flags: dict[int, bool]) -> None:
+        for p, monotone in flags.items():
+            self.add(p, monotone)
+
+
 @dataclass
 class Frame:
-    candidates: Iterator[int]
-    key: tuple[tuple[object, ...], tuple[int, ...]] | None
+    candidates: Iterator[int] | None  # None: known to fail (failure memory)
+    window: Window | None
+    blame: Blame
+    upper: tuple[int, ...] = ()  # positions behind the binding upper bound
+    ceiling: int = INF  # candidates from here on are known to fail
 
 
 class Engine:
@@ -81,91 +118,95 @@ class Engine:
         self.cal = calendar
         self.clock = calendar.clock
         self.cfg = settings
-        n = len(layout)
-        self.n = n
-        self.start: list[int] = [0] * n
-        self.end: list[int] = [0] * n
-        self.day: list[int] = [0] * n
+        n = self.n = len(layout)
+        self.start, self.end, self.day = [0] * n, [0] * n, [0] * n
         self.placed = [False] * n
         self.maxend = [-INF] * (n + 1)
+        self.maxend_at = [-1] * (n + 1)
         self.nodes = 0
         self.busy_starts: list[int] = []
         self.busy_ends: list[int] = []
         self.busy_pos: list[int] = []
-        self.by_day: dict[int, list[tuple[int, bool]]] = {}
-        self.dosing_starts: list[int] = []
-        self.dosing_days: list[int] = []
-        self.free_dosing: list[int] = []  # non-fixed dosing starts (for the memory key)
-        self.first_start: list[int] = [INF]
-        self.late: list[int] = [0]
-        self.over: dict[object, list[int]] = {}
+        self.by_day: dict[int, list[tuple[int, bool, int]]] = {}
+        self.dosing_starts: list[tuple[int, int]] = []
+        self.dosing_days: list[tuple[int, int]] = []
+        self.first_start: list[tuple[int, int]] = [(INF, -1)]
+        self.late = 0  # relaxed mode: minutes past relaxed bounds so far
+        self.over: dict[object, int] = {}  # relaxed mode: running overrun of within / max_span
+        self.undo: dict[int, tuple[int, list[tuple[object, int]]]] = {}
         self.failures: dict[tuple[object, ...], list[tuple[int, ...]]] = {}
         self.failing_positions: set[int] = set()
         self.deepest = -1
         self.snapshot: list[int | None] = []
-        self.projected: tuple[int, int] | None = None  # (position, stuck occurrence) from look-ahead
         self._fixed_starts: list[int] = []
         self._fixed_ends: list[int] = []
         self._fixed_reach: list[int] = []
         self._place_fixed()
+        self._step_fixed = [any(p in settings.fixed for p in range(s.first, s.last + 1)) for s in layout.steps]
         self.lookahead = self._make_lookahead()
 
     # ------------------------------------------------------------------ set-up
 
     def _place_fixed(self) -> None:
-        spans = sorted((s, e, p) for p, (s, e) in self.cfg.fixed.items())
         reach = -INF
-        for s, e, p in spans:
+        for s, e, p in sorted((s, e, p) for p, (s, e) in self.cfg.fixed.items()):
             self.start[p], self.end[p], self.day[p] = s, e, self.clock.day_of(s)
             self.placed[p] = True
             self._fixed_starts.append(s)
             self._fixed_ends.append(e)
             reach = max(reach, e)
             self._fixed_reach.append(reach)
-            entry = self.layout.entries[p]
-            self.by_day.setdefault(self.day[p], []).append((s, entry.dosing))
-            if entry.dosing:
-                insort(self.dosing_starts, s)
-                insort(self.dosing_days, self.day[p])
-            self.first_start[0] = min(self.first_start[0], s)
+            dosing = self.layout.entries[p].dosing
+            self.by_day.setdefault(self.day[p], []).append((s, dosing, p))
+            if dosing:
+                insort(self.dosing_starts, (s, p))
+                insort(self.dosing_days, (self.day[p], p))
+            if s < self.first_start[0][0]:
+                self.first_start[0] = (s, p)
 
     def _make_lookahead(self) -> Lookahead:
-        cal, relaxed = self.cal, self.cfg.relaxed
+        cal, relaxed, layout = self.cal, self.cfg.relaxed, self.layout
+        slack = cal.clock.slack
         shapes = []
-        for step in self.layout.steps:
+        for step in layout.steps:
             model = step.model
-            entries = [self.layout.entries[p] for p in step.occurrences]
-            gap_low, gap_high = range_days(model.gap, relaxed)
+            entries = [layout.entries[p] for p in step.occurrences]
+            own = cal.table(entries[0].shape).spread()
+            gap_low, gap_high = range_days(model.gap, relaxed, own, own, slack)
             if entries[0].dosing:
-                gap_low = max(gap_low, 1, lower_days(self.cfg.min_dosing) if self.cfg.min_dosing else 0)
-            allowed = []
-            for occ in entries:
-                bits = cal.table(occ.shape).mask()
-                for sibling in occ.siblings:
-                    follow = self.layout.entries[sibling]
-                    assert follow.followup is not None
-                    low, high = range_days(follow.followup.offset, relaxed)
-                    if occ.dosing:
-                        low = max(low, 1)
-                    bits &= spread_backward(cal.table(follow.shape).mask(), low, high)
-                allowed.append(bits)
+                md = self.cfg.min_dosing
+                gap_low = max(gap_low, 1, lower_days(md, own, own, slack) if md else 0)
+            allowed = [self._occurrence_days(occ, relaxed) for occ in entries]
+            after_low, after_high = range_days(model.after, relaxed, slack=slack)
+            trail: int | None = 0
+            for sibling in entries[-1].siblings:
+                follow = layout.entries[sibling]
+                assert follow.followup is not None
+                high = range_days(follow.followup.offset, relaxed, own, cal.table(follow.shape).spread(), slack)[1]
+                trail = None if trail is None or high is None else max(trail, high)
             within = model.within
-            shapes.append(
-                StepShape(
-                    count=model.count,
-                    allowed=tuple(allowed),
-                    gap_low=gap_low,
-                    gap_high=gap_high,
-                    per_week=None if relaxed else model.per_week,
-                    within_days=None if relaxed or within is None else upper_days(within),
-                )
-            )
-        return Lookahead(shapes, cal.first, cal.bit(self.cfg.start_day), cal.bit(self.cfg.last_day),
-                         cal.last - cal.first + 1)
+            shapes.append(StepShape(
+                count=model.count, allowed=tuple(allowed), gap_low=gap_low, gap_high=gap_high,
+                per_week=None if relaxed else model.per_week,
+                within_days=None if relaxed or within is None else upper_days(within, own, own, slack),
+                after_low=after_low, after_high=after_high, follows_on=not step.tied, trail=trail,
+            ))
+        return Lookahead(shapes, cal.bit(self.cfg.start_day), cal.bit(self.cfg.last_day), cal.last - cal.first + 1)
 
-    def _step_has_fixed(self, step: int) -> bool:
-        info = self.layout.steps[step]
-        return any(p in self.cfg.fixed for p in range(info.first, info.last + 1))
+    def _occurrence_days(self, occ: Entry, relaxed: bool) -> int:
+        """Days with a slot for the occurrence and, within reach, for each of its follow-ups."""
+        table = self.cal.table(occ.shape)
+        bits = table.mask()
+        for sibling in occ.siblings:
+            follow = self.layout.entries[sibling]
+            assert follow.followup is not None
+            theirs = self.cal.table(follow.shape)
+            low, high = range_days(follow.followup.offset, relaxed, table.spread(), theirs.spread(),
+                                   self.cal.clock.slack)
+            if occ.dosing:
+                low = max(low, 1)  # nothing starts later on a dosing day
+            bits &= spread_backward(theirs.mask(), low, high)
+        return bits
 
     # ------------------------------------------------------------------ search
 
@@ -178,45 +219,74 @@ class Engine:
             if k == self.n:
                 return True
             if k in fixed:
-                self.maxend[k + 1] = max(self.maxend[k], self.end[k])
+                self._pass_fixed(k)
                 k += 1
                 continue
             frame = frames[k]
             if frame is None:
                 frame = frames[k] = self._enter(k)
-            moved = False
-            if frame is not None:
-                for candidate in frame.candidates:
-                    self._place(k, candidate)
-                    if self._looks_ahead(k):
-                        moved = True
-                        break
-                    self._unplace(k)
-            if moved:
+            if frame.candidates is not None and self._advance(k, frame):
                 k += 1
                 continue
-            self._fail(k, frame)
-            frames[k] = None
-            k -= 1
-            while k >= 0 and k in fixed:
-                k -= 1
-            if k < 0:
+            if k > self.deepest:
+                self.deepest, self.snapshot = k, self._snapshot()
+            if frame.candidates is not None:
+                self._remember_failure(k)
+            if frame.ceiling == INF:
+                frame.blame.update(frame.upper)
+            culprits = {p: m for p, m in frame.blame.flags.items() if p < k}
+            target = max(culprits, default=-1)
+            for p in range(k, target, -1):
+                frames[p] = None
+                if p not in fixed and self.placed[p] and p != k:
+                    self._unplace(p)
+            if target < 0:
                 return False
+            target_frame = frames[target]
+            assert target_frame is not None
+            if culprits.pop(target) and self.cfg.lateness_cap is None and not self.cfg.relaxed:
+                target_frame.ceiling = min(target_frame.ceiling, self.start[target])
+            target_frame.blame.merge(culprits)
+            self._unplace(target)
+            k = target
+
+    def _advance(self, k: int, frame: Frame) -> bool:
+        """Place k at its next candidate that the look-ahead accepts."""
+        assert frame.candidates is not None and frame.window is not None
+        for candidate in frame.candidates:
+            if candidate >= frame.ceiling:
+                continue
+            self._place(k, candidate, frame.window)
+            if self._looks_ahead(k, frame):
+                return True
             self._unplace(k)
+        return False
 
-    def _enter(self, k: int) -> Frame | None:
-        key = None
+    def _pass_fixed(self, k: int) -> None:
+        if self.end[k] > self.maxend[k]:
+            self.maxend[k + 1], self.maxend_at[k + 1] = self.end[k], k
+        else:
+            self.maxend[k + 1], self.maxend_at[k + 1] = self.maxend[k], self.maxend_at[k]
+
+    def _enter(self, k: int) -> Frame:
         if k in self.failing_positions:
-            key = self.state_key(k)
-            if self._known_failure(key):
-                return None
-        return Frame(self.candidates(k, self.window(k)), key)
+            from .memory import state_key
 
-    def _fail(self, k: int, frame: Frame | None) -> None:
-        if k > self.deepest:
-            self.deepest, self.snapshot, self.projected = k, self._snapshot(), None
-        key = frame.key if frame is not None and frame.key is not None else self.state_key(k)
-        self._remember_failure(key)
+            key, seen = state_key(self, k)
+            if self._known_failure(key):
+                blame = self._blame()
+                blame.merge(seen)
+                return Frame(None, None, blame)
+        w = self.window(k)
+        blame = self._blame()
+        low, high = w.binding()
+        blame.update(low, monotone=True)
+        if self.cfg.relaxed:
+            blame.update(self.window_refs(k))
+        return Frame(self.candidates(k, w, blame), w, blame, high)
+
+    def _blame(self) -> Blame:
+        return Blame(self.cfg.fixed, typed=not self.cfg.relaxed)
 
     def _snapshot(self) -> list[int | None]:
         return [s if p else None for s, p in zip(self.start, self.placed, strict=True)]
@@ -228,7 +298,7 @@ class Engine:
 
     # ------------------------------------------------------------------ placing
 
-    def _place(self, k: int, s: int) -> None:
+    def _place(self, k: int, s: int, w: Window | None = None) -> None:
         self._tick()
         entry = self.layout.entries[k]
         e, d = s + entry.duration, self.clock.day_of(s)
@@ -237,59 +307,53 @@ class Engine:
         self.busy_starts.insert(i, s)
         self.busy_ends.insert(i, e)
         self.busy_pos.insert(i, k)
-        self.by_day.setdefault(d, []).append((s, entry.dosing))
+        self.by_day.setdefault(d, []).append((s, entry.dosing, k))
         if entry.dosing:
-            insort(self.dosing_starts, s)
-            insort(self.dosing_days, d)
-            insort(self.free_dosing, s)
-        self.maxend[k + 1] = max(self.maxend[k], e)
-        self.first_start.append(min(self.first_start[-1], s))
-        if self.cfg.relaxed:
-            self._add_lateness(k, s, d)
+            insort(self.dosing_starts, (s, k))
+            insort(self.dosing_days, (d, k))
+        if e > self.maxend[k]:
+            self.maxend[k + 1], self.maxend_at[k + 1] = e, k
+        else:
+            self.maxend[k + 1], self.maxend_at[k + 1] = self.maxend[k], self.maxend_at[k]
+        self.first_start.append(min(self.first_start[-1], (s, k)))
+        if w is not None and self.cfg.relaxed:
+            self._add_lateness(k, w)
 
     def _unplace(self, k: int) -> None:
         entry = self.layout.entries[k]
         s, d = self.start[k], self.day[k]
         i = bisect_left(self.busy_starts, s)
         del self.busy_starts[i], self.busy_ends[i], self.busy_pos[i]
-        self.by_day[d].remove((s, entry.dosing))
+        self.by_day[d].remove((s, entry.dosing, k))
         if entry.dosing:
-            self.dosing_starts.remove(s)
-            self.dosing_days.remove(d)
-            self.free_dosing.remove(s)
+            self.dosing_starts.remove((s, k))
+            self.dosing_days.remove((d, k))
         self.first_start.pop()
         self.placed[k] = False
-        if self.cfg.relaxed:
-            self.late.pop()
-            for stack in self.over.values():
-                if len(stack) > len(self.late):
-                    stack.pop()
+        if k in self.undo:
+            extra, undo = self.undo.pop(k)
+            self.late -= extra
+            for running, old in reversed(undo):
+                self.over[running] = old
 
-    def _add_lateness(self, k: int, s: int, d: int) -> None:
-        window = self.window(k)
-        extra = 0
-        for _rule, calendar, limit, running in window.uppers:
+    def _add_lateness(self, k: int, w: Window) -> None:
+        """Relaxed mode: charge the minutes this start lies past each relaxed bound."""
+        s, d = self.start[k], self.day[k]
+        extra, undo = 0, []
+        for _rule, calendar, limit, running in w.uppers:
             past = (d - limit) * 1440 if calendar else s - limit
-            if past <= 0:
-                continue
             if running is None:
-                extra += past
-            else:
-                stack = self.over.setdefault(running, [0])
-                extra += max(0, past - stack[-1])
-        self.late.append(self.late[-1] + extra)
-        for running, stack in self.over.items():
-            stack.append(stack[-1])
-        for _rule, calendar, limit, running in window.uppers:
-            if running is not None:
-                past = (d - limit) * 1440 if calendar else s - limit
-                stack = self.over.setdefault(running, [0] * (len(self.late) - 1) + [0])
-                while len(stack) < len(self.late):
-                    stack.append(stack[-1])
-                stack[-1] = max(stack[-1], past)
+                extra += max(0, past)
+            elif past > self.over.get(running, 0):
+                extra += past - self.over.get(running, 0)
+                undo.append((running, self.over.get(running, 0)))
+                self.over[running] = past
+        if extra or undo:
+            self.late += extra
+            self.undo[k] = (extra, undo)
 
     def first_session(self) -> int:
-        return self.first_start[-1]
+        return self.first_start[-1][0]
 
     # ------------------------------------------------------------------ windows
 
@@ -299,58 +363,105 @@ class Engine:
         entry = layout.entries[j]
         step = layout.steps[entry.step]
         model = step.model
-        w = Window(lo=cfg.not_before, lo_day=cfg.start_day, hi_day=cfg.last_day, notes=notes)
-        entries = layout.entries
+        keys = layout.entries
+        w = Window(notes=notes)
+        self._low(w, cfg.not_before, ())
+        self._low_day(w, cfg.start_day, ())
+        self._high_day(w, cfg.last_day, ())
         if entry.followup is not None:
-            w.lo = max(w.lo, self.end[entry.occ])
-            self._apply(w, entry.followup.offset, entry.occ, "offset", None,
-                        f"{entry.followup.key} must fall {entry.followup.offset} after {entries[entry.occ].key}")
+            self._low(w, self.end[entry.occ], (entry.occ,))
+            self._apply(w, entry.followup.offset, entry.occ, (entry.occ,), "offset",
+                        f"{entry.followup.key} must fall {range_text(entry.followup.offset)} after "
+                        f"{keys[entry.occ].key}")
         elif entry.index > 1:
             assert entry.prev_occ is not None
             for p in entry.prev_group:
-                w.lo = max(w.lo, self.end[p])
-            self._apply(w, model.gap, entry.prev_occ, "gap", None,
-                        f"{entry.key} must fall {model.gap} after {entries[entry.prev_occ].key}")
+                self._low(w, self.end[p], (p,))
+            self._apply(w, model.gap, entry.prev_occ, (entry.prev_occ,), "gap",
+                        f"{entry.key} must fall {range_text(model.gap)} after {keys[entry.prev_occ].key}")
             self._step_windows(w, entry, step.first)
         elif step.anchor is not None:
             anchor = self.anchor_of(step.anchor)
-            w.lo = max(w.lo, self.end[anchor])
+            self._low(w, self.end[anchor], (anchor,))
             if not step.tied:
-                w.lo = max(w.lo, self.maxend[j])
-            self._apply(w, model.after, anchor, "after", None,
-                        f"{entry.key} must fall {model.after} after {entries[anchor].key}")
-        span = cfg.max_span
-        first = self.first_session()
-        if span is not None and first < INF and not (j == 0 and first == INF):
-            self._upper(w, span, first, "max_span", ("span",),
-                        f"the whole plan must fit in {span} (first session {self._first_key()})")
+                self._low(w, self.maxend[j], (self.maxend_at[j],))
+            info = layout.steps[step.anchor]
+            group = tuple(p for p in range(info.first, info.last + 1) if self.placed[p])
+            self._apply(w, model.after, anchor, group, "after",
+                        f"{entry.key} must fall {range_text(model.after)} after {keys[anchor].key}")
+        first, first_at = self.first_start[-1]
+        if cfg.max_span is not None and first < INF:
+            self._upper(w, cfg.max_span, first, (first_at,), "max_span", ("span",),
+                        f"the whole plan must fit in {cfg.max_span} (from {keys[first_at].key})")
         return w
+
+    def _low(self, w: Window, instant: int, refs: tuple[int, ...]) -> None:
+        w.lo = max(w.lo, instant)
+        w.lows.append((instant, refs))
+
+    def _low_day(self, w: Window, day: int, refs: tuple[int, ...]) -> None:
+        w.lo_day = max(w.lo_day, day)
+        w.lows.append((self.clock.midnight(day), refs))
+
+    def _high(self, w: Window, instant: int, refs: tuple[int, ...]) -> None:
+        w.hi = min(w.hi, instant)
+        w.highs.append((instant, refs))
+
+    def _high_day(self, w: Window, day: int, refs: tuple[int, ...]) -> None:
+        w.hi_day = min(w.hi_day, day)
+        w.highs.append((self.clock.midnight(day + 1) - 1, refs))
+
+    def window_refs(self, j: int) -> set[int]:
+        """The placed positions whose values ``window(j)`` depends on."""
+        layout = self.layout
+        entry = layout.entries[j]
+        step = layout.steps[entry.step]
+        refs: set[int] = set()
+        if entry.followup is not None:
+            refs.add(entry.occ)
+        elif entry.index > 1:
+            refs.update(entry.prev_group)
+            if step.model.within is not None or step.model.per_week is not None:
+                refs.add(step.first)
+                if self.cfg.relaxed and step.model.per_week:
+                    refs.update(step.occurrences[:entry.index - 1])
+        elif step.anchor is not None:
+            anchor = layout.steps[step.anchor]
+            refs.update(p for p in range(anchor.first, anchor.last + 1) if self.placed[p])
+            if not step.tied:
+                refs.add(self.maxend_at[j])
+        if self.cfg.max_span is not None:
+            refs.add(self.first_start[-1][1])
+        if self.cfg.lateness_cap is not None:
+            refs.update(self.undo)
+        return refs
 
     def _step_windows(self, w: Window, entry: Entry, first: int) -> None:
         model = self.layout.steps[entry.step].model
         if model.within is not None:
-            self._upper(w, model.within, first, "within", ("within", entry.step),
+            self._upper(w, model.within, self.start[first], (first,), "within", ("within", entry.step),
                         f"{entry.key} must start within {model.within} of {self.layout.entries[first].key}")
         if model.per_week is not None:
             f = self.day[first]
             week = (entry.index - 1) // model.per_week
             if not self.cfg.relaxed:
-                w.lo_day = max(w.lo_day, f + 7 * week)
-                w.hi_day = min(w.hi_day, f + 7 * week + 6)
+                self._low_day(w, f + 7 * week, (first,))
+                self._high_day(w, f + 7 * week + 6, (first,))
                 w.note("per_week", f"{model.key} takes exactly {model.per_week} per treatment week "
                        f"(7-day weeks from {self.layout.entries[first].key})")
             elif entry.index > model.per_week:
                 earlier = self.layout.steps[entry.step].occurrences[entry.index - 1 - model.per_week]
-                w.lo_day = max(w.lo_day, f + 7 * ((self.day[earlier] - f) // 7 + 1))
+                self._low_day(w, f + 7 * ((self.day[earlier] - f) // 7 + 1), (first, earlier))
 
-    def _apply(self, w: Window, rng: Range, ref: int, rule: str, running: object, text: str) -> None:
+    def _apply(self, w: Window, rng: Range, ref: int, group: tuple[int, ...], rule: str, text: str) -> None:
+        """``rng`` measured from ``ref``; ``group``: positions that decide the upper end."""
         s, d = self.start[ref], self.day[ref]
         if rng.min.calendar:
-            w.lo_day = max(w.lo_day, d + rng.min.days)
+            self._low_day(w, d + rng.min.days, (ref,))
         else:
-            w.lo = max(w.lo, s + rng.min.minutes)
+            self._low(w, s + rng.min.minutes, (ref,))
         if rng.max is not None:
-            self._upper(w, rng.max, s, rule, running, text)
+            self._upper(w, rng.max, s, group, rule, None, text)
         else:
             w.note(rule, text)
         if rng.target is not None:
@@ -359,7 +470,8 @@ class Engine:
             else:
                 w.target_instant = s + rng.target.minutes
 
-    def _upper(self, w: Window, bound: Duration, ref: int, rule: str, running: object, text: str) -> None:
+    def _upper(self, w: Window, bound: Duration, ref: int, refs: tuple[int, ...], rule: str, running: object,
+               text: str) -> None:
         """``start <= ref + bound`` (ref is an instant), or its lateness when relaxed."""
         w.note(rule, text)
         if bound.calendar:
@@ -367,27 +479,20 @@ class Engine:
             if self.cfg.relaxed:
                 w.uppers.append((rule, True, limit, running))
             else:
-                w.hi_day = min(w.hi_day, limit)
+                self._high_day(w, limit, refs)
         elif self.cfg.relaxed:
             w.uppers.append((rule, False, ref + bound.minutes, running))
         else:
-            w.hi = min(w.hi, ref + bound.minutes)
+            self._high(w, ref + bound.minutes, refs)
 
     def anchor_of(self, step: int) -> int:
         """The latest-starting placed session of a step."""
         info = self.layout.steps[step]
-        best = info.first
+        best = -1
         for p in range(info.first, info.last + 1):
-            if self.placed[p] and self.start[p] > self.start[best]:
+            if self.placed[p] and (best < 0 or self.start[p] > self.start[best]):
                 best = p
         return best
-
-    def _first_key(self) -> str:
-        first = self.first_session()
-        for p in range(self.n):
-            if self.placed[p] and self.start[p] == first:
-                return self.layout.entries[p].key
-        return "?"
 
     # ------------------------------------------------------------------ candidates
 
@@ -396,9 +501,9 @@ class Engine:
         hi_day = w.hi_day if w.hi == INF else min(w.hi_day, self.clock.day_of(w.hi))
         return max(lo_day, self.cal.first), min(hi_day, self.cal.last)
 
-    def candidates(self, k: int, w: Window) -> Iterator[int]:
-        """Feasible starts of position k, best first."""
-        if self.cfg.relaxed and self.cfg.lateness_cap is not None:
+    def candidates(self, k: int, w: Window, blame: Blame) -> Iterator[int]:
+        """Feasible starts of position k, best first; refusals are blamed on placed positions."""
+        if self.cfg.lateness_cap is not None:
             self._cap_window(w)
         lo_day, hi_day = self.day_range(w)
         if lo_day > hi_day:
@@ -406,79 +511,82 @@ class Engine:
         entry = self.layout.entries[k]
         if w.target_instant is not None:
             t = w.target_instant
-            forward = self._stream(entry, w, range(max(lo_day, self.clock.day_of(t)), hi_day + 1), max(w.lo, t))
-            backward = self._stream(entry, w, range(min(hi_day, self.clock.day_of(t)), lo_day - 1, -1),
-                                    w.lo, min(w.hi, t - 1), reverse=True)
+            day_t = self.clock.day_of(t)
+            forward = self._stream(entry, w, blame, range(max(lo_day, day_t), hi_day + 1), max(w.lo, t), w.hi)
+            backward = self._stream(entry, w, blame, range(min(hi_day, day_t), lo_day - 1, -1), w.lo,
+                                    min(w.hi, t - 1), reverse=True)
             return (s for _, s in heapq.merge(((abs(s - t), s) for s in backward),
                                               ((abs(s - t), s) for s in forward)))
-        return self._stream(entry, w, self._day_order(lo_day, hi_day, w.target_day), w.lo)
+        return self._stream(entry, w, blame, _day_order(lo_day, hi_day, w.target_day), w.lo, w.hi)
 
-    @staticmethod
-    def _day_order(lo: int, hi: int, target: int | None) -> Iterator[int]:
-        if target is None or target <= lo:
-            yield from range(lo, hi + 1)
-            return
-        if target >= hi:
-            yield from range(hi, lo - 1, -1)
-            return
-        for distance in range(max(target - lo, hi - target) + 1):
-            if target - distance >= lo:
-                yield target - distance
-            if distance and target + distance <= hi:
-                yield target + distance
-
-    def _stream(self, entry: Entry, w: Window, days: Iterator[int] | range, lo: int,
-                hi: int | None = None, reverse: bool = False) -> Iterator[int]:
+    def _stream(self, entry: Entry, w: Window, blame: Blame, days: Iterable[int], lo: int, hi: int,
+                reverse: bool = False) -> Iterator[int]:
         table = self.cal.table(entry.shape)
-        hi = w.hi if hi is None else hi
         for d in days:
             self._tick()
             slots = table.slots(d)
-            if not slots or (entry.dosing and not self._dosing_day_ok(d)):
+            if not slots or not self._day_ok(entry, d, blame):
                 continue
             chosen = slots[bisect_left(slots, lo):bisect_right(slots, hi)]
             for s in reversed(chosen) if reverse else chosen:
-                if self.is_free(entry, s, d) and self._within_cap(w, s, d):
+                if self.is_free(entry, s, d, blame) and self._within_cap(w, s, d):
                     yield s
 
-    def _dosing_day_ok(self, d: int) -> bool:
-        if any(dosing for _, dosing in self.by_day.get(d, ())):
-            return False
-        md = self.cfg.min_dosing
-        if md is not None and md.calendar and md.days > 0:
-            i = bisect_left(self.dosing_days, d - md.days + 1)
-            if i < len(self.dosing_days) and self.dosing_days[i] < d + md.days:
+    def _day_ok(self, entry: Entry, d: int, blame: Blame) -> bool:
+        """Whole-day tests: a second dosing session that day, the dosing interval, look-ahead."""
+        if entry.dosing:
+            for _, dosing, p in self.by_day.get(d, ()):
+                if dosing:
+                    blame.add(p)
+                    return False
+            md = self.cfg.min_dosing
+            if md is not None and md.calendar and md.days > 0:
+                i = bisect_left(self.dosing_days, (d - md.days + 1, -1))
+                if i < len(self.dosing_days) and self.dosing_days[i][0] < d + md.days:
+                    blame.add(self.dosing_days[i][1])
+                    return False
+        if entry.is_occurrence and not self._step_fixed[entry.step]:
+            step = self.layout.steps[entry.step]
+            first = d if entry.index == 1 else self.day[step.first]
+            first_day = min(d, self.clock.day_of(self.first_session())) if self.first_session() < INF else d
+            span_last = self._span_last(first_day)
+            if not self.lookahead.can_continue(entry.step, entry.index, self.cal.bit(d), self.cal.bit(first),
+                                               span_last):
+                self._project(entry.pos, d, first, span_last)
+                blame.update((step.first, self.first_start[-1][1]))
                 return False
         return True
 
-    def is_free(self, entry: Entry, s: int, d: int) -> bool:
+    def is_free(self, entry: Entry, s: int, d: int, blame: Blame) -> bool:
         """No overlap, the dosing-day rule, the dosing interval."""
         e = s + entry.duration
         i = bisect_left(self.busy_starts, e)
         if i and self.busy_ends[i - 1] > s:
+            blame.add(self.busy_pos[i - 1])
             return False
         j = bisect_left(self._fixed_starts, e) - 1
         while j >= 0 and self._fixed_reach[j] > s:
             if self._fixed_ends[j] > s:
                 return False
             j -= 1
-        for t, dosing in self.by_day.get(d, ()):
+        for t, dosing, p in self.by_day.get(d, ()):
             if (dosing and t < s) or (entry.dosing and t > s):
+                blame.add(p)
                 return False
         md = self.cfg.min_dosing
         if entry.dosing and md is not None and not md.calendar:
-            i = bisect_left(self.dosing_starts, s)
-            if i < len(self.dosing_starts) and self.dosing_starts[i] - s < md.minutes:
-                return False
-            if i and s - self.dosing_starts[i - 1] < md.minutes:
-                return False
+            i = bisect_left(self.dosing_starts, (s, -1))
+            for near in self.dosing_starts[max(0, i - 1):i + 1]:
+                if abs(near[0] - s) < md.minutes:
+                    blame.add(near[1])
+                    return False
         return True
 
     def _cap_window(self, w: Window) -> None:
         assert self.cfg.lateness_cap is not None
-        room = self.cfg.lateness_cap - self.late[-1]
+        room = self.cfg.lateness_cap - self.late
         for _rule, calendar, limit, running in w.uppers:
-            over = self.over[running][-1] if running in self.over else 0
+            over = self.over.get(running, 0) if running is not None else 0
             if calendar:
                 w.hi_day = min(w.hi_day, limit + (over + room) // 1440)
             else:
@@ -490,56 +598,56 @@ class Engine:
         extra = 0
         for _rule, calendar, limit, running in w.uppers:
             past = (d - limit) * 1440 if calendar else s - limit
-            over = self.over[running][-1] if running in self.over else 0
-            extra += max(0, past - over) if running is not None else max(0, past)
-        return self.late[-1] + extra <= self.cfg.lateness_cap
+            over = self.over.get(running, 0) if running is not None else 0
+            extra += max(0, past - over)
+        return self.late + extra <= self.cfg.lateness_cap
 
     # ------------------------------------------------------------------ look-ahead
 
-    def span_last_bit(self) -> int | None:
+    def _span_last(self, first_day: int) -> int | None:
         span = self.cfg.max_span
-        first = self.first_session()
-        if span is None or self.cfg.relaxed or first >= INF:
+        if span is None or self.cfg.relaxed:
             return None
-        return self.cal.bit(self.clock.day_of(first) + upper_days(span))
+        return self.cal.bit(first_day + upper_days(span, slack=self.cal.clock.slack))
 
-    def _looks_ahead(self, k: int) -> bool:
+    def _looks_ahead(self, k: int, frame: Frame) -> bool:
+        """After placing k: can the next step still be entered (at day level)?"""
         layout, cal = self.layout, self.cal
         entry = layout.entries[k]
         step = layout.steps[entry.step]
-        span_last = self.span_last_bit()
-        if entry.is_occurrence and not self._step_has_fixed(entry.step):
-            first = cal.bit(self.day[step.first])
-            if not self.lookahead.can_continue(entry.step, entry.index, cal.bit(self.day[k]), first, span_last):
-                self._project(k, step.index, entry.index, first, span_last)
-                return False
         nxt = entry.step + 1
-        if k == step.last and nxt < len(layout.steps) and not self._step_has_fixed(nxt):
-            w = self.window(layout.steps[nxt].first)
-            lo_day, hi_day = self.day_range(w)
-            if not self.lookahead.can_enter(nxt, cal.bit(lo_day), cal.bit(hi_day), span_last):
-                target = layout.steps[nxt].first
-                if target > self.deepest:
-                    self.deepest, self.snapshot, self.projected = target, self._snapshot(), (target, 1)
-                return False
-        return True
+        if k != step.last or nxt >= len(layout.steps) or self._step_fixed[nxt]:
+            return True
+        target = layout.steps[nxt].first
+        w = self.window(target)
+        lo_day, hi_day = self.day_range(w)
+        span_last = self._span_last(self.clock.day_of(self.first_session()))
+        if self.lookahead.can_enter(nxt, cal.bit(lo_day), cal.bit(hi_day), span_last):
+            return True
+        low, high = w.binding()
+        general = set(high)
+        if span_last is not None:
+            general.add(self.first_start[-1][1])
+        if self.cfg.relaxed:
+            general |= self.window_refs(target)
+        frame.blame.update((p for p in low if p != k), monotone=True)
+        frame.blame.update(p for p in general if p != k)
+        if k not in general and not self.cfg.relaxed:
+            frame.ceiling = min(frame.ceiling, self.start[k])
+        if target > self.deepest:
+            self.deepest, self.snapshot = target, self._snapshot()
+        return False
 
-    def _project(self, k: int, step: int, n: int, first: int, span_last: int | None) -> None:
-        info = self.layout.steps[step]
-        if info.occurrences[-1] <= self.deepest:
-            return
-        stuck = self.lookahead.stuck_at(step, n, self.cal.bit(self.day[k]), first, span_last)
-        position = info.occurrences[stuck - 1]
+    def _project(self, k: int, d: int, first: int, span_last: int | None) -> None:
+        """Remember, for the explanation, where the look-ahead says the plan gets stuck."""
+        entry = self.layout.entries[k]
+        cal = self.cal
+        step, n = self.lookahead.stuck_at(entry.step, entry.index, cal.bit(d), cal.bit(first), span_last)
+        position = self.layout.steps[step].occurrences[n - 1]
         if position > self.deepest:
-            self.deepest, self.snapshot, self.projected = position, self._snapshot(), (position, stuck)
+            self.deepest, self.snapshot = position, self._snapshot()
 
     # ------------------------------------------------------------------ failure memory
-
-    def state_key(self, k: int) -> tuple[tuple[object, ...], tuple[int, ...]]:
-        """What positions k.. can see of positions before k (see module docstring)."""
-        from .memory import state_key
-
-        return state_key(self, k)
 
     def _known_failure(self, key: tuple[tuple[object, ...], tuple[int, ...]]) -> bool:
         rest, bounds = key
@@ -548,10 +656,29 @@ class Engine:
                 return True
         return False
 
-    def _remember_failure(self, key: tuple[tuple[object, ...], tuple[int, ...]]) -> None:
-        rest, bounds = key
+    def _remember_failure(self, k: int) -> None:
+        from .memory import state_key
+
+        (rest, bounds), _ = state_key(self, k)
         known = self.failures.setdefault(rest, [])
         if len(known) >= 8:
             known.pop(0)
         known.append(bounds)
-        self.failing_positions.add(rest[0])  # type: ignore[arg-type]
+        self.failing_positions.add(k)
+
+
+def _day_order(lo: int, hi: int, target: int | None) -> Iterator[int]:
+    """Days from lo to hi, nearest the target first (ties: the earlier)."""
+    if target is None or target <= lo:
+        yield from range(lo, hi + 1)
+        return
+    if target >= hi:
+        yield from range(hi, lo - 1, -1)
+        return
+    for distance in range(max(target - lo, hi - target) + 1):
+        if target - distance >= lo:
+            yield target - distance
+        if distance and target + distance <= hi:
+            yield target + distance
+
+

@@ -201,8 +201,8 @@ def _link_first_occurrence(
     for node in graph.steps[anchor].tail:
         graph.require(node, first, after)
     if from_step(protocol, index) is None:
-        for earlier in graph.steps[:index]:
-            for node in earlier.tail:
+        for nodes in graph.steps[:index]:
+            for node in nodes.tail:
                 graph.require(node, first, 0)
     if graph.is_dosing(first) and dosing_interval:
         for earlier in steps_before(protocol, index):

@@ -59,6 +59,10 @@ class LocalClock:
             and self._offset(first + i, 720, 0) == self._offset(first + i, 0, 0)
             for i in range(last - first + 1)
         ]
+        epoch = date(1970, 1, 1).toordinal()
+        offsets = [(first + i - epoch) * MINUTES_PER_DAY - m for i, m in enumerate(self._midnights)]
+        self.slack = max(offsets) - min(offsets)
+        """Largest change of UTC offset (minutes) between any two days of the table."""
 
     def _offset(self, day: int, minute: int, fold: int) -> int:
         naive = datetime.combine(date.fromordinal(day), time()) + timedelta(minutes=minute)
@@ -167,6 +171,7 @@ class SlotTable:
         self.calendar = calendar
         self._days: dict[int, list[int]] = {}
         self._mask: int | None = None
+        self._spread = (0, MINUTES_PER_DAY - 1)
 
     def slots(self, day: int) -> list[int]:
         found = self._days.get(day)
@@ -220,12 +225,23 @@ class SlotTable:
         """Bit (day - first) set when the day has at least one slot."""
         if self._mask is None:
             cal = self.calendar
-            bits = 0
+            bits, earliest, latest = 0, MINUTES_PER_DAY, -1
             for day in range(cal.first, cal.last + 1):
-                if self.slots(day):
+                found = self.slots(day)
+                if found:
                     bits |= 1 << (day - cal.first)
+                    midnight = cal.clock.midnight(day)
+                    earliest = min(earliest, found[0] - midnight)
+                    latest = max(latest, found[-1] - midnight)
             self._mask = bits
+            if bits:
+                self._spread = (earliest, latest)
         return self._mask
+
+    def spread(self) -> tuple[int, int]:
+        """(earliest, latest) start, in minutes after local midnight, over all days."""
+        self.mask()
+        return self._spread
 
 
 class Calendar:

@@ -27,8 +27,10 @@ def _fail(kind: str, message: str) -> PydanticCustomError:
     return PydanticCustomError(kind, message)
 
 
-def _text(value: Any, kind: str, what: str) -> str:
+def _text(value: Any, kind: str, what: str, example: str | None = None) -> str:
     """Accept strings only: numbers would be guesses (a bare 72 has no unit)."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and example:
+        raise _fail(kind, f"a bare number has no unit: write {what} such as {example}")
     if isinstance(value, bool) or not isinstance(value, str):
         raise _fail(kind, f"expected {what} as text")
     return value.strip()
@@ -89,7 +91,7 @@ def parse_duration(value: Any) -> Duration:
     """Parse ``1h30min`` / ``2d`` / ``PT90M``; calendar mode iff only w/d units."""
     if isinstance(value, Duration):
         return value
-    text = _text(value, "duration", "a duration")
+    text = _text(value, "duration", "a duration", "90min, 2d or 1w")
     match = _COMPACT.match(text) or _ISO.match(text.upper())
     if not text or not match or not any(match.groups()) or text.upper() in ("P", "PT"):
         raise _fail("duration", DURATION_HELP)
@@ -158,7 +160,7 @@ def parse_range(value: Any) -> Range:
         return value
     if isinstance(value, dict):
         return _range_from_mapping(value)
-    text = _text(value, "range", "a range")
+    text = _text(value, "range", "a range", "7d, 1d..3d or 48h..")
     try:
         if ".." in text:
             low, _, high = text.partition("..")
@@ -175,9 +177,10 @@ def parse_range(value: Any) -> Range:
                 target, width = parse_duration(target_text), parse_duration(width_text)
                 if width.minutes > target.minutes:
                     raise _fail("range", "the window is wider than the target (T±W needs W <= T)")
-                low = Duration(target.minutes - width.minutes, target.calendar and width.calendar)
-                high = Duration(target.minutes + width.minutes, target.calendar and width.calendar)
-                return Range(low, high, target)
+                calendar = target.calendar and width.calendar
+                lowest = Duration(target.minutes - width.minutes, calendar)
+                highest = Duration(target.minutes + width.minutes, calendar)
+                return Range(lowest, highest, target)
         exact = parse_duration(text)
         return Range(exact, exact)
     except PydanticCustomError as err:
@@ -516,7 +519,11 @@ def parse_holiday_code(value: Any) -> str:
             "holidays",
             "unknown holiday calendar (expected a country code such as US, or country-subdivision such as US-NY)",
         )
-    return text.upper() if not subdivision else f"{country.upper()}-{subdivision}"
+    if not subdivision:
+        return text.upper()
+    if known_holiday_code(country, subdivision.upper()):
+        subdivision = subdivision.upper()  # "us-ny" -> "US-NY", as the holidays package spells it
+    return f"{country.upper()}-{subdivision}"
 
 
 # --------------------------------------------------------------------------- pydantic types

@@ -218,6 +218,18 @@ def test_default_protocol_flag(tmp_path: Path) -> None:
     assert summary_of(out)["records"][0]["protocol"] == str(protocol.resolve())
 
 
+def test_clinic_audience_and_privacy_flags_reach_every_record(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    roster = DATA / "roster_excel_semicolon_bom.csv"
+    flags = ["--clinic", DATA / "roster_clinic.yaml", "--audience", "clinic", "--privacy", "minimal"]
+    result = run("batch", roster, "--out", out, *flags)
+    assert result.exit_code == 0, result.output
+    plan = Plan.model_validate_json((out / "S-1.plan.json").read_text())
+    assert plan.clinic is not None
+    assert plan.clinic["id"] == "northside"
+    assert {str(e["SUMMARY"]) for e in events(out / "S-1.ics")} == {"S-1: Appointment"}
+
+
 # ---------------------------------------------------------------------- outputs
 
 
@@ -251,7 +263,7 @@ def test_combined_calendar_holds_every_event_once(tmp_path: Path) -> None:
     zones = sorted(str(tz["TZID"]) for tz in calendar.walk("VTIMEZONE"))
     assert zones == ["America/Los_Angeles", "America/New_York", "Europe/Berlin"]
     summaries = {str(e["SUMMARY"]) for e in calendar.walk("VEVENT")}
-    assert all(s.startswith(("C-0001 ", "C-0002 ", "C-0008 ")) for s in summaries)  # clinic audience
+    assert {s.partition(": ")[0] for s in summaries} == {"C-0001", "C-0002", "C-0008"}  # clinic audience
     assert "VALARM" not in combined.read_text()
 
 
@@ -424,6 +436,22 @@ def test_csv_therapist_columns_and_extra_empty_cells() -> None:
     found = records(b"id,therapist.name,therapist.email\nA,Dr. Kim,kim@clinic.example,,\nB,x,y,z\n")
     assert found[0].data == {"id": "A", "therapist": {"name": "Dr. Kim", "email": "kim@clinic.example"}}
     assert found[1].problem == "the row has 4 cells but the header has 3 columns"
+
+
+def test_csv_unnamed_columns_must_stay_empty() -> None:
+    found = records(b"id,protocol,\nA,x,\nB,x,oops\n")
+    assert [(r.row, r.data, r.problem) for r in found] == [
+        (2, {"id": "A", "protocol": "x"}, None),
+        (3, None, "the row has a value in a column without a name"),
+    ]
+
+
+def test_empty_json_lines_roster_is_not_a_roster(tmp_path: Path) -> None:
+    roster = tmp_path / "r.jsonl"
+    roster.write_text("\n\n")
+    result = run("batch", roster, "--out", tmp_path / "out")
+    assert result.exit_code == 1
+    assert "the roster is empty" in result.stderr
 
 
 def test_overlong_line_is_cut_off_not_read_whole() -> None:

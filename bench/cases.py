@@ -1,0 +1,153 @@
+"""Adversarial single-client searches within the input caps of SPEC §2.
+
+Each ``case_*`` builds a ScheduleRequest; bench/run.py times ``schedule()`` on
+it (an infeasibility report is an answer too). The cases aim at what makes a
+backtracking search slow: sparse availability that forces long retreats,
+rules that only fail late (``per_week`` with ``within``), many sessions, and
+steps tied with ``from`` that interleave with dosing sessions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from kapplan.protocol import Protocol
+from kapplan.schedule import ClinicRules, ScheduleRequest
+from kapplan.values import parse_date_range, parse_weekly_window
+
+START = date(2026, 12, 7)
+DOSE = {"medication": "ketamine", "route": "IM", "by_prescriber": True}
+
+
+def _protocol(sessions: dict[str, Any], schedule: list[dict[str, Any]], **constraints: str) -> Protocol:
+    return Protocol.model_validate({"kind": "protocol", "id": "bench", "version": "1", "title": "bench",
+                                    "sessions": sessions, "schedule": schedule, "constraints": constraints})
+
+
+def _every_other_week(weeks: int = 53) -> tuple[Any, ...]:
+    """Unavailable every second week, starting with the second."""
+    out = []
+    for week in range(1, weeks, 2):
+        first = START + timedelta(days=7 * week)
+        out.append(parse_date_range(f"{first}..{first + timedelta(days=6)}"))
+    return tuple(out)
+
+
+def _holidays(step: int) -> dict[date, str]:
+    return {START + timedelta(days=d): "Holiday" for d in range(3, 366, step)}
+
+
+def case_one_hour_a_week() -> ScheduleRequest:
+    """One 1-hour window a week, every second week off, holidays every 11 days; a
+    dosing series with ``per_week`` and ``within`` whose integrations need their
+    own week: infeasible only after trying every start of the series."""
+    sessions = {
+        "intake": {"kind": "screening", "duration": "60min"},
+        "prep": {"kind": "preparation", "duration": "60min"},
+        "medicine": {"kind": "dosing", "duration": "60min", "dose": DOSE},
+        "integration": {"kind": "integration", "duration": "60min", "setting": "telehealth"},
+    }
+    schedule = [
+        {"session": "intake"},
+        {"session": "prep", "count": 3, "gap": "7d..21d", "after": "1d..28d"},
+        {"session": "medicine", "count": 6, "gap": "5d..21d", "per_week": 1, "within": "12w",
+         "followed_by": [{"session": "integration", "offset": "1d..14d"}]},
+    ]
+    return ScheduleRequest(
+        protocol=_protocol(sessions, schedule, min_dosing_interval="48h"),
+        zone=ZoneInfo("America/New_York"),
+        start_date=START,
+        availability=(parse_weekly_window("Wed 10:00-11:00"),),
+        unavailable=_every_other_week(),
+        holidays=_holidays(11),
+    )
+
+
+def case_five_hundred_sessions() -> ScheduleRequest:
+    """The caps at full size: 50 steps of 10 sessions (5 occurrences with a
+    follow-up each), dosing every other step, DST transitions inside the plan."""
+    sessions = {
+        "visit": {"kind": "preparation", "duration": "60min"},
+        "dose": {"kind": "dosing", "duration": "2h", "dose": DOSE, "days": ["Mon", "Wed", "Fri"]},
+        "call": {"kind": "integration", "duration": "30min", "setting": "telehealth"},
+    }
+    schedule = []
+    for i in range(50):
+        schedule.append({"id": f"s{i}", "session": "dose" if i % 2 else "visit", "count": 5,
+                         "gap": "1d..4d", "after": "0d..3d",
+                         "followed_by": [{"session": "call", "offset": "2h..30h"}]})
+    return ScheduleRequest(
+        protocol=_protocol(sessions, schedule, min_dosing_interval="48h"),
+        zone=ZoneInfo("Europe/London"),
+        start_date=date(2026, 1, 5),
+        availability=(parse_weekly_window("Mon-Fri 08:00-18:00"), parse_weekly_window("Sat 09:00-12:00")),
+        holidays=_holidays(17),
+    )
+
+
+def case_per_week_squeeze() -> ScheduleRequest:
+    """100 occurrences, exactly 2 per treatment week, gap at most 4 days, within
+    a year, with every second week off: impossible, and a search without
+    look-ahead would discover it only near the hundredth occurrence."""
+    sessions = {
+        "intake": {"kind": "screening", "duration": "60min"},
+        "session": {"kind": "integration", "duration": "90min"},
+    }
+    schedule = [
+        {"session": "intake"},
+        {"session": "session", "count": 100, "gap": "2d..4d", "per_week": 2, "within": "52w"},
+    ]
+    return ScheduleRequest(
+        protocol=_protocol(sessions, schedule),
+        zone=ZoneInfo("Australia/Lord_Howe"),
+        start_date=START,
+        availability=(parse_weekly_window("Mon,Thu 09:00-11:00"), parse_weekly_window("Sat 10:00-12:00")),
+        unavailable=_every_other_week(),
+        holidays=_holidays(5),
+    )
+
+
+def case_interleaved_dosing() -> ScheduleRequest:
+    """Twelve dosing sessions 72 h apart with three interleaving steps tied to
+    earlier steps by ``from``, a clinic in another zone, two short windows a week."""
+    sessions = {
+        "intake": {"kind": "screening", "duration": "60min"},
+        "medicine": {"kind": "dosing", "duration": "2h", "dose": DOSE, "time": "09:00..10:00"},
+        "integration": {"kind": "integration", "duration": "60min", "setting": "telehealth"},
+        "check": {"kind": "assessment", "duration": "30min", "setting": "telehealth"},
+        "review": {"kind": "follow-up", "duration": "30min"},
+    }
+    schedule = [
+        {"session": "intake"},
+        {"session": "medicine", "count": 12, "gap": "3d..10d", "after": "2d..14d", "within": "10w",
+         "followed_by": [{"session": "integration", "offset": "1d..3d", "on": [1, 4, 8, 12]}]},
+        {"id": "early-check", "session": "check", "from": "intake", "after": "14d±2d", "count": 3,
+         "gap": "7d..10d"},
+        {"id": "mid-review", "session": "review", "from": "intake", "after": "35d±3d"},
+        {"id": "late-check", "session": "check", "from": "medicine", "after": "7d..14d", "count": 2,
+         "gap": "14d±2d"},
+    ]
+    clinic = ClinicRules(zone=ZoneInfo("America/Chicago"),
+                         hours=(parse_weekly_window("Mon-Fri 07:00-16:00"),),
+                         closed=(parse_date_range("2026-12-24..2026-12-26"),),
+                         holidays=_holidays(13))
+    return ScheduleRequest(
+        protocol=_protocol(sessions, schedule, min_dosing_interval="72h", max_span="20w"),
+        zone=ZoneInfo("America/New_York"),
+        start_date=START,
+        availability=(parse_weekly_window("Mon,Thu 09:00-13:00"), parse_weekly_window("Tue 16:00-18:00")),
+        unavailable=(parse_date_range("2026-12-21..2027-01-03"),),
+        holidays=_holidays(9),
+        clinic=clinic,
+    )
+
+
+CASES: dict[str, Callable[[], ScheduleRequest]] = {
+    "one-hour-a-week": case_one_hour_a_week,
+    "five-hundred-sessions": case_five_hundred_sessions,
+    "per-week-squeeze": case_per_week_squeeze,
+    "interleaved-dosing": case_interleaved_dosing,
+}

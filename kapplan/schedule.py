@@ -1,0 +1,234 @@
+"""The scheduling engine: a protocol and a client's calendar in, dated sessions out.
+
+Pure and deterministic: no I/O, no clock; the caller passes the start date,
+the zone, expanded holidays and (for a reschedule) the sessions that already
+happened. The search itself lives in search.py (placement rules, look-ahead,
+failure memory), the static slot grid in slots.py and the explanation of an
+infeasible plan in infeasibility.py; this module is the interface and the
+deviation policy.
+
+Deviations (``allow_deviations``): only when no strict plan exists. Upper
+bounds (gap, after and offset maxima, ``within``, ``max_span``) become
+lateness, ``per_week`` becomes "at most N per week"; minimum gaps, the dosing
+interval, availability and the dosing-day rule stay hard. The plan returned
+has the least total lateness (minutes; a calendar bound counts whole days of
+1440 minutes) when the searches finish within their budget, and among those
+plans it is the best in the usual order. If a budget runs out during the
+narrowing, the least-late plan found so far is returned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from .errors import Explanation, InfeasibleError
+from .layout import Layout
+from .plan import Deviation
+from .protocol import Protocol
+from .search import INF, BudgetExhausted, Engine, Settings
+from .slots import Calendar, ClinicHours, blocked_days, instant_ceil, instant_of, moment_of
+from .values import DateRange, WeeklyWindow
+
+DEFAULT_BUDGET = 200_000
+SCAN_BUDGET = 1_500_000
+
+
+@dataclass(frozen=True)
+class Placement:
+    key: str
+    step: str
+    session: str
+    index: int
+    count: int
+    follows: str | None
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True)
+class ClinicRules:
+    zone: ZoneInfo
+    hours: tuple[WeeklyWindow, ...]
+    closed: tuple[DateRange, ...] = ()
+    holidays: Mapping[date, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ScheduleRequest:
+    protocol: Protocol
+    zone: ZoneInfo
+    start_date: date
+    availability: tuple[WeeklyWindow, ...]
+    unavailable: tuple[DateRange, ...] = ()
+    holidays: Mapping[date, str] = field(default_factory=dict)
+    clinic: ClinicRules | None = None
+    fixed: Mapping[str, tuple[datetime, datetime]] = field(default_factory=dict)
+    not_before: datetime | None = None
+    allow_deviations: bool = False
+    horizon_days: int = 365
+    grid_minutes: int = 15
+    budget: int = DEFAULT_BUDGET
+
+
+@dataclass
+class ScheduleResult:
+    placements: list[Placement]
+    deviations: list[Deviation]
+
+
+def placement_order(protocol: Protocol) -> list[tuple[str, str, str, int, str | None]]:
+    """(key, step, session, index, follows) of every session, in placement order."""
+    layout = Layout(protocol, clinic=False)
+    return [(e.key, layout.steps[e.step].key, e.session, e.index, e.follows) for e in layout.entries]
+
+
+class _Context:
+    """What every search for one request shares: positions and the slot calendar."""
+
+    def __init__(self, request: ScheduleRequest, extra_days: int = 0) -> None:
+        if request.grid_minutes <= 0 or request.horizon_days < 0:
+            raise ValueError("grid_minutes must be positive and horizon_days not negative")
+        self.request = request
+        start = request.start_date.toordinal()
+        first, last = start - 2, start + request.horizon_days + extra_days + 1
+        clinic = None
+        if request.clinic is not None:
+            rules = request.clinic
+            clinic = ClinicHours(rules.zone, rules.hours, rules.closed, rules.holidays, first, last)
+        blocked = blocked_days(request.unavailable, request.holidays, first, last)
+        self.calendar = Calendar(request.zone, request.availability, blocked, clinic, first, last,
+                                 request.grid_minutes)
+        self.layout = Layout(request.protocol, clinic=clinic is not None)
+        self.fixed = {
+            self.layout.by_key[key]: (instant_of(s), max(instant_of(s), instant_ceil(e)))
+            for key, (s, e) in request.fixed.items()
+            if key in self.layout.by_key
+        }
+
+    def engine(self, start: date, *, relaxed: bool = False, cap: int | None = None,
+               budget: int | None = None) -> Engine:
+        request = self.request
+        constraints = request.protocol.constraints
+        settings = Settings(
+            start_day=start.toordinal(),
+            last_day=start.toordinal() + request.horizon_days,
+            not_before=instant_ceil(request.not_before) if request.not_before else -INF,
+            fixed=self.fixed,
+            min_dosing=constraints.min_dosing_interval,
+            max_span=constraints.max_span,
+            relaxed=relaxed,
+            lateness_cap=cap,
+            budget=request.budget if budget is None else budget,
+        )
+        return Engine(self.layout, self.calendar, settings)
+
+    def placements(self, engine: Engine) -> list[Placement]:
+        zone = self.request.zone
+        out = []
+        for entry in self.layout.entries:
+            given = self.request.fixed.get(entry.key)
+            if given is not None:
+                start, end = given[0].astimezone(zone), given[1].astimezone(zone)
+            else:
+                start, end = moment_of(engine.start[entry.pos], zone), moment_of(engine.end[entry.pos], zone)
+            out.append(Placement(entry.key, self.layout.steps[entry.step].key, entry.session, entry.index,
+                                 entry.count, entry.follows, start, end))
+        return out
+
+
+def _run(engine: Engine) -> bool | None:
+    """True: plan found; False: none exists; None: the budget ran out."""
+    try:
+        return engine.run()
+    except BudgetExhausted:
+        return None
+
+
+def _failure(context: _Context, engine: Engine, outcome: bool | None) -> InfeasibleError:
+    from .infeasibility import explain
+
+    return InfeasibleError(explain(engine, context.request, search_limit=outcome is None))
+
+
+def schedule(request: ScheduleRequest) -> ScheduleResult:
+    """The best plan, or InfeasibleError explaining what blocks it."""
+    context = _Context(request)
+    engine = context.engine(request.start_date)
+    outcome = _run(engine)
+    if outcome:
+        return ScheduleResult(context.placements(engine), [])
+    if not request.allow_deviations:
+        raise _failure(context, engine, outcome)
+    return _least_late(context)
+
+
+def _least_late(context: _Context) -> ScheduleResult:
+    """Relaxed search, then narrow the total lateness allowed (see module docstring)."""
+    from .deviations import deviations, lateness_unit
+
+    request = context.request
+    start = request.start_date
+    best = context.engine(start, relaxed=True)
+    outcome = _run(best)
+    if not outcome:
+        raise _failure(context, best, outcome)
+    unit = lateness_unit(request.protocol)
+    low, high = 0, best.late // unit
+    spent = best.nodes
+    while low < high and spent < 4 * request.budget:
+        middle = (low + high) // 2
+        trial = context.engine(start, relaxed=True, cap=middle * unit)
+        found = _run(trial)
+        spent += trial.nodes
+        if found:
+            best, high = trial, trial.late // unit
+        else:
+            low = middle + 1
+    placements = context.placements(best)
+    return ScheduleResult(placements, deviations(context.layout, best, request))
+
+
+def earliest_workable_start(request: ScheduleRequest, limit_days: int = 365) -> date | None:
+    """The nearest later start date with a plan (bounded scan; None when none is found).
+
+    A plan from a later start can only use the horizon's extra days, so most
+    dates fail fast; the scan stops at ``limit_days`` or when its node budget
+    is spent.
+    """
+    context = _Context(request, extra_days=limit_days)
+    calendar = context.calendar
+    if any(not calendar.table(entry.shape).mask() for entry in context.layout.entries
+           if entry.pos not in context.fixed):
+        return None
+    spent = 0
+    for offset in range(1, limit_days + 1):
+        day = request.start_date + timedelta(days=offset)
+        engine = context.engine(day, relaxed=request.allow_deviations,
+                                budget=min(request.budget, SCAN_BUDGET - spent))
+        found = _run(engine)
+        spent += engine.nodes
+        if found:
+            return day
+        if spent >= SCAN_BUDGET:
+            return None
+    return None
+
+
+def with_start(request: ScheduleRequest, start: date) -> ScheduleRequest:
+    return replace(request, start_date=start)
+
+
+__all__ = [
+    "ClinicRules",
+    "Explanation",
+    "InfeasibleError",
+    "Placement",
+    "ScheduleRequest",
+    "ScheduleResult",
+    "earliest_workable_start",
+    "placement_order",
+    "schedule",
+]
