@@ -65,6 +65,7 @@ def _fail_plain(message: str, code: int) -> NoReturn:
 
 app = typer.Typer(
     cls=KapplanGroup,
+    rich_markup_mode=None,
     name="kapplan",
     help="Plan ketamine-assisted psychotherapy series from protocol files.",
     no_args_is_help=True,
@@ -570,7 +571,8 @@ def reschedule(
     holidays: HolidaysOpt = None,
     clinic: ClinicOpt = None,
     allow_deviations: Annotated[
-        bool, typer.Option("--allow-deviations", help="When no strict re-plan exists, relax upper bounds and record it.")
+        bool,
+        typer.Option("--allow-deviations", help="When no strict re-plan exists, relax upper bounds and record it."),
     ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the changes without writing.")] = False,
 ) -> None:
@@ -581,6 +583,7 @@ def reschedule(
     Client flags change the embedded client (--unavailable adds dates).
     """
     from .clock import current_time
+    from .inputs import load_clinic
     from .lifecycle import embedded_client, embedded_clinic, plan_zone, reschedule_plan
     from .planning import ClientFlags, merge_client
 
@@ -590,8 +593,6 @@ def reschedule(
         unavailable=list(unavailable or []), holidays=holidays,
     )
     client = merge_client(embedded_client(current), flags)
-    from .inputs import load_clinic
-
     clinic_model = load_clinic(clinic) if clinic is not None else embedded_clinic(current)
     outcome = reschedule_plan(
         current, now=current_time(), client=client, clinic=clinic_model,

@@ -476,7 +476,7 @@ def reschedule_plan(
     from .planning import sessions_from_placements
 
     replanned = sessions_from_placements(list(result.placements), protocol, client, list(result.deviations))
-    sessions, changes = _merge(plan, replanned, fixed, protocol, client, first_day, zone)
+    sessions, changes = _merge(plan, replanned, fixed, protocol, client, clinic, zone)
     happened = {s.key: s for s in sessions if s.status == "done"}
     deviations = _combine(list(result.deviations), actual_deviations(protocol, happened, zone)[0])
     sessions = [s.model_copy(update={"deviations": [d for d in deviations if d.key == s.key]}) for s in sessions]
@@ -564,13 +564,13 @@ def _merge(
     fixed: dict[str, tuple[datetime, datetime]],
     protocol: Protocol,
     client: Client,
-    first_day: date,
+    clinic: Clinic | None,
     zone: ZoneInfo,
 ) -> tuple[list[PlannedSession], list[SessionChange]]:
     """New sessions keep their keys; sequence + 1 exactly where time, status or dose changed."""
     old_by_key = {s.key: s for s in plan.sessions}
     new_keys = {s.key for s in replanned}
-    causes = _root_causes(plan, protocol, client, first_day, zone)
+    causes = _root_causes(plan, client, clinic, zone)
     order = {key: n for n, key in enumerate(k for step in protocol.schedule for k in step_keys(step))}
     sessions: list[PlannedSession] = []
     changes: list[SessionChange] = []
@@ -605,7 +605,7 @@ def _merge(
     return sessions, changes
 
 
-def _root_causes(plan: Plan, protocol: Protocol, client: Client, first_day: date, zone: ZoneInfo) -> dict[str, str]:
+def _root_causes(plan: Plan, client: Client, clinic: Clinic | None, zone: ZoneInfo) -> dict[str, str]:
     """What set the re-plan in motion, by session key: misses, off-plan sessions, new limits."""
     causes: dict[str, str] = {}
     for s in plan.sessions:
@@ -614,12 +614,38 @@ def _root_causes(plan: Plan, protocol: Protocol, client: Client, first_day: date
             causes[s.key] = f"{s.key} {s.status} on {day}"
         elif s.status == "done" and _was_moved_when_marked(plan, s.key):
             causes[s.key] = f"{s.key} took place on {day}, not as planned"
-        elif s.status == "planned" and s.start < local_midnight(first_day, zone):
-            causes[s.key] = f"{s.key} was planned before {first_day}, where the re-plan starts"
-        elif s.status == "planned" and client.is_unavailable(day):
-            blocked = next(str(r) for r in client.unavailable if day in r)
-            causes[s.key] = f"client unavailable {blocked}"
+        elif s.status == "planned":
+            limit = _new_limit(s, client, clinic, zone)
+            if limit is not None:
+                causes[s.key] = limit
     return causes
+
+
+def _new_limit(session: PlannedSession, client: Client, clinic: Clinic | None, zone: ZoneInfo) -> str | None:
+    """Why a planned time no longer fits the client or the clinic, if it does not."""
+    day = local(session.start, zone).date()
+    blocked = next((r for r in client.unavailable if day in r), None)
+    if blocked is not None:
+        return f"client unavailable {blocked}"
+    if not _inside(session, client.windows, zone):
+        return "outside the client's availability (" + ", ".join(str(w) for w in client.windows) + ")"
+    if clinic is None or session.setting != "in-person":
+        return None
+    clinic_zone = ZoneInfo(clinic.timezone)
+    closed = next((r for r in clinic.closed if local(session.start, clinic_zone).date() in r), None)
+    if closed is not None:
+        return f"clinic closed {closed}"
+    if not _inside(session, clinic.hours, clinic_zone):
+        return "outside the clinic's hours"
+    return None
+
+
+def _inside(session: PlannedSession, windows: Any, zone: ZoneInfo) -> bool:
+    """Whether the session lies within one weekly window, compared on the local clock."""
+    start, end = local(session.start, zone), local(session.end, zone)
+    first = start.hour * 60 + start.minute
+    last = (end.date() - start.date()).days * 1440 + end.hour * 60 + end.minute
+    return any(start.weekday() in w.days and w.start_minute <= first and last <= w.end_minute for w in windows)
 
 
 def _was_moved_when_marked(plan: Plan, key: str) -> bool:

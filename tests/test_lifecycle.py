@@ -604,3 +604,24 @@ def test_the_re_plan_day_starts_at_its_first_instant_even_when_midnight_is_skipp
     santiago = ZoneInfo("America/Santiago")
     assert local_midnight(date(2024, 9, 8), santiago).isoformat() == "2024-09-08T01:00:00-03:00"
     assert local_midnight(date(2026, 12, 8), NEW_YORK).isoformat() == "2026-12-08T00:00:00-05:00"
+
+
+def test_a_clinic_closure_moves_in_person_sessions_and_is_kept_in_the_plan(plan_file):
+    now = "2026-12-16T15:00:00-05:00"
+    mark_all(plan_file, THROUGH_MEDICINE_2, "done", now)
+    before = read_plan(plan_file)
+    result = kapplan("reschedule", plan_file, "--clinic", DATA / "clinic_closed_2026-12-21_to_23.yaml", now=now)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == (
+        "medicine-3: Mon 2026-12-21 09:00 -> Thu 2026-12-24 09:00 (clinic closed 2026-12-21..2026-12-23)"
+    )
+    after = read_plan(plan_file)
+    assert after.clinic is not None
+    assert after.clinic["closed"] == ["2026-12-21..2026-12-23"]
+    assert times(after) == ORIGINAL | {
+        "medicine-3": "2026-12-24 09:00",
+        "medicine-3.integration": "2026-12-25 09:00",
+        "medicine-4": "2026-12-29 09:00",
+        "medicine-4.integration": "2026-12-30 09:00",
+    }
+    assert check_replan(before, after, now, date(2026, 12, 16)) == []
