@@ -8,6 +8,7 @@ place: ``KapplanGroup.invoke``.
 
 from __future__ import annotations
 
+import os
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -17,6 +18,10 @@ import typer
 from typer.core import TyperGroup
 
 from . import __version__
+
+# kapplan uses no pydantic plugins; skipping their entry-point scan saves
+# tens of milliseconds on every command (start-up time is a measured figure).
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 _state = {"debug": False}
 
