@@ -148,6 +148,9 @@ def mark_session(
     before = _state(session)
     updated = session.model_copy(update={"status": status, "start": start, "end": end})
     after = _state(updated)
+    if _calendar_changed(session, updated):
+        # Calendars apply an update only when SEQUENCE grows (RFC 5545 / 5546).
+        updated = updated.model_copy(update={"sequence": session.sequence + 1})
     if before == after:
         return MarkOutcome(plan, False, f"{key} is already {status} at {when(start, zone)}; nothing changed")
     changes = [Change(key=key, from_=_diff(before, after), to=_diff(after, before))]
@@ -172,6 +175,12 @@ def _deviations_of(plan: Plan, key: str) -> list[str]:
     happened = {s.key: s for s in plan.sessions if s.status == "done"}
     found, safety = actual_deviations(protocol, happened, plan_zone(plan))
     return [describe_deviation(d) for d in found if d.key == key] + [n for n in safety if key in n.split()]
+
+
+def _calendar_changed(old: PlannedSession, new: PlannedSession) -> bool:
+    """Would the exported event differ: a new time, or a cancellation (missed/cancelled)?"""
+    cancelled = {"missed", "cancelled"}
+    return (old.start, old.end) != (new.start, new.end) or (old.status in cancelled) != (new.status in cancelled)
 
 
 def _state(session: PlannedSession) -> dict[str, Any]:

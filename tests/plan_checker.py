@@ -12,11 +12,25 @@ treatment week"; everything else stays a hard rule.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from kapplan.protocol import Duration, Protocol, Range
+
+
+@dataclass(frozen=True)
+class _At:
+    """A session with its times as UTC instants."""
+
+    key: str
+    step: str
+    session: str
+    index: int
+    follows: str | None
+    start: datetime
+    end: datetime
 
 
 def expected_keys(protocol: Protocol) -> list[tuple[str, str, str, int, str | None]]:
@@ -93,11 +107,20 @@ def partial_violations(protocol: Protocol, request: Any, placements: list[Any]) 
     """
     zone: ZoneInfo = request.zone
     relaxed = bool(request.allow_deviations)
-    fixed = dict(request.fixed)
+    fixed = {key: (s.astimezone(UTC), e.astimezone(UTC)) for key, (s, e) in request.fixed.items()}
     out: list[str] = []
+    for p in placements:
+        if p.start.tzinfo is None or p.end.tzinfo is None:
+            return [f"{p.key}: naive datetime"]
+        if str(p.start.tzinfo) != str(zone) or str(p.end.tzinfo) != str(zone):
+            out.append(f"{p.key}: not expressed in the client's zone")
+    # Python compares and subtracts datetimes sharing a tzinfo by wall clock, which is
+    # wrong across a DST change: every check below works on UTC instants.
+    placements = [_At(p.key, p.step, p.session, p.index, p.follows, p.start.astimezone(UTC), p.end.astimezone(UTC))
+                  for p in placements]
     by_key = {p.key: p for p in placements}
     for p in placements:
-        out += [f"{p.key}: {problem}" for problem in _session_problems(protocol, request, p, p.key in fixed)]
+        out += [f"{p.key}: {problem}" for problem in _session_problems(protocol, request, p, fixed.get(p.key))]
     out += _pair_problems(protocol, request, placements, fixed)
     out += _step_problems(protocol, request, by_key, fixed, relaxed)
     span = protocol.constraints.max_span
@@ -110,17 +133,13 @@ def partial_violations(protocol: Protocol, request: Any, placements: list[Any]) 
     return out
 
 
-def _session_problems(protocol: Protocol, request: Any, p: Any, is_fixed: bool) -> list[str]:
+def _session_problems(protocol: Protocol, request: Any, p: Any, fixed: tuple[datetime, datetime] | None
+                      ) -> list[str]:
     zone: ZoneInfo = request.zone
     session = protocol.sessions[p.session]
     out = []
-    if p.start.tzinfo is None or p.end.tzinfo is None:
-        return ["naive datetime"]
-    if str(p.start.tzinfo) != str(zone) or str(p.end.tzinfo) != str(zone):
-        out.append("not expressed in the client's zone")
-    if is_fixed:
-        start, end = request.fixed[p.key]
-        if p.start != start or p.end != end:
+    if fixed is not None:
+        if (p.start, p.end) != fixed:
             out.append("a fixed session moved")
         return out
     if p.end - p.start != timedelta(minutes=session.duration.minutes):

@@ -167,7 +167,7 @@ def test_mark_done_at_a_local_time_moves_the_session_and_records_history(plan_fi
     plan = read_plan(plan_file)
     session = plan.session("medicine-1")
     assert session is not None
-    assert (session.status, session.sequence) == ("done", 0)
+    assert (session.status, session.sequence) == ("done", 1)  # the event moved: calendars must update it
     assert session.start.isoformat() == "2026-12-09T10:30:00-05:00"
     assert session.end.isoformat() == "2026-12-09T13:30:00-05:00"
     history = json.loads(plan_file.read_text())["history"]
@@ -347,8 +347,8 @@ def test_missed_dose_mid_series_is_replanned_with_the_same_key(plan_file):
 
     old, new = events(before), events(after)
     assert old.keys() == new.keys() == ORIGINAL.keys()
-    assert old["medicine-3"] == ("2026-12-21 09:00", 0, "CANCELLED")
-    assert new["medicine-3"] == ("2026-12-22 09:00", 1, "CONFIRMED")
+    assert old["medicine-3"] == ("2026-12-21 09:00", 1, "CANCELLED")  # marking it missed cancels the event
+    assert new["medicine-3"] == ("2026-12-22 09:00", 2, "CONFIRMED")
     assert new["medicine-3.integration"] == ("2026-12-23 09:00", 1, "CONFIRMED")
     unchanged = ORIGINAL.keys() - {"medicine-3", "medicine-3.integration"}
     assert {k: new[k] for k in unchanged} == {k: old[k] for k in unchanged}
@@ -440,11 +440,15 @@ def test_done_late_shifts_what_follows(plan_file):
         "medicine-3: Mon 2026-12-21 09:00 -> Wed 2026-12-23 09:00 "
         "(medicine-2 took place on 2026-12-18, not as planned; medicine-3 must follow medicine-2 by 5d..2w)"
     ) in result.stdout.splitlines()
-    assert column(after, "sequence") == dict.fromkeys(ORIGINAL, 0) | dict.fromkeys(
-        ["medicine-2.integration", "medicine-3", "medicine-3.integration"], 1
-    )
+    # medicine-2 moved when marked done late, its integration was cancelled (1) and re-planned (2)
+    assert column(after, "sequence") == dict.fromkeys(ORIGINAL, 0) | {
+        "medicine-2": 1,
+        "medicine-2.integration": 2,
+        "medicine-3": 1,
+        "medicine-3.integration": 1,
+    }
     assert check_replan(before, after, now, date(2026, 12, 19)) == []
-    assert events(after)["medicine-2"] == ("2026-12-18 10:00", 0, "CONFIRMED")
+    assert events(after)["medicine-2"] == ("2026-12-18 10:00", 1, "CONFIRMED")
 
 
 def test_done_early_is_a_deviation_and_pulls_the_rest_forward(plan_file):
