@@ -10,12 +10,20 @@ from pathlib import Path
 @lru_cache(maxsize=1)
 def bundled_paths() -> dict[str, Path]:
     """Protocol id (the file stem) -> path of the bundled YAML file."""
-    root = resources.files("kapplan.protocols")
     found: dict[str, Path] = {}
-    for entry in root.iterdir():
+    for entry in _protocol_folder().iterdir():
         if entry.name.endswith(".yaml"):
             found[entry.name.removesuffix(".yaml")] = Path(str(entry))
     return dict(sorted(found.items()))
+
+
+def _protocol_folder() -> Path:
+    """The installed ``kapplan.protocols`` package, or ``protocols/`` of a source
+    checkout (where the top-level folder is not importable as a subpackage)."""
+    try:
+        return Path(str(resources.files("kapplan.protocols")))
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "protocols"
 
 
 def resolve_protocol_path(name: str, base: Path | None = None) -> Path:
