@@ -298,10 +298,21 @@ def plan(
     privacy: PrivacyOpt = Privacy.standard,
     no_alarms: NoAlarmsOpt = False,
 ) -> None:
-    """Make a personalized plan for one client."""
+    """Make a personalized plan for one client.
+
+    The client comes from --client FILE and/or the flags; a flag replaces the
+    file's value, except --unavailable, which adds to the file's dates.
+    Without --tz the system zone is used (with a note), without --start
+    tomorrow, without --available Mon-Fri 09:00-17:00. Output: a table, or
+    --format calendar|json|csv|ics; -o FILE picks the format from its
+    extension ('-' is stdout) and is readable by its owner only. When no plan
+    exists the exit code is 3 and the report names the session, what blocks
+    it, and the nearest later start date that works; --allow-deviations then
+    relaxes upper bounds and records every deviation in the plan.
+    """
     from .clock import current_time, reproducible_epoch, system_zone_name
     from .inputs import load_client, load_clinic, load_protocol
-    from .planning import ClientFlags, make_plan, merge_client, resolve_client
+    from .planning import ClientFlags, make_plan, merge_client, resolve_client, usable_zone
     from .render import print_plan_notes
 
     fmt = output_format(output, format.value if format else None)
@@ -311,7 +322,7 @@ def plan(
     now = current_time()
     from zoneinfo import ZoneInfo
 
-    zone = profile.timezone or system_zone_name()
+    zone = profile.timezone or usable_zone(system_zone_name())
     today = now.astimezone(ZoneInfo(zone)).date()
     profile, notes = resolve_client(profile, today=today, system_zone=zone)
     site = load_clinic(clinic) if clinic else None

@@ -68,7 +68,7 @@ def planned_dose(dose: Dose, occurrence: int, weight: Mass | None, dose_scale: f
         basis = " x ".join(terms) + f" = {_fmt(raw.quantize(Decimal('0.01')))} mg"
     step = dose.round_to.amount if dose.round_to else _DEFAULT_STEP
     amount = round_half_up(raw, step)
-    if amount != raw.quantize(Decimal("0.01")) or dose.round_to:
+    if amount != raw.quantize(Decimal("0.01")):
         basis += f", rounded to {_fmt(amount)} mg"
     if dose.max is not None and amount > dose.max.amount:
         amount = dose.max.amount

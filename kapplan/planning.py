@@ -22,6 +22,8 @@ from .plan import Deviation, Plan, PlannedReminder, PlannedSession, ProtocolRef,
 from .protocol import Protocol, SessionType
 
 SERIES_NAMESPACE = uuid.UUID("6f1d3c0e-5b7a-4f43-9a8e-2c7d1e0b9a55")
+HORIZON_DAYS = 365  # SPEC §2: the search looks this far past the start date
+SCAN_DAYS = 365  # how far the nearest-later-start scan looks
 
 
 @dataclass
@@ -91,6 +93,16 @@ def resolve_client(client: Client, *, today: date, system_zone: str) -> tuple[Cl
     return (client.model_copy(update=updates) if updates else client), notes
 
 
+def usable_zone(name: str) -> str:
+    """The system's zone when the tz database knows it, else UTC: a stray $TZ must not stop `plan`."""
+    from .values import parse_timezone
+
+    try:
+        return parse_timezone(name)
+    except ValueError:
+        return "UTC"
+
+
 def holiday_map(code: str | None, start: date, days: int) -> dict[date, str]:
     """Public holidays of ``code`` from ``start`` through the horizon, with names."""
     if code is None:
@@ -118,14 +130,15 @@ def build_request(
     assert client.timezone is not None
     assert client.start is not None
     first = start_date or client.start
-    horizon = 365
+    # The scan for a later start date looks past the horizon: its holidays count too.
+    days = HORIZON_DAYS + SCAN_DAYS
     rules = None
     if clinic is not None:
         rules = ClinicRules(
             zone=ZoneInfo(clinic.timezone),
             hours=tuple(clinic.hours),
             closed=tuple(clinic.closed),
-            holidays=holiday_map(clinic.holidays, first, horizon),
+            holidays=holiday_map(clinic.holidays, first, days),
         )
     return ScheduleRequest(
         protocol=protocol,
@@ -133,7 +146,8 @@ def build_request(
         start_date=first,
         availability=client.windows,
         unavailable=tuple(client.unavailable),
-        holidays=holiday_map(client.holidays, first, horizon),
+        holidays=holiday_map(client.holidays, first, days),
+        horizon_days=HORIZON_DAYS,
         clinic=rules,
         fixed=fixed or {},
         not_before=not_before,
@@ -223,7 +237,7 @@ def run_schedule(request: Any) -> Any:
         return schedule(request)
     except InfeasibleError as err:
         if not err.explanation.search_limit and err.explanation.suggested_start is None:
-            later = earliest_workable_start(request)
+            later = earliest_workable_start(request, limit_days=SCAN_DAYS)
             if later is not None:
                 err.explanation.suggested_start = later.isoformat()
             raise InfeasibleError(err.explanation) from None
@@ -250,13 +264,8 @@ def make_plan(
             f"client {client.id}: no {missing} given",
         )
     _check_weight(protocol, client)
-    request = build_request(protocol, client, clinic, allow_deviations=False)
-    try:
-        result = run_schedule(request)
-    except InfeasibleError:
-        if not allow_deviations:
-            raise
-        result = run_schedule(build_request(protocol, client, clinic, allow_deviations=True))
+    # The engine relaxes upper bounds only when no strict plan exists.
+    result = run_schedule(build_request(protocol, client, clinic, allow_deviations=allow_deviations))
     sessions = sessions_from_placements(result.placements, protocol, client, result.deviations)
     warnings = [Warning_(code=d.code, message=d.message) for d in loaded.warnings] + list(notes or [])
     return Plan(

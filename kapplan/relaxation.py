@@ -73,7 +73,9 @@ class StepShape:
     after_low: int  # entering this step, from the previous step's latest session
     after_high: int | None
     follows_on: bool  # no ``from``: entered from the step before it
-    trail: int | None  # days from the last occurrence to the step's latest session (follow-ups)
+    trail: int | None  # most days from the last occurrence to the step's latest session (follow-ups)
+    lead: int  # fewest days from the last occurrence to the step's latest session
+    ends_dosing: bool  # the last occurrence is a dosing session (the next step needs a later day)
 
     @property
     def needs_first(self) -> bool:
@@ -108,11 +110,18 @@ class Lookahead:
         if found is None:
             found = -1
             if step + 1 < len(self.shapes) and self.shapes[step + 1].follows_on:
-                nxt = self.shapes[step + 1]
                 entry = self.table(step + 1, None, span_last, loose=True)[0]
-                found = spread_backward(entry, nxt.after_low, _add(self.shapes[step].trail, nxt.after_high))
+                found = spread_backward(entry, *self._handover(step))
             self._finals[key] = found
         return found
+
+    def _handover(self, step: int) -> tuple[int, int | None]:
+        """Days from a step's last occurrence to the next step's first (which follows on)."""
+        shape, nxt = self.shapes[step], self.shapes[step + 1]
+        low = shape.lead + nxt.after_low
+        if shape.ends_dosing:
+            low = max(low, 1)
+        return low, _add(shape.trail, nxt.after_high)
 
     def _window(self, shape: StepShape, n: int, first: int | None, span_last: int | None) -> int:
         low, high = self.low, self.high
@@ -169,7 +178,7 @@ class Lookahead:
             if step + 1 >= len(self.shapes) or not self.shapes[step + 1].follows_on:
                 return step, shape.count
             nxt = self.shapes[step + 1]
-            bits = spread_forward(bits, nxt.after_low, _add(shape.trail, nxt.after_high), self.width)
+            bits = spread_forward(bits, *self._handover(step), self.width)
             bits &= nxt.allowed[0] & self._window(nxt, 1, None, span_last)
             step, n = step + 1, 1
             if not bits:

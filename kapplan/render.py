@@ -72,10 +72,12 @@ def _duration_text(minutes: int) -> str:
 
 def plan_table_text(plan: Any) -> str:
     """Date, local time, session, phase/step, duration, planned dose, notes, deviations."""
+    from rich.markup import escape
     from rich.table import Table
 
     zone = plan.client.get("timezone", "")
-    table = Table(title=f"Plan for {plan.client.get('id')} ({zone}) — {plan.protocol.title}", title_justify="left")
+    title = f"Plan for {plan.client.get('id')} ({zone}) — {plan.protocol.title}"
+    table = Table(title=escape(title), title_justify="left")
     for column in ("Date", "Time", "Session", "Step", "Duration", "Planned dose", "Notes"):
         table.add_column(column)
     for s in plan.sessions:
@@ -90,11 +92,11 @@ def plan_table_text(plan: Any) -> str:
         table.add_row(
             s.start.strftime("%a %Y-%m-%d"),
             f"{s.start:%H:%M}-{s.end:%H:%M}",
-            f"[{style}]{mark}[/] {s.key}",
-            f"{s.step} {s.index}/{s.count}",
+            f"[{style}]{mark}[/] {escape(s.key)}",
+            escape(f"{s.step} {s.index}/{s.count}"),
             _duration_text(int((s.end - s.start).total_seconds() // 60)),
-            dose,
-            "; ".join(notes),
+            escape(dose),
+            escape("; ".join(notes)),
         )
     footer = "Planned doses are computed from the protocol's rule; a clinician confirms every dose."
     return _capture([table, footer])
@@ -104,8 +106,10 @@ def plan_calendar_text(plan: Any) -> str:
     """Month grids with each session day marked by kind: the series at a glance."""
     import calendar as cal
 
+    from rich.markup import escape
     from rich.table import Table
 
+    heading = escape(f"Plan for {plan.client.get('id')} ({plan.client.get('timezone', '')}) — {plan.protocol.title}")
     by_day: dict[Any, list[Any]] = {}
     for s in plan.sessions:
         by_day.setdefault(s.start.date(), []).append(s)
@@ -134,7 +138,7 @@ def plan_calendar_text(plan: Any) -> str:
         grids.append(table)
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     legend = "  ".join(f"[{style}]{mark}[/] {kind}" for kind, (mark, style) in KIND_MARKS.items())
-    return _capture([*grids, legend])
+    return _capture([heading, *grids, legend])
 
 
 def print_plan_notes(plan: Any) -> None:
@@ -143,7 +147,8 @@ def print_plan_notes(plan: Any) -> None:
 
     console = stderr_console()
     for warning in plan.warnings:
-        console.print(f"[yellow]warning {escape(warning.code)}:[/yellow] {escape(warning.message)}")
+        label = "note" if warning.code == "note" else f"warning {escape(warning.code)}"
+        console.print(f"[yellow]{label}:[/yellow] {escape(warning.message)}")
     for d in plan.deviations:
         console.print(
             f"[red]deviation[/red] {escape(d.key)}: {escape(d.rule)} allowed {escape(d.allowed)}, "

@@ -11,8 +11,9 @@ small:
   positions that refused it (the sessions its rules refer to, the sessions in
   its way); when a position runs out of candidates the search returns straight
   to the latest blamed position, skipping positions that cannot help;
-- failure memory (memory.py): a failed state is remembered by what the
-  remaining positions can see of it, and states no better are cut at once;
+- learned nogoods: when a position runs out of candidates, the blamed
+  positions and their values are remembered; whenever they recur (a blamed
+  lower bound no earlier), the position fails at once with the same blame;
 - a node budget: when it runs out the search stops and says so, rather than
   claim that no plan exists.
 """
@@ -103,7 +104,7 @@ class Blame:
 
 @dataclass
 class Frame:
-    candidates: Iterator[int] | None  # None: known to fail (failure memory)
+    candidates: Iterator[int] | None  # None: known to fail (a learned nogood)
     window: Window | None
     blame: Blame
     upper: tuple[int, ...] = ()  # positions behind the binding upper bound
@@ -134,8 +135,9 @@ class Engine:
         self.late = 0  # relaxed mode: minutes past relaxed bounds so far
         self.over: dict[object, int] = {}  # relaxed mode: running overrun of within / max_span
         self.undo: dict[int, tuple[int, list[tuple[object, int]]]] = {}
-        self.failures: dict[tuple[object, ...], list[tuple[int, ...]]] = {}
-        self.failing_positions: set[int] = set()
+        # position -> exactly-matched blamed positions -> their starts -> [(lower-bound positions, starts, blame)]
+        self.nogoods: dict[int, dict[tuple[int, ...], dict[tuple[int, ...], list[Nogood]]]] = {}
+        self.trace = None  # debugging hook: called with (position, frame, culprits) on each retreat
         self.deepest = -1
         self.snapshot: list[int | None] = []
         self._fixed_starts: list[int] = []
@@ -179,10 +181,12 @@ class Engine:
             allowed = [self._occurrence_days(occ, relaxed) for occ in entries]
             after_low, after_high = range_days(model.after, relaxed, slack=slack)
             trail: int | None = 0
+            lead = 0
             for sibling in entries[-1].siblings:
                 follow = layout.entries[sibling]
                 assert follow.followup is not None
-                high = range_days(follow.followup.offset, relaxed, own, cal.table(follow.shape).spread(), slack)[1]
+                low, high = range_days(follow.followup.offset, relaxed, own, cal.table(follow.shape).spread(), slack)
+                lead = max(lead, low)
                 trail = None if trail is None or high is None else max(trail, high)
             within = model.within
             shapes.append(StepShape(
@@ -190,6 +194,7 @@ class Engine:
                 per_week=None if relaxed else model.per_week,
                 within_days=None if relaxed or within is None else upper_days(within, own, own, slack),
                 after_low=after_low, after_high=after_high, follows_on=not step.tied, trail=trail,
+                lead=lead, ends_dosing=entries[-1].dosing,
             ))
         return Lookahead(shapes, cal.bit(self.cfg.start_day), cal.bit(self.cfg.last_day), cal.last - cal.first + 1)
 
@@ -230,12 +235,14 @@ class Engine:
                 continue
             if k > self.deepest:
                 self.deepest, self.snapshot = k, self._snapshot()
-            if frame.candidates is not None:
-                self._remember_failure(k)
             if frame.ceiling == INF:
                 frame.blame.update(frame.upper)
             culprits = {p: m for p, m in frame.blame.flags.items() if p < k}
+            if frame.candidates is not None:
+                self._learn(k, culprits)
             target = max(culprits, default=-1)
+            if self.trace is not None:
+                self.trace(k, frame, culprits)
             for p in range(k, target, -1):
                 frames[p] = None
                 if p not in fixed and self.placed[p] and p != k:
@@ -269,14 +276,11 @@ class Engine:
             self.maxend[k + 1], self.maxend_at[k + 1] = self.maxend[k], self.maxend_at[k]
 
     def _enter(self, k: int) -> Frame:
-        if k in self.failing_positions:
-            from .memory import state_key
-
-            key, seen = state_key(self, k)
-            if self._known_failure(key):
-                blame = self._blame()
-                blame.merge(seen)
-                return Frame(None, None, blame)
+        known = self._nogood(k)
+        if known is not None:
+            blame = self._blame()
+            blame.merge(known)
+            return Frame(None, None, blame)
         w = self.window(k)
         blame = self._blame()
         low, high = w.binding()
@@ -625,7 +629,8 @@ class Engine:
         if self.lookahead.can_enter(nxt, cal.bit(lo_day), cal.bit(hi_day), span_last):
             return True
         low, high = w.binding()
-        general = set(high)
+        later = self.lookahead.can_enter(nxt, cal.bit(lo_day), cal.bit(self.cfg.last_day), span_last)
+        general = set(high) if later else set()  # a later upper bound would not help
         if span_last is not None:
             general.add(self.first_start[-1][1])
         if self.cfg.relaxed:
@@ -647,24 +652,31 @@ class Engine:
         if position > self.deepest:
             self.deepest, self.snapshot = position, self._snapshot()
 
-    # ------------------------------------------------------------------ failure memory
+    # ------------------------------------------------------------------ nogoods
 
-    def _known_failure(self, key: tuple[tuple[object, ...], tuple[int, ...]]) -> bool:
-        rest, bounds = key
-        for seen in self.failures.get(rest, ()):
-            if all(a >= b for a, b in zip(bounds, seen, strict=True)):
-                return True
-        return False
+    def _learn(self, k: int, culprits: dict[int, bool]) -> None:
+        """Remember that k fails whenever the blamed positions are as now (lower bounds: or later)."""
+        exact = tuple(sorted(p for p, monotone in culprits.items() if not monotone))
+        lower = tuple(sorted(p for p, monotone in culprits.items() if monotone))
+        by_positions = self.nogoods.setdefault(k, {})
+        if exact not in by_positions and len(by_positions) >= MAX_NOGOOD_SHAPES:
+            return
+        bucket = by_positions.setdefault(exact, {}).setdefault(tuple(self.start[p] for p in exact), [])
+        if len(bucket) < MAX_NOGOOD_SHAPES:
+            bucket.append((lower, tuple(self.start[p] for p in lower), dict(culprits)))
 
-    def _remember_failure(self, k: int) -> None:
-        from .memory import state_key
+    def _nogood(self, k: int) -> dict[int, bool] | None:
+        """The blame of a learned nogood that the current state matches, if any."""
+        start = self.start
+        for exact, by_values in self.nogoods.get(k, {}).items():
+            for lower, values, culprits in by_values.get(tuple(start[p] for p in exact), ()):
+                if all(start[p] >= v for p, v in zip(lower, values, strict=True)):
+                    return culprits
+        return None
 
-        (rest, bounds), _ = state_key(self, k)
-        known = self.failures.setdefault(rest, [])
-        if len(known) >= 8:
-            known.pop(0)
-        known.append(bounds)
-        self.failing_positions.add(k)
+
+Nogood = tuple[tuple[int, ...], tuple[int, ...], dict[int, bool]]
+MAX_NOGOOD_SHAPES = 64
 
 
 def _day_order(lo: int, hi: int, target: int | None) -> Iterator[int]:
