@@ -72,7 +72,7 @@ class StepShape:
     within_days: int | None
     after_low: int  # entering this step, from the previous step's latest session
     after_high: int | None
-    follows_on: bool  # no ``from``: entered from the step before it
+    follows_on: bool  # entered from the step before it (no ``from``, or ``from`` that step)
     trail: int | None  # most days from the last occurrence to the step's latest session (follow-ups)
     lead: int  # fewest days from the last occurrence to the step's latest session
     ends_dosing: bool  # the last occurrence is a dosing session (the next step needs a later day)

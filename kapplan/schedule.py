@@ -109,7 +109,7 @@ class _Context:
         }
 
     def engine(self, start: date, *, relaxed: bool = False, cap: int | None = None,
-               budget: int | None = None) -> Engine:
+               budget: int | None = None, prune: bool = True) -> Engine:
         request = self.request
         constraints = request.protocol.constraints
         settings = Settings(
@@ -122,6 +122,7 @@ class _Context:
             relaxed=relaxed,
             lateness_cap=cap,
             budget=request.budget if budget is None else budget,
+            prune=prune,
         )
         return Engine(self.layout, self.calendar, settings)
 

@@ -76,6 +76,7 @@ class Settings:
     relaxed: bool = False
     lateness_cap: int | None = None
     budget: int = 200_000
+    prune: bool = True  # False: plain chronological backtracking (a reference for tests)
 
 
 class Blame:
@@ -193,7 +194,8 @@ class Engine:
                 count=model.count, allowed=tuple(allowed), gap_low=gap_low, gap_high=gap_high,
                 per_week=None if relaxed else model.per_week,
                 within_days=None if relaxed or within is None else upper_days(within, own, own, slack),
-                after_low=after_low, after_high=after_high, follows_on=not step.tied, trail=trail,
+                after_low=after_low, after_high=after_high, trail=trail,
+                follows_on=not step.tied or step.anchor == step.index - 1,
                 lead=lead, ends_dosing=entries[-1].dosing,
             ))
         return Lookahead(shapes, cal.bit(self.cfg.start_day), cal.bit(self.cfg.last_day), cal.last - cal.first + 1)
@@ -210,6 +212,9 @@ class Engine:
                                    self.cal.clock.slack)
             if occ.dosing:
                 low = max(low, 1)  # nothing starts later on a dosing day
+            md = self.cfg.min_dosing
+            if occ.dosing and follow.dosing and md is not None:
+                low = max(low, lower_days(md, table.spread(), theirs.spread(), self.cal.clock.slack))
             bits &= spread_backward(theirs.mask(), low, high)
         return bits
 
@@ -238,7 +243,9 @@ class Engine:
             if frame.ceiling == INF:
                 frame.blame.update(frame.upper)
             culprits = {p: m for p, m in frame.blame.flags.items() if p < k}
-            if frame.candidates is not None:
+            if not self.cfg.prune:
+                culprits = {p: False for p in range(k) if p not in fixed}
+            elif frame.candidates is not None:
                 self._learn(k, culprits)
             target = max(culprits, default=-1)
             if self.trace is not None:
@@ -389,8 +396,7 @@ class Engine:
             self._low(w, self.end[anchor], (anchor,))
             if not step.tied:
                 self._low(w, self.maxend[j], (self.maxend_at[j],))
-            info = layout.steps[step.anchor]
-            group = tuple(p for p in range(info.first, info.last + 1) if self.placed[p])
+            group = self.anchor_group(step.anchor)
             self._apply(w, model.after, anchor, group, "after",
                         f"{entry.key} must fall {range_text(model.after)} after {keys[anchor].key}")
         first, first_at = self.first_start[-1]
@@ -430,8 +436,7 @@ class Engine:
                 if self.cfg.relaxed and step.model.per_week:
                     refs.update(step.occurrences[:entry.index - 1])
         elif step.anchor is not None:
-            anchor = layout.steps[step.anchor]
-            refs.update(p for p in range(anchor.first, anchor.last + 1) if self.placed[p])
+            refs.update(self.anchor_group(step.anchor))
             if not step.tied:
                 refs.add(self.maxend_at[j])
         if self.cfg.max_span is not None:
@@ -489,12 +494,17 @@ class Engine:
         else:
             self._high(w, ref + bound.minutes, refs)
 
+    def anchor_group(self, step: int) -> tuple[int, ...]:
+        """Where a step's latest session can be: its last occurrence or that one's follow-ups."""
+        info = self.layout.steps[step]
+        last = info.occurrences[-1]
+        return tuple(p for p in range(last, info.last + 1) if self.placed[p])
+
     def anchor_of(self, step: int) -> int:
         """The latest-starting placed session of a step."""
-        info = self.layout.steps[step]
         best = -1
-        for p in range(info.first, info.last + 1):
-            if self.placed[p] and (best < 0 or self.start[p] > self.start[best]):
+        for p in self.anchor_group(step):
+            if best < 0 or self.start[p] > self.start[best]:
                 best = p
         return best
 
@@ -549,7 +559,7 @@ class Engine:
                 if i < len(self.dosing_days) and self.dosing_days[i][0] < d + md.days:
                     blame.add(self.dosing_days[i][1])
                     return False
-        if entry.is_occurrence and not self._step_fixed[entry.step]:
+        if entry.is_occurrence and not self._step_fixed[entry.step] and self.cfg.prune:
             step = self.layout.steps[entry.step]
             first = d if entry.index == 1 else self.day[step.first]
             first_day = min(d, self.clock.day_of(self.first_session())) if self.first_session() < INF else d
@@ -615,21 +625,30 @@ class Engine:
         return self.cal.bit(first_day + upper_days(span, slack=self.cal.clock.slack))
 
     def _looks_ahead(self, k: int, frame: Frame) -> bool:
-        """After placing k: can the next step still be entered (at day level)?"""
-        layout, cal = self.layout, self.cal
+        """After a step's last session: can the steps that start from it still be entered?"""
+        layout = self.layout
         entry = layout.entries[k]
         step = layout.steps[entry.step]
-        nxt = entry.step + 1
-        if k != step.last or nxt >= len(layout.steps) or self._step_fixed[nxt]:
+        if k != step.last or not self.cfg.prune:
             return True
-        target = layout.steps[nxt].first
+        for later in layout.steps[entry.step + 1:]:
+            if self._step_fixed[later.index]:
+                continue
+            next_on = later.index == entry.step + 1 and (not later.tied or later.anchor == entry.step)
+            if (next_on or (later.tied and later.anchor == entry.step)) and not self._can_enter(k, later.index, frame):
+                return False
+        return True
+
+    def _can_enter(self, k: int, step: int, frame: Frame) -> bool:
+        cal = self.cal
+        target = self.layout.steps[step].first
         w = self.window(target)
         lo_day, hi_day = self.day_range(w)
         span_last = self._span_last(self.clock.day_of(self.first_session()))
-        if self.lookahead.can_enter(nxt, cal.bit(lo_day), cal.bit(hi_day), span_last):
+        if self.lookahead.can_enter(step, cal.bit(lo_day), cal.bit(hi_day), span_last):
             return True
         low, high = w.binding()
-        later = self.lookahead.can_enter(nxt, cal.bit(lo_day), cal.bit(self.cfg.last_day), span_last)
+        later = self.lookahead.can_enter(step, cal.bit(lo_day), cal.bit(self.cfg.last_day), span_last)
         general = set(high) if later else set()  # a later upper bound would not help
         if span_last is not None:
             general.add(self.first_start[-1][1])
