@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from .errors import Diagnostic, InputError, UsageError
+from .errors import Diagnostic, InputError
 
 MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 64
@@ -174,18 +174,9 @@ class _LimitExceeded(Exception):
 
 def read_bytes(path: Path) -> bytes:
     """Read a file for parsing; unreadable paths are usage errors (exit 2)."""
-    try:
-        if path.is_dir():
-            raise UsageError(f"{path}: is a folder, not a file")
-        with path.open("rb") as handle:
-            data = handle.read(MAX_BYTES + 1)
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
-    except PermissionError:
-        raise UsageError(f"{path}: permission denied") from None
-    except OSError as err:
-        raise UsageError(f"{path}: cannot be read ({err.strerror or 'I/O error'})") from None
-    return data
+    from .files import read_input
+
+    return read_input(path, MAX_BYTES)
 
 
 def parse_document(data: bytes, file: str) -> Document:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from .errors import Diagnostic, InputError, UsageError
+from .errors import Diagnostic, InputError
 
 PLAN_FORMAT = 1
 Status = Literal["planned", "done", "missed", "cancelled"]
@@ -161,17 +161,9 @@ def parse_plan(data: bytes, file: str) -> Plan:
 
 
 def _read_plan_bytes(path: Path) -> bytes:
-    try:
-        if path.is_dir():
-            raise UsageError(f"{path}: is a folder, not a plan file")
-        with path.open("rb") as handle:
-            return handle.read(PLAN_MAX_BYTES + 1)
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
-    except PermissionError:
-        raise UsageError(f"{path}: permission denied") from None
-    except OSError as err:
-        raise UsageError(f"{path}: cannot be read ({err.strerror or 'I/O error'})") from None
+    from .files import read_input
+
+    return read_input(path, PLAN_MAX_BYTES, "plan file")
 
 
 def _invalid_plan(data: bytes, file: str, err: Any) -> list[Diagnostic]:
