@@ -337,7 +337,7 @@ def plan(
 def render_plan(result: Any, fmt: str, audience: str, privacy: str, alarms: bool) -> bytes | str:
     """One Plan, several outputs."""
     if fmt == "json":
-        return result.to_json()
+        return str(result.to_json())
     if fmt == "ics":
         from .ics import plan_to_ics
 

@@ -78,8 +78,10 @@ def plan_table_text(plan: Any) -> str:
     zone = plan.client.get("timezone", "")
     title = f"Plan for {plan.client.get('id')} ({zone}) — {plan.protocol.title}"
     table = Table(title=escape(title), title_justify="left")
+    # Keys are typed into `mark`, so Session is never cut; Step, dose and notes wrap instead.
     for column in ("Date", "Time", "Session", "Step", "Duration", "Planned dose", "Notes"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in ("Date", "Time", "Session", "Duration"),
+                         min_width=10 if column == "Notes" else None)
     for s in plan.sessions:
         mark, style = KIND_MARKS.get(s.kind, ("?", "white"))
         dose = ""

@@ -50,15 +50,16 @@ class Window:
     # relaxed mode: upper bounds turned into lateness: (rule, calendar, limit, running-overrun key)
     uppers: list[tuple[str, bool, int, object]] = field(default_factory=list)
     notes: list[tuple[str, str]] | None = None  # (rule, human text), when explaining
-    # every bound as (instant, placed positions it comes from), to blame the binding ones
-    lows: list[tuple[int, tuple[int, ...]]] = field(default_factory=list)
-    highs: list[tuple[int, tuple[int, ...]]] = field(default_factory=list)
+    # every bound as (instant, placed positions it comes from, whether their exact time counts
+    # or only their day), to blame the binding ones
+    lows: list[tuple[int, tuple[int, ...], bool]] = field(default_factory=list)
+    highs: list[tuple[int, tuple[int, ...], bool]] = field(default_factory=list)
 
-    def binding(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        """Positions behind the latest lower bound and the earliest upper bound."""
-        low = max(self.lows, default=(0, ()))[1]
-        high = min(self.highs, default=(0, ()))[1]
-        return low, high
+    def binding(self) -> tuple[tuple[tuple[int, ...], bool], tuple[tuple[int, ...], bool]]:
+        """(positions, exact) behind the latest lower bound and behind the earliest upper bound."""
+        low = max(self.lows, default=(0, (), False))
+        high = min(self.highs, default=(0, (), False))
+        return (low[1], low[2]), (high[1], high[2])
 
     def note(self, rule: str, text: str) -> None:
         if self.notes is not None:
@@ -79,28 +80,34 @@ class Settings:
     prune: bool = True  # False: plain chronological backtracking (a reference for tests)
 
 
+Flags = tuple[bool, bool]
+"""How a blamed position is involved: (monotone, exact). Monotone: it only
+pushed bounds later, so a later start of it cannot help. Not exact: only its
+day was compared (calendar rules), so another time that day cannot help."""
+
+
 class Blame:
-    """Placed positions held responsible for refusals, each marked monotone when
-    only a *later* start of it could never help (it only pushed bounds later)."""
+    """Placed positions held responsible for refusals, with their Flags."""
 
     __slots__ = ("flags", "fixed", "typed")
 
     def __init__(self, fixed: dict[int, tuple[int, int]], typed: bool) -> None:
-        self.flags: dict[int, bool] = {}
+        self.flags: dict[int, Flags] = {}
         self.fixed = fixed
         self.typed = typed
 
-    def add(self, p: int, monotone: bool = False) -> None:
+    def add(self, p: int, monotone: bool = False, exact: bool = True) -> None:
         if p >= 0 and p not in self.fixed:
-            self.flags[p] = self.flags.get(p, True) and monotone and self.typed
+            old = self.flags.get(p, (True, False))
+            self.flags[p] = (old[0] and monotone and self.typed, old[1] or exact or not self.typed)
 
-    def update(self, positions: Iterable[int], monotone: bool = False) -> None:
+    def update(self, positions: Iterable[int], monotone: bool = False, exact: bool = True) -> None:
         for p in positions:
-            self.add(p, monotone)
+            self.add(p, monotone, exact)
 
-    def merge(self, flags: dict[int, bool]) -> None:
-        for p, monotone in flags.items():
-            self.add(p, monotone)
+    def merge(self, flags: dict[int, Flags]) -> None:
+        for p, (monotone, exact) in flags.items():
+            self.add(p, monotone, exact)
 
 
 @dataclass
@@ -108,8 +115,9 @@ class Frame:
     candidates: Iterator[int] | None  # None: known to fail (a learned nogood)
     window: Window | None
     blame: Blame
-    upper: tuple[int, ...] = ()  # positions behind the binding upper bound
+    upper: tuple[tuple[int, ...], bool] = ((), False)  # positions behind the binding upper bound
     ceiling: int = INF  # candidates from here on are known to fail
+    dead_days: set[int] = field(default_factory=set)  # days whose candidates are known to fail
 
 
 class Engine:
@@ -136,8 +144,8 @@ class Engine:
         self.late = 0  # relaxed mode: minutes past relaxed bounds so far
         self.over: dict[object, int] = {}  # relaxed mode: running overrun of within / max_span
         self.undo: dict[int, tuple[int, list[tuple[object, int]]]] = {}
-        # position -> exactly-matched blamed positions -> their starts -> [(lower-bound positions, starts, blame)]
-        self.nogoods: dict[int, dict[tuple[int, ...], dict[tuple[int, ...], list[Nogood]]]] = {}
+        # position -> blamed (position, exact) that must match -> their values -> nogoods
+        self.nogoods: dict[int, dict[tuple[tuple[int, bool], ...], dict[tuple[int, ...], list[Nogood]]]] = {}
         self.trace = None  # debugging hook: called with (position, frame, culprits) on each retreat
         self.deepest = -1
         self.snapshot: list[int | None] = []
@@ -241,10 +249,10 @@ class Engine:
             if k > self.deepest:
                 self.deepest, self.snapshot = k, self._snapshot()
             if frame.ceiling == INF:
-                frame.blame.update(frame.upper)
-            culprits = {p: m for p, m in frame.blame.flags.items() if p < k}
+                frame.blame.update(frame.upper[0], exact=frame.upper[1])
+            culprits = {p: f for p, f in frame.blame.flags.items() if p < k}
             if not self.cfg.prune:
-                culprits = {p: False for p in range(k) if p not in fixed}
+                culprits = {p: (False, True) for p in range(k) if p not in fixed}
             elif frame.candidates is not None:
                 self._learn(k, culprits)
             target = max(culprits, default=-1)
@@ -258,8 +266,7 @@ class Engine:
                 return False
             target_frame = frames[target]
             assert target_frame is not None
-            if culprits.pop(target) and self.cfg.lateness_cap is None and not self.cfg.relaxed:
-                target_frame.ceiling = min(target_frame.ceiling, self.start[target])
+            self._rule_out(target, target_frame, culprits.pop(target))
             target_frame.blame.merge(culprits)
             self._unplace(target)
             k = target
@@ -268,13 +275,23 @@ class Engine:
         """Place k at its next candidate that the look-ahead accepts."""
         assert frame.candidates is not None and frame.window is not None
         for candidate in frame.candidates:
-            if candidate >= frame.ceiling:
+            if candidate >= frame.ceiling or (frame.dead_days and self.clock.day_of(candidate) in frame.dead_days):
                 continue
             self._place(k, candidate, frame.window)
             if self._looks_ahead(k, frame):
                 return True
             self._unplace(k)
         return False
+
+    def _rule_out(self, k: int, frame: Frame, flags: Flags) -> None:
+        """k's current start failed; by its flags, so do later starts and/or the rest of its day."""
+        if self.cfg.relaxed:
+            return
+        monotone, exact = flags
+        if monotone:
+            frame.ceiling = min(frame.ceiling, self.start[k] if exact else self.clock.midnight(self.day[k]))
+        elif not exact:
+            frame.dead_days.add(self.day[k])
 
     def _pass_fixed(self, k: int) -> None:
         if self.end[k] > self.maxend[k]:
@@ -290,8 +307,8 @@ class Engine:
             return Frame(None, None, blame)
         w = self.window(k)
         blame = self._blame()
-        low, high = w.binding()
-        blame.update(low, monotone=True)
+        (low, low_exact), high = w.binding()
+        blame.update(low, monotone=True, exact=low_exact)
         if self.cfg.relaxed:
             blame.update(self.window_refs(k))
         return Frame(self.candidates(k, w, blame), w, blame, high)
@@ -407,19 +424,19 @@ class Engine:
 
     def _low(self, w: Window, instant: int, refs: tuple[int, ...]) -> None:
         w.lo = max(w.lo, instant)
-        w.lows.append((instant, refs))
+        w.lows.append((instant, refs, True))
 
     def _low_day(self, w: Window, day: int, refs: tuple[int, ...]) -> None:
         w.lo_day = max(w.lo_day, day)
-        w.lows.append((self.clock.midnight(day), refs))
+        w.lows.append((self.clock.midnight(day), refs, False))
 
     def _high(self, w: Window, instant: int, refs: tuple[int, ...]) -> None:
         w.hi = min(w.hi, instant)
-        w.highs.append((instant, refs))
+        w.highs.append((instant, refs, True))
 
     def _high_day(self, w: Window, day: int, refs: tuple[int, ...]) -> None:
         w.hi_day = min(w.hi_day, day)
-        w.highs.append((self.clock.midnight(day + 1) - 1, refs))
+        w.highs.append((self.clock.midnight(day + 1) - 1, refs, False))
 
     def window_refs(self, j: int) -> set[int]:
         """The placed positions whose values ``window(j)`` depends on."""
@@ -551,13 +568,13 @@ class Engine:
         if entry.dosing:
             for _, dosing, p in self.by_day.get(d, ()):
                 if dosing:
-                    blame.add(p)
+                    blame.add(p, exact=False)
                     return False
             md = self.cfg.min_dosing
             if md is not None and md.calendar and md.days > 0:
                 i = bisect_left(self.dosing_days, (d - md.days + 1, -1))
                 if i < len(self.dosing_days) and self.dosing_days[i][0] < d + md.days:
-                    blame.add(self.dosing_days[i][1])
+                    blame.add(self.dosing_days[i][1], exact=False)
                     return False
         if entry.is_occurrence and not self._step_fixed[entry.step] and self.cfg.prune:
             step = self.layout.steps[entry.step]
@@ -567,7 +584,7 @@ class Engine:
             if not self.lookahead.can_continue(entry.step, entry.index, self.cal.bit(d), self.cal.bit(first),
                                                span_last):
                 self._project(entry.pos, d, first, span_last)
-                blame.update((step.first, self.first_start[-1][1]))
+                blame.update((step.first, self.first_start[-1][1]), exact=False)
                 return False
         return True
 
@@ -647,17 +664,18 @@ class Engine:
         span_last = self._span_last(self.clock.day_of(self.first_session()))
         if self.lookahead.can_enter(step, cal.bit(lo_day), cal.bit(hi_day), span_last):
             return True
-        low, high = w.binding()
+        (low, low_exact), (high, high_exact) = w.binding()
         later = self.lookahead.can_enter(step, cal.bit(lo_day), cal.bit(self.cfg.last_day), span_last)
-        general = set(high) if later else set()  # a later upper bound would not help
+        if not later:
+            high = ()  # a later upper bound would not help
+        frame.blame.update((p for p in low if p != k), monotone=True, exact=low_exact)
+        frame.blame.update((p for p in high if p != k), exact=high_exact)
         if span_last is not None:
-            general.add(self.first_start[-1][1])
+            frame.blame.add(self.first_start[-1][1], exact=False)
         if self.cfg.relaxed:
-            general |= self.window_refs(target)
-        frame.blame.update((p for p in low if p != k), monotone=True)
-        frame.blame.update(p for p in general if p != k)
-        if k not in general and not self.cfg.relaxed:
-            frame.ceiling = min(frame.ceiling, self.start[k])
+            frame.blame.update(self.window_refs(target))
+        if k not in high and not (span_last is not None and k == self.first_start[-1][1]):
+            self._rule_out(k, frame, (True, low_exact and k in low))
         if target > self.deepest:
             self.deepest, self.snapshot = target, self._snapshot()
         return False
@@ -673,28 +691,31 @@ class Engine:
 
     # ------------------------------------------------------------------ nogoods
 
-    def _learn(self, k: int, culprits: dict[int, bool]) -> None:
+    def _learn(self, k: int, culprits: dict[int, Flags]) -> None:
         """Remember that k fails whenever the blamed positions are as now (lower bounds: or later)."""
-        exact = tuple(sorted(p for p, monotone in culprits.items() if not monotone))
-        lower = tuple(sorted(p for p, monotone in culprits.items() if monotone))
-        by_positions = self.nogoods.setdefault(k, {})
-        if exact not in by_positions and len(by_positions) >= MAX_NOGOOD_SHAPES:
+        same = tuple(sorted((p, exact) for p, (monotone, exact) in culprits.items() if not monotone))
+        lower = tuple(sorted((p, exact) for p, (monotone, exact) in culprits.items() if monotone))
+        shapes = self.nogoods.setdefault(k, {})
+        if same not in shapes and len(shapes) >= MAX_NOGOOD_SHAPES:
             return
-        bucket = by_positions.setdefault(exact, {}).setdefault(tuple(self.start[p] for p in exact), [])
+        bucket = shapes.setdefault(same, {}).setdefault(self._values(same), [])
         if len(bucket) < MAX_NOGOOD_SHAPES:
-            bucket.append((lower, tuple(self.start[p] for p in lower), dict(culprits)))
+            bucket.append((lower, self._values(lower), dict(culprits)))
 
-    def _nogood(self, k: int) -> dict[int, bool] | None:
+    def _values(self, blamed: tuple[tuple[int, bool], ...]) -> tuple[int, ...]:
+        """What a nogood compares of blamed positions: their starts, or only their days."""
+        return tuple(self.start[p] if exact else self.day[p] for p, exact in blamed)
+
+    def _nogood(self, k: int) -> dict[int, Flags] | None:
         """The blame of a learned nogood that the current state matches, if any."""
-        start = self.start
-        for exact, by_values in self.nogoods.get(k, {}).items():
-            for lower, values, culprits in by_values.get(tuple(start[p] for p in exact), ()):
-                if all(start[p] >= v for p, v in zip(lower, values, strict=True)):
+        for same, by_values in self.nogoods.get(k, {}).items():
+            for lower, values, culprits in by_values.get(self._values(same), ()):
+                if all(a >= b for a, b in zip(self._values(lower), values, strict=True)):
                     return culprits
         return None
 
 
-Nogood = tuple[tuple[int, ...], tuple[int, ...], dict[int, bool]]
+Nogood = tuple[tuple[tuple[int, bool], ...], tuple[int, ...], dict[int, Flags]]
 MAX_NOGOOD_SHAPES = 64
 
 
