@@ -318,7 +318,7 @@ def plan(
     fmt = output_format(output, format.value if format else None)
     loaded = load_protocol(protocol)
     flags = ClientFlags(id, start, tz, weight, list(available or []), list(unavailable or []), holidays)
-    profile = merge_client(load_client(client) if client else None, flags)
+    profile = merge_client(load_client(client, {"id": id}) if client else None, flags)
     now = current_time()
     from zoneinfo import ZoneInfo
 

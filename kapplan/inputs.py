@@ -43,6 +43,8 @@ def protocol_from_document(doc: Document) -> tuple[Protocol | None, list[Diagnos
 def load_protocol(name: str | Path, base: Path | None = None) -> LoadedProtocol:
     """A path or bundled id -> LoadedProtocol; any error raises InputError."""
     path = resolve_protocol_path(str(name), base)
+    if not path.exists() and _looks_like_id(str(name)):
+        raise UsageError(_unknown_protocol_message(str(name)))
     data = read_bytes(path)
     doc = parse_document(data, str(path))
     kind = document_kind(doc)
@@ -55,8 +57,28 @@ def load_protocol(name: str | Path, base: Path | None = None) -> LoadedProtocol:
     return LoadedProtocol(protocol, path, hashlib.sha256(data).hexdigest(), diagnostics)
 
 
-def load_client(path: str | Path) -> Client:
+def _looks_like_id(name: str) -> bool:
+    return "/" not in name and "\\" not in name and not name.endswith((".yaml", ".yml", ".json"))
+
+
+def _unknown_protocol_message(name: str) -> str:
+    """No such file and no such bundled protocol: suggest the nearest ids."""
+    import difflib
+
+    from .bundled import bundled_paths
+
+    ids = list(bundled_paths())
+    close = difflib.get_close_matches(name, ids, n=2, cutoff=0.5)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return f"{name}: no such file or bundled protocol{hint} ('kapplan protocols' lists them)"
+
+
+def load_client(path: str | Path, defaults: dict[str, object] | None = None) -> Client:
+    """A client file; ``defaults`` fill keys the file leaves out (e.g. ``--id``)."""
     doc = load_document(path)
+    for key, value in (defaults or {}).items():
+        if value is not None:
+            doc.data.setdefault(key, value)
     if doc.data.get("kind", "client") != "client":
         raise InputError([doc.diagnostic(("kind",), "KP104", "expected a client file (kind: client)")])
     return to_model(doc, Client)

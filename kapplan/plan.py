@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_serializer
 
 from .errors import Diagnostic, InputError
 
@@ -67,6 +67,11 @@ class PlannedSession(PlanModel):
     status: Status = "planned"
     sequence: int = 0
     deviations: list[Deviation] = []
+
+    @field_serializer("start", "end")
+    def _with_offset(self, moment: datetime) -> str:
+        """Local time with its numeric UTC offset (``+00:00``, never ``Z``), as SPEC §5 shows."""
+        return moment.isoformat()
 
 
 class ProtocolRef(PlanModel):

@@ -23,7 +23,6 @@ from .protocol import Duration, Range
 from .slots import DST_SLACK, day_span, spread_backward, spread_forward
 from .values import MINUTES_PER_DAY
 
-
 Spread = tuple[int, int]
 """Earliest and latest local start minute a session type ever gets."""
 ANY_TIME: Spread = (0, MINUTES_PER_DAY - 1)

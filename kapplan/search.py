@@ -558,10 +558,23 @@ class Engine:
             slots = table.slots(d)
             if not slots or not self._day_ok(entry, d, blame):
                 continue
-            chosen = slots[bisect_left(slots, lo):bisect_right(slots, hi)]
-            for s in reversed(chosen) if reverse else chosen:
-                if self.is_free(entry, s, d, blame) and self._within_cap(w, s, d):
-                    yield s
+            first, last = bisect_left(slots, lo), bisect_right(slots, hi)
+            self.nodes += (last - first) // 8
+            if reverse:
+                for s in reversed(slots[first:last]):
+                    if self.refusal(entry, s, d, blame) < 0 and self._within_cap(w, s, d):
+                        yield s
+                continue
+            i = first
+            while i < last:
+                s = slots[i]
+                resume = self.refusal(entry, s, d, blame)
+                if resume < 0:
+                    if self._within_cap(w, s, d):
+                        yield s
+                    i += 1
+                else:
+                    i = max(i + 1, bisect_left(slots, resume, i, last))
 
     def _day_ok(self, entry: Entry, d: int, blame: Blame) -> bool:
         """Whole-day tests: a second dosing session that day, the dosing interval, look-ahead."""
@@ -588,30 +601,34 @@ class Engine:
                 return False
         return True
 
-    def is_free(self, entry: Entry, s: int, d: int, blame: Blame) -> bool:
-        """No overlap, the dosing-day rule, the dosing interval."""
+    def refusal(self, entry: Entry, s: int, d: int, blame: Blame) -> int:
+        """-1 when s is free (no overlap, the dosing-day rule, the dosing interval); else
+        the earliest start that could escape the reason found (blamed on its session)."""
         e = s + entry.duration
         i = bisect_left(self.busy_starts, e)
         if i and self.busy_ends[i - 1] > s:
             blame.add(self.busy_pos[i - 1])
-            return False
+            return self.busy_ends[i - 1]
         j = bisect_left(self._fixed_starts, e) - 1
         while j >= 0 and self._fixed_reach[j] > s:
             if self._fixed_ends[j] > s:
-                return False
+                return self._fixed_ends[j]
             j -= 1
         for t, dosing, p in self.by_day.get(d, ()):
-            if (dosing and t < s) or (entry.dosing and t > s):
+            if dosing and t < s:
                 blame.add(p)
-                return False
+                return INF  # nothing starts later on a dosing day
+            if entry.dosing and t > s:
+                blame.add(p)
+                return t + 1
         md = self.cfg.min_dosing
         if entry.dosing and md is not None and not md.calendar:
             i = bisect_left(self.dosing_starts, (s, -1))
             for near in self.dosing_starts[max(0, i - 1):i + 1]:
                 if abs(near[0] - s) < md.minutes:
                     blame.add(near[1])
-                    return False
-        return True
+                    return near[0] + md.minutes
+        return -1
 
     def _cap_window(self, w: Window) -> None:
         assert self.cfg.lateness_cap is not None
