@@ -55,6 +55,10 @@ def range_days(value: Range, relaxed: bool, earlier: Spread = ANY_TIME, later: S
     return lower_days(value.min, earlier, later, slack), high
 
 
+EXACT_ENTRY_WORK = 20_000
+"""Occurrence-days of work allowed to find a first-day-dependent step's exact entry days."""
+
+
 def _add(a: int | None, b: int | None) -> int | None:
     return None if a is None or b is None else a + b
 
@@ -91,6 +95,7 @@ class Lookahead:
         self.width = width
         self._tables: dict[tuple[int, int | None, int | None, bool], list[int]] = {}
         self._finals: dict[tuple[int, int | None], int] = {}
+        self._entries: dict[tuple[int, int | None], int] = {}
 
     def table(self, step: int, first: int | None, span_last: int | None, loose: bool = False) -> list[int]:
         """``table[n-1]``: bits of days on which occurrence n may fall (given the first's day)."""
@@ -109,8 +114,7 @@ class Lookahead:
         if found is None:
             found = -1
             if step + 1 < len(self.shapes) and self.shapes[step + 1].follows_on:
-                entry = self.table(step + 1, None, span_last, loose=True)[0]
-                found = spread_backward(entry, *self._handover(step))
+                found = spread_backward(self.entries(step + 1, span_last), *self._handover(step))
             self._finals[key] = found
         return found
 
@@ -149,12 +153,33 @@ class Lookahead:
     def can_continue(self, step: int, n: int, day_bit: int, first: int, span_last: int | None) -> bool:
         return bool(self.table(step, first, span_last)[n - 1] >> day_bit & 1)
 
+    def entries(self, step: int, span_last: int | None) -> int:
+        """Days the step's first occurrence may fall on, the rest of the plan still fitting.
+
+        Steps whose windows hang on their first day (``per_week``, ``within``) are
+        tried day by day, unless that is too much work for a look-ahead.
+        """
+        key = (step, span_last)
+        found = self._entries.get(key)
+        if found is None:
+            found = self.table(step, None, span_last, loose=True)[0]
+            shape = self.shapes[step]
+            if shape.needs_first and found.bit_count() * shape.count <= EXACT_ENTRY_WORK:
+                days, found = found, 0
+                while days:
+                    bit = (days & -days).bit_length() - 1
+                    if self._build(step, bit, span_last, exact=True)[0] >> bit & 1:
+                        found |= 1 << bit
+                    days &= days - 1
+            self._entries[key] = found
+        return found
+
     def can_enter(self, step: int, low: int, high: int, span_last: int | None) -> bool:
         """Some first day in [low, high] (bit indexes) from which the rest fits."""
         low, high = max(low, self.low), min(high, self.high)
         if low > high:
             return False
-        days = self.table(step, None, span_last, loose=True)[0] & day_span(low, high)
+        days = self.entries(step, span_last) & day_span(low, high)
         if not self.shapes[step].needs_first:
             return bool(days)
         while days:

@@ -512,10 +512,12 @@ class Engine:
             self._high(w, ref + bound.minutes, refs)
 
     def anchor_group(self, step: int) -> tuple[int, ...]:
-        """Where a step's latest session can be: its last occurrence or that one's follow-ups."""
+        """Where a step's latest session can be: its last occurrence, or once placed, that
+        one's follow-ups (which start after it)."""
         info = self.layout.steps[step]
         last = info.occurrences[-1]
-        return tuple(p for p in range(last, info.last + 1) if self.placed[p])
+        follows = tuple(p for p in range(last + 1, info.last + 1) if self.placed[p])
+        return follows or ((last,) if self.placed[last] else ())
 
     def anchor_of(self, step: int) -> int:
         """The latest-starting placed session of a step."""
@@ -691,8 +693,10 @@ class Engine:
             frame.blame.add(self.first_start[-1][1], exact=False)
         if self.cfg.relaxed:
             frame.blame.update(self.window_refs(target))
-        if k not in high and not (span_last is not None and k == self.first_start[-1][1]):
-            self._rule_out(k, frame, (True, low_exact and k in low))
+        spans = span_last is not None and k == self.first_start[-1][1]
+        monotone = k not in high and not spans
+        exact = (k in low and low_exact) or (k in high and high_exact)
+        self._rule_out(k, frame, (monotone, exact))
         if target > self.deepest:
             self.deepest, self.snapshot = target, self._snapshot()
         return False
