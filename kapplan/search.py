@@ -80,10 +80,16 @@ class Settings:
     prune: bool = True  # False: plain chronological backtracking (a reference for tests)
 
 
-Flags = tuple[bool, bool]
-"""How a blamed position is involved: (monotone, exact). Monotone: it only
-pushed bounds later, so a later start of it cannot help. Not exact: only its
-day was compared (calendar rules), so another time that day cannot help."""
+Flags = tuple[bool, bool, bool]
+"""What another start of a blamed position could not change: (any later start,
+a later start the same day, any start the same day). A reason that only pushed
+bounds later is *monotone*: later starts cannot help. A reason that compared
+only the position's date (a calendar rule) is *day-level*: other times that
+day cannot help. A position blamed for several reasons keeps what they share."""
+
+
+def reason(monotone: bool, exact: bool) -> Flags:
+    return (monotone, monotone or not exact, not exact)
 
 
 class Blame:
@@ -97,17 +103,22 @@ class Blame:
         self.typed = typed
 
     def add(self, p: int, monotone: bool = False, exact: bool = True) -> None:
+        self.join(p, reason(monotone, exact))
+
+    def join(self, p: int, flags: Flags) -> None:
         if p >= 0 and p not in self.fixed:
-            old = self.flags.get(p, (True, False))
-            self.flags[p] = (old[0] and monotone and self.typed, old[1] or exact or not self.typed)
+            old = self.flags.get(p, (True, True, True))
+            if not self.typed:
+                flags = (False, False, False)
+            self.flags[p] = (old[0] and flags[0], old[1] and flags[1], old[2] and flags[2])
 
     def update(self, positions: Iterable[int], monotone: bool = False, exact: bool = True) -> None:
         for p in positions:
             self.add(p, monotone, exact)
 
     def merge(self, flags: dict[int, Flags]) -> None:
-        for p, (monotone, exact) in flags.items():
-            self.add(p, monotone, exact)
+        for p, f in flags.items():
+            self.join(p, f)
 
 
 @dataclass
@@ -118,6 +129,7 @@ class Frame:
     upper: tuple[tuple[int, ...], bool] = ((), False)  # positions behind the binding upper bound
     ceiling: int = INF  # candidates from here on are known to fail
     dead_days: set[int] = field(default_factory=set)  # days whose candidates are known to fail
+    dead_after: dict[int, int] = field(default_factory=dict)  # day -> from this start on, that day fails
 
 
 class Engine:
@@ -252,7 +264,7 @@ class Engine:
                 frame.blame.update(frame.upper[0], exact=frame.upper[1])
             culprits = {p: f for p, f in frame.blame.flags.items() if p < k}
             if not self.cfg.prune:
-                culprits = {p: (False, True) for p in range(k) if p not in fixed}
+                culprits = {p: (False, False, False) for p in range(k) if p not in fixed}
             elif frame.candidates is not None:
                 self._learn(k, culprits)
             target = max(culprits, default=-1)
@@ -275,7 +287,7 @@ class Engine:
         """Place k at its next candidate that the look-ahead accepts."""
         assert frame.candidates is not None and frame.window is not None
         for candidate in frame.candidates:
-            if candidate >= frame.ceiling or (frame.dead_days and self.clock.day_of(candidate) in frame.dead_days):
+            if candidate >= frame.ceiling or self._dead(frame, candidate):
                 continue
             self._place(k, candidate, frame.window)
             if self._looks_ahead(k, frame):
@@ -287,11 +299,19 @@ class Engine:
         """k's current start failed; by its flags, so do later starts and/or the rest of its day."""
         if self.cfg.relaxed:
             return
-        monotone, exact = flags
-        if monotone:
-            frame.ceiling = min(frame.ceiling, self.start[k] if exact else self.clock.midnight(self.day[k]))
-        elif not exact:
+        later, later_today, today = flags
+        if later:
+            frame.ceiling = min(frame.ceiling, self.clock.midnight(self.day[k]) if today else self.start[k])
+        elif today:
             frame.dead_days.add(self.day[k])
+        elif later_today:
+            frame.dead_after[self.day[k]] = min(frame.dead_after.get(self.day[k], INF), self.start[k])
+
+    def _dead(self, frame: Frame, candidate: int) -> bool:
+        if not frame.dead_days and not frame.dead_after:
+            return False
+        day = self.clock.day_of(candidate)
+        return day in frame.dead_days or candidate >= frame.dead_after.get(day, INF)
 
     def _pass_fixed(self, k: int) -> None:
         if self.end[k] > self.maxend[k]:
@@ -693,10 +713,14 @@ class Engine:
             frame.blame.add(self.first_start[-1][1], exact=False)
         if self.cfg.relaxed:
             frame.blame.update(self.window_refs(target))
-        spans = span_last is not None and k == self.first_start[-1][1]
-        monotone = k not in high and not spans
-        exact = (k in low and low_exact) or (k in high and high_exact)
-        self._rule_out(k, frame, (monotone, exact))
+        mine = Blame({}, typed=True)
+        if k in low:
+            mine.add(k, monotone=True, exact=low_exact)
+        if k in high:
+            mine.add(k, exact=high_exact)
+        if span_last is not None and k == self.first_start[-1][1]:
+            mine.add(k, exact=False)
+        self._rule_out(k, frame, mine.flags.get(k, (True, True, True)))
         if target > self.deepest:
             self.deepest, self.snapshot = target, self._snapshot()
         return False
@@ -713,17 +737,27 @@ class Engine:
     # ------------------------------------------------------------------ nogoods
 
     def _learn(self, k: int, culprits: dict[int, Flags]) -> None:
-        """Remember that k fails whenever the blamed positions are as now (lower bounds: or later)."""
-        same = tuple(sorted((p, exact) for p, (monotone, exact) in culprits.items() if not monotone))
-        lower = tuple(sorted((p, exact) for p, (monotone, exact) in culprits.items() if monotone))
+        """Remember that k fails whenever the blamed positions are as now (within their flags)."""
+        same: list[tuple[int, bool]] = []  # (position, compare its start (else its day)) must be equal
+        lower: list[tuple[int, bool]] = []  # ... must be at least as late
+        for p, (later, later_today, today) in sorted(culprits.items()):
+            if later:
+                lower.append((p, not today))
+            elif today:
+                same.append((p, False))
+            elif later_today:
+                same.append((p, False))
+                lower.append((p, True))
+            else:
+                same.append((p, True))
         shapes = self.nogoods.setdefault(k, {})
-        if same not in shapes and len(shapes) >= MAX_NOGOOD_SHAPES:
+        if tuple(same) not in shapes and len(shapes) >= MAX_NOGOOD_SHAPES:
             return
-        bucket = shapes.setdefault(same, {}).setdefault(self._values(same), [])
+        bucket = shapes.setdefault(tuple(same), {}).setdefault(self._values(same), [])
         if len(bucket) < MAX_NOGOOD_SHAPES:
-            bucket.append((lower, self._values(lower), dict(culprits)))
+            bucket.append((tuple(lower), self._values(lower), dict(culprits)))
 
-    def _values(self, blamed: tuple[tuple[int, bool], ...]) -> tuple[int, ...]:
+    def _values(self, blamed: Iterable[tuple[int, bool]]) -> tuple[int, ...]:
         """What a nogood compares of blamed positions: their starts, or only their days."""
         return tuple(self.start[p] if exact else self.day[p] for p, exact in blamed)
 
