@@ -54,13 +54,14 @@ class KapplanGroup(TyperGroup):
 
 
 def _passthrough_exceptions() -> tuple[type[BaseException], ...]:
-    """Click's own exceptions (usage errors, exits): Typer reports those itself."""
+    """Click's own exceptions (usage errors, exits) and a closed output pipe
+    (``kapplan ... | head``): Typer reports those itself."""
     try:
         from typer._click import exceptions
     except ImportError:  # Typer releases that depend on an external click
         from click import exceptions  # type: ignore[no-redef]
     found = [getattr(exceptions, name, None) for name in ("ClickException", "Exit", "Abort")]
-    return (*[e for e in found if e is not None], typer.Exit, typer.Abort)
+    return (*[e for e in found if e is not None], typer.Exit, typer.Abort, BrokenPipeError)
 
 
 def _fail_plain(message: str, code: int) -> NoReturn:

@@ -15,4 +15,5 @@ class StrictModel(BaseModel):
         coerce_numbers_to_str=True,
         populate_by_name=True,
         validate_default=False,
+        defer_build=True,
     )

@@ -21,7 +21,7 @@ Status = Literal["planned", "done", "missed", "cancelled"]
 class PlanModel(BaseModel):
     """Plans are read back from disk: unknown keys are errors, not silently kept."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class PlannedDose(PlanModel):
@@ -93,7 +93,7 @@ class Change(PlanModel):
     to: dict[str, Any]
     reason: str | None = None
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True, defer_build=True)
 
 
 class HistoryEntry(PlanModel):
