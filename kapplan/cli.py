@@ -204,7 +204,7 @@ def output_format(output: str | None, chosen: str | None, default: str = "table"
 
 @app.command()
 def validate(
-    paths: Annotated[list[Path], typer.Argument(help="Protocol, client or clinic files.")],
+    paths: Annotated[list[Path], typer.Argument(metavar="PATH...", help="Protocol, client or clinic files.")],
     format: Annotated[TextFormat, typer.Option("--format", help="Output format.")] = TextFormat.text,
     strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")] = False,
 ) -> None:
@@ -262,7 +262,7 @@ def protocols(
 
 
 @app.command()
-def show(protocol: Annotated[str, typer.Argument(help="Protocol file or bundled id.")]) -> None:
+def show(protocol: Annotated[str, typer.Argument(metavar="PROTOCOL", help="Protocol file or bundled id.")]) -> None:
     """Show a protocol as a tree plus a timeline of its earliest shape.
 
     The timeline puts every session at its earliest day after the first one
@@ -280,7 +280,7 @@ def show(protocol: Annotated[str, typer.Argument(help="Protocol file or bundled 
 
 @app.command()
 def plan(
-    protocol: Annotated[str, typer.Argument(help="Protocol file or bundled id.")],
+    protocol: Annotated[str, typer.Argument(metavar="PROTOCOL", help="Protocol file or bundled id.")],
     client: ClientFileOpt = None,
     id: IdOpt = None,
     start: StartOpt = None,
@@ -395,7 +395,7 @@ def export(
 
 @app.command()
 def batch(
-    roster: Annotated[str, typer.Argument(help="Roster: CSV, JSON Lines or YAML list; '-' for stdin.")],
+    roster: Annotated[str, typer.Argument(metavar="ROSTER", help="Roster: CSV, JSON Lines or YAML list; '-' for stdin.")],
     out: Annotated[Path | None, typer.Option("--out", help="Folder for the per-client files.")] = None,
     protocol: Annotated[str | None, typer.Option("--protocol", help="Default protocol.")] = None,
     tz: Annotated[str | None, typer.Option("--tz", help="Default time zone.")] = None,
@@ -536,8 +536,8 @@ def _check_combined(path: Path | None, out: Path) -> None:
 @app.command()
 def mark(
     plan_file: Annotated[Path, typer.Argument(metavar="PLAN.json")],
-    key: Annotated[str, typer.Argument(help="Session key, e.g. medicine-3.")],
-    status: Annotated[MarkStatus, typer.Argument(help="done, missed or cancelled.")],
+    key: Annotated[str, typer.Argument(metavar="KEY", help="Session key, e.g. medicine-3.")],
+    status: Annotated[MarkStatus, typer.Argument(metavar="done|missed|cancelled", help="What happened.")],
     at: Annotated[
         str | None, typer.Option("--at", help="Actual start: ISO 8601, or local time in the client's zone.")
     ] = None,
@@ -683,7 +683,7 @@ def _print_deviations(current: Any) -> None:
 
 
 @app.command()
-def schema(kind: Annotated[SchemaKind, typer.Argument(help="protocol, client, clinic or plan.")]) -> None:
+def schema(kind: Annotated[SchemaKind, typer.Argument(metavar="protocol|client|clinic|plan", help="The file type.")]) -> None:
     """Print the JSON Schema of a file type (for editor integration)."""
     import json
 
