@@ -29,24 +29,14 @@ def split_code(code: str) -> tuple[str, str | None]:
 
 
 @lru_cache(maxsize=256)
-def holiday_dates(code: str, first_year: int, last_year: int) -> frozenset[date]:
-    """Every public holiday of the calendar ``code`` in the given years."""
+def holiday_names(code: str, first_year: int, last_year: int) -> dict[date, str]:
+    """Every public holiday of the calendar ``code`` in the given years, with its name
+    (built once per code and years: batch plans thousands of clients)."""
     import holidays
 
     country, subdivision = split_code(code)
     supported = holidays.list_supported_countries()
     if subdivision is not None and subdivision not in supported.get(country, ()):
         subdivision = subdivision.upper()
-    calendar = holidays.country_holidays(
-        country, subdiv=subdivision, years=range(first_year, last_year + 1)
-    )
-    return frozenset(calendar.keys())
-
-
-def holiday_name(code: str, day: date) -> str | None:
-    """The holiday's name, for explanations ("2026-12-25 is a holiday: Christmas Day")."""
-    import holidays
-
-    country, subdivision = split_code(code)
-    calendar = holidays.country_holidays(country, subdiv=subdivision, years=day.year)
-    return calendar.get(day)
+    calendar = holidays.country_holidays(country, subdiv=subdivision, years=range(first_year, last_year + 1))
+    return dict(calendar.items())

@@ -107,11 +107,11 @@ def holiday_map(code: str | None, start: date, days: int) -> dict[date, str]:
     """Public holidays of ``code`` from ``start`` through the horizon, with names."""
     if code is None:
         return {}
-    from .holiday_calendar import holiday_dates, holiday_name
+    from .holiday_calendar import holiday_names
 
     last = start + timedelta(days=days + 1)
-    dates = holiday_dates(code, start.year, last.year)
-    return {day: holiday_name(code, day) or "public holiday" for day in dates if start <= day <= last}
+    names = holiday_names(code, start.year, last.year)
+    return {day: name or "public holiday" for day, name in names.items() if start <= day <= last}
 
 
 def build_request(
