@@ -68,19 +68,20 @@ def case_one_hour_a_week() -> ScheduleRequest:
 
 def case_five_hundred_sessions() -> ScheduleRequest:
     """The caps at full size: 50 steps of 10 sessions (5 occurrences with a
-    follow-up each), dosing every other step, DST transitions inside the plan."""
+    follow-up each), dosing every other step, DST transitions inside the plan;
+    feasible, filling most of the year."""
     sessions = {
         "visit": {"kind": "preparation", "duration": "60min"},
-        "dose": {"kind": "dosing", "duration": "2h", "dose": DOSE, "days": ["Mon", "Wed", "Fri"]},
+        "dose": {"kind": "dosing", "duration": "2h", "dose": DOSE, "days": ["Mon", "Tue", "Wed", "Thu", "Fri"]},
         "call": {"kind": "integration", "duration": "30min", "setting": "telehealth"},
     }
     schedule = []
     for i in range(50):
         schedule.append({"id": f"s{i}", "session": "dose" if i % 2 else "visit", "count": 5,
-                         "gap": "1d..4d", "after": "0d..3d",
+                         "gap": "1d..4d", "after": "0d..3d", "within": "3w",
                          "followed_by": [{"session": "call", "offset": "2h..30h"}]})
     return ScheduleRequest(
-        protocol=_protocol(sessions, schedule, min_dosing_interval="48h"),
+        protocol=_protocol(sessions, schedule, min_dosing_interval="20h"),
         zone=ZoneInfo("Europe/London"),
         start_date=date(2026, 1, 5),
         availability=(parse_weekly_window("Mon-Fri 08:00-18:00"), parse_weekly_window("Sat 09:00-12:00")),

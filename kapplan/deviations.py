@@ -7,12 +7,14 @@ what the plan does whatever path found it. Sessions that already happened
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
-from .layout import Layout
+from .layout import Layout, range_text
 from .plan import Deviation
 from .protocol import Duration, Protocol, Range
 from .values import MINUTES_PER_DAY, format_minutes
+
+Rule = Literal["gap", "after", "offset"]
 
 if TYPE_CHECKING:
     from .schedule import ScheduleRequest
@@ -66,14 +68,14 @@ def _measure(engine: Engine, bound: Duration, ref: int, pos: int) -> tuple[str, 
     return format_minutes(minutes) if minutes >= 0 else f"-{format_minutes(-minutes)}", minutes - bound.minutes
 
 
-def _past_range(engine: Engine, value: Range, ref: int, pos: int, rule: str) -> Deviation | None:
+def _past_range(engine: Engine, value: Range, ref: int, pos: int, rule: Rule) -> Deviation | None:
     if value.max is None:
         return None
     actual, late = _measure(engine, value.max, ref, pos)
     if late <= 0:
         return None
     key = engine.layout.entries[pos].key
-    return Deviation(key=key, rule=rule, allowed=str(value), actual=actual, lateness_min=late)  # type: ignore[arg-type]
+    return Deviation(key=key, rule=rule, allowed=range_text(value), actual=actual, lateness_min=late)
 
 
 def _within(engine: Engine, layout: Layout, step: int) -> list[Deviation]:
@@ -98,14 +100,21 @@ def _per_week(engine: Engine, layout: Layout, step: int) -> list[Deviation]:
     assert per_week is not None
     first = engine.day[info.first]
     weeks = [(engine.day[p] - first) // 7 for p in info.occurrences]
-    out = []
+    short: dict[int, list[tuple[int, int]]] = {}  # late occurrence -> [(week, sessions held)]
     for week in range(weeks[-1]):
         held = weeks.count(week)
         if held < per_week:
             late = next(p for p, w in zip(info.occurrences, weeks, strict=True) if w > week)
-            if late not in engine.cfg.fixed:
-                out.append(Deviation(key=layout.entries[late].key, rule="per_week", allowed=f"{per_week} per week",
-                                     actual=f"{held} in week {week + 1}", lateness_min=0))
+            short.setdefault(late, []).append((week + 1, held))
+    out = []
+    for late, found in short.items():
+        if late in engine.cfg.fixed:
+            continue
+        counts = {held for _, held in found}
+        span = f"week {found[0][0]}" if len(found) == 1 else f"weeks {found[0][0]}-{found[-1][0]}"
+        actual = f"{counts.pop()} in {span}" if len(counts) == 1 else f"fewer in {span}"
+        out.append(Deviation(key=layout.entries[late].key, rule="per_week", allowed=f"{per_week} per week",
+                             actual=actual, lateness_min=0))
     return out
 
 

@@ -92,7 +92,7 @@ def _day_blockers(engine: Engine, request: ScheduleRequest, position: int, lo_da
     table = cal.table(shape)
     days = range(lo_day, hi_day + 1)
     out: list[str] = []
-    weekdays_off = sorted({date.fromordinal(d).weekday() for d in days if not cal.windows[date.fromordinal(d).weekday()]})
+    weekdays_off = sorted({wd for wd in (date.fromordinal(d).weekday() for d in days) if not cal.windows[wd]})
     if weekdays_off:
         out.append(f"client unavailable {_day_list(weekdays_off)}")
     if shape.weekdays is not None:
@@ -109,7 +109,7 @@ def _day_blockers(engine: Engine, request: ScheduleRequest, position: int, lo_da
     elif session.time is not None:
         out.append(f"{entry.session} sessions must start {session.time}")
     if shape.clinic and request.clinic is not None and not any(table.slots(d) for d in days):
-        hours = ", ".join(str(h) for h in request.clinic.hours)
+        hours = ", ".join(f"{_day_list(sorted(h.days))} {str(h).split(' ', 1)[1]}" for h in request.clinic.hours)
         out.append(f"in-person sessions must also fit the clinic's hours ({hours}, {request.clinic.zone.key})")
     out += _collisions(engine, position, lo_day, hi_day)
     return list(dict.fromkeys(out))

@@ -56,7 +56,7 @@ def range_days(value: Range, relaxed: bool, earlier: Spread = ANY_TIME, later: S
 
 
 EXACT_ENTRY_WORK = 20_000
-"""Occurrence-days of work allowed to find a first-day-dependent step's exact entry days."""
+"""Occurrence-days of work allowed, per search, to find first-day-dependent steps' exact entry days."""
 
 
 def _add(a: int | None, b: int | None) -> int | None:
@@ -96,6 +96,7 @@ class Lookahead:
         self._tables: dict[tuple[int, int | None, int | None, bool], list[int]] = {}
         self._finals: dict[tuple[int, int | None], int] = {}
         self._entries: dict[tuple[int, int | None], int] = {}
+        self._exact_work = EXACT_ENTRY_WORK
 
     def table(self, step: int, first: int | None, span_last: int | None, loose: bool = False) -> list[int]:
         """``table[n-1]``: bits of days on which occurrence n may fall (given the first's day)."""
@@ -164,7 +165,9 @@ class Lookahead:
         if found is None:
             found = self.table(step, None, span_last, loose=True)[0]
             shape = self.shapes[step]
-            if shape.needs_first and found.bit_count() * shape.count <= EXACT_ENTRY_WORK:
+            work = found.bit_count() * shape.count
+            if shape.needs_first and work <= self._exact_work:
+                self._exact_work -= work
                 days, found = found, 0
                 while days:
                     bit = (days & -days).bit_length() - 1

@@ -13,8 +13,9 @@ lateness, ``per_week`` becomes "at most N per week"; minimum gaps, the dosing
 interval, availability and the dosing-day rule stay hard. The plan returned
 has the least total lateness (minutes; a calendar bound counts whole days of
 1440 minutes) when the searches finish within their budget, and among those
-plans it is the best in the usual order. If a budget runs out during the
-narrowing, the least-late plan found so far is returned.
+plans it is the best in the usual order. The narrowing (a binary search on the
+lateness allowed) has its own node budget; when that runs out, the least-late
+plan found so far is returned.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ from .search import INF, BudgetExhausted, Engine, Settings
 from .slots import Calendar, ClinicHours, blocked_days, instant_ceil, instant_of, moment_of
 from .values import DateRange, WeeklyWindow
 
-DEFAULT_BUDGET = 200_000
-SCAN_BUDGET = 1_500_000
+DEFAULT_BUDGET = 80_000
+SCAN_BUDGET = 300_000
 
 
 @dataclass(frozen=True)
@@ -178,12 +179,14 @@ def _least_late(context: _Context) -> ScheduleResult:
         raise _failure(context, best, outcome)
     unit = lateness_unit(request.protocol)
     low, high = 0, best.late // unit
-    spent = best.nodes
-    while low < high and spent < 4 * request.budget:
+    room = request.budget  # all the narrowing together
+    while low < high and room > 0:
         middle = (low + high) // 2
-        trial = context.engine(start, relaxed=True, cap=middle * unit)
+        trial = context.engine(start, relaxed=True, cap=middle * unit, budget=min(room, request.budget // 4))
         found = _run(trial)
-        spent += trial.nodes
+        room -= trial.nodes
+        if found is None:
+            break  # unknown: keep the least-late plan found so far
         if found:
             best, high = trial, trial.late // unit
         else:

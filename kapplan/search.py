@@ -23,102 +23,19 @@ from __future__ import annotations
 import heapq
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from .layout import Entry, Layout, range_text
-from .protocol import Duration, Range
+from .blame import Blame, Flags, Nogoods
+from .layout import Entry, Layout
 from .relaxation import Lookahead, StepShape, lower_days, range_days, upper_days
 from .slots import Calendar, spread_backward
+from .windows import INF, Bounds, Settings, Window
 
-INF = 1 << 62
+__all__ = ["INF", "BudgetExhausted", "Engine", "Settings", "Window"]
 
 
 class BudgetExhausted(Exception):
     """The node budget ran out before the search finished."""
-
-
-@dataclass
-class Window:
-    """Where a position may start, given the positions before it."""
-
-    lo: int = -INF
-    hi: int = INF
-    lo_day: int = -INF
-    hi_day: int = INF
-    target_day: int | None = None
-    target_instant: int | None = None
-    # relaxed mode: upper bounds turned into lateness: (rule, calendar, limit, running-overrun key)
-    uppers: list[tuple[str, bool, int, object]] = field(default_factory=list)
-    notes: list[tuple[str, str]] | None = None  # (rule, human text), when explaining
-    # every bound as (instant, placed positions it comes from, whether their exact time counts
-    # or only their day), to blame the binding ones
-    lows: list[tuple[int, tuple[int, ...], bool]] = field(default_factory=list)
-    highs: list[tuple[int, tuple[int, ...], bool]] = field(default_factory=list)
-
-    def binding(self) -> tuple[tuple[tuple[int, ...], bool], tuple[tuple[int, ...], bool]]:
-        """(positions, exact) behind the latest lower bound and behind the earliest upper bound."""
-        low = max(self.lows, default=(0, (), False))
-        high = min(self.highs, default=(0, (), False))
-        return (low[1], low[2]), (high[1], high[2])
-
-    def note(self, rule: str, text: str) -> None:
-        if self.notes is not None:
-            self.notes.append((rule, text))
-
-
-@dataclass
-class Settings:
-    start_day: int
-    last_day: int
-    not_before: int
-    fixed: dict[int, tuple[int, int]]
-    min_dosing: Duration | None
-    max_span: Duration | None
-    relaxed: bool = False
-    lateness_cap: int | None = None
-    budget: int = 200_000
-    prune: bool = True  # False: plain chronological backtracking (a reference for tests)
-
-
-Flags = tuple[bool, bool, bool]
-"""What another start of a blamed position could not change: (any later start,
-a later start the same day, any start the same day). A reason that only pushed
-bounds later is *monotone*: later starts cannot help. A reason that compared
-only the position's date (a calendar rule) is *day-level*: other times that
-day cannot help. A position blamed for several reasons keeps what they share."""
-
-
-def reason(monotone: bool, exact: bool) -> Flags:
-    return (monotone, monotone or not exact, not exact)
-
-
-class Blame:
-    """Placed positions held responsible for refusals, with their Flags."""
-
-    __slots__ = ("flags", "fixed", "typed")
-
-    def __init__(self, fixed: dict[int, tuple[int, int]], typed: bool) -> None:
-        self.flags: dict[int, Flags] = {}
-        self.fixed = fixed
-        self.typed = typed
-
-    def add(self, p: int, monotone: bool = False, exact: bool = True) -> None:
-        self.join(p, reason(monotone, exact))
-
-    def join(self, p: int, flags: Flags) -> None:
-        if p >= 0 and p not in self.fixed:
-            old = self.flags.get(p, (True, True, True))
-            if not self.typed:
-                flags = (False, False, False)
-            self.flags[p] = (old[0] and flags[0], old[1] and flags[1], old[2] and flags[2])
-
-    def update(self, positions: Iterable[int], monotone: bool = False, exact: bool = True) -> None:
-        for p in positions:
-            self.add(p, monotone, exact)
-
-    def merge(self, flags: dict[int, Flags]) -> None:
-        for p, f in flags.items():
-            self.join(p, f)
 
 
 @dataclass
@@ -132,7 +49,7 @@ class Frame:
     dead_after: dict[int, int] = field(default_factory=dict)  # day -> from this start on, that day fails
 
 
-class Engine:
+class Engine(Bounds):
     """One search over one layout and calendar."""
 
     def __init__(self, layout: Layout, calendar: Calendar, settings: Settings) -> None:
@@ -156,8 +73,7 @@ class Engine:
         self.late = 0  # relaxed mode: minutes past relaxed bounds so far
         self.over: dict[object, int] = {}  # relaxed mode: running overrun of within / max_span
         self.undo: dict[int, tuple[int, list[tuple[object, int]]]] = {}
-        # position -> blamed (position, exact) that must match -> their values -> nogoods
-        self.nogoods: dict[int, dict[tuple[tuple[int, bool], ...], dict[tuple[int, ...], list[Nogood]]]] = {}
+        self.nogoods = Nogoods()
         self.trace = None  # debugging hook: called with (position, frame, culprits) on each retreat
         self.deepest = -1
         self.snapshot: list[int | None] = []
@@ -167,6 +83,9 @@ class Engine:
         self._place_fixed()
         self._step_fixed = [any(p in settings.fixed for p in range(s.first, s.last + 1)) for s in layout.steps]
         self.lookahead = self._make_lookahead()
+        first_day = self.clock.midnight(settings.start_day)
+        self._static_low = (max(settings.not_before, first_day), (), settings.not_before <= first_day)
+        self._static_high = (self.clock.midnight(settings.last_day + 1) - 1, (), False)
 
     # ------------------------------------------------------------------ set-up
 
@@ -266,7 +185,7 @@ class Engine:
             if not self.cfg.prune:
                 culprits = {p: (False, False, False) for p in range(k) if p not in fixed}
             elif frame.candidates is not None:
-                self._learn(k, culprits)
+                self.nogoods.learn(k, culprits, self._value)
             target = max(culprits, default=-1)
             if self.trace is not None:
                 self.trace(k, frame, culprits)
@@ -285,7 +204,8 @@ class Engine:
 
     def _advance(self, k: int, frame: Frame) -> bool:
         """Place k at its next candidate that the look-ahead accepts."""
-        assert frame.candidates is not None and frame.window is not None
+        assert frame.candidates is not None
+        assert frame.window is not None
         for candidate in frame.candidates:
             if candidate >= frame.ceiling or self._dead(frame, candidate):
                 continue
@@ -320,7 +240,8 @@ class Engine:
             self.maxend[k + 1], self.maxend_at[k + 1] = self.maxend[k], self.maxend_at[k]
 
     def _enter(self, k: int) -> Frame:
-        known = self._nogood(k)
+        self._tick()
+        known = self.nogoods.match(k, self._value)
         if known is not None:
             blame = self._blame()
             blame.merge(known)
@@ -400,160 +321,6 @@ class Engine:
             self.late += extra
             self.undo[k] = (extra, undo)
 
-    def first_session(self) -> int:
-        return self.first_start[-1][0]
-
-    # ------------------------------------------------------------------ windows
-
-    def window(self, j: int, notes: list[tuple[str, str]] | None = None) -> Window:
-        """Bounds for position j from the placed positions its rules refer to."""
-        cfg, layout = self.cfg, self.layout
-        entry = layout.entries[j]
-        step = layout.steps[entry.step]
-        model = step.model
-        keys = layout.entries
-        w = Window(notes=notes)
-        self._low(w, cfg.not_before, ())
-        self._low_day(w, cfg.start_day, ())
-        self._high_day(w, cfg.last_day, ())
-        if entry.followup is not None:
-            self._low(w, self.end[entry.occ], (entry.occ,))
-            self._apply(w, entry.followup.offset, entry.occ, (entry.occ,), "offset",
-                        f"{entry.followup.key} must fall {range_text(entry.followup.offset)} after "
-                        f"{keys[entry.occ].key}")
-        elif entry.index > 1:
-            assert entry.prev_occ is not None
-            for p in entry.prev_group:
-                self._low(w, self.end[p], (p,))
-            self._apply(w, model.gap, entry.prev_occ, (entry.prev_occ,), "gap",
-                        f"{entry.key} must fall {range_text(model.gap)} after {keys[entry.prev_occ].key}")
-            self._step_windows(w, entry, step.first)
-        elif step.anchor is not None:
-            anchor = self.anchor_of(step.anchor)
-            self._low(w, self.end[anchor], (anchor,))
-            if not step.tied:
-                self._low(w, self.maxend[j], (self.maxend_at[j],))
-            group = self.anchor_group(step.anchor)
-            self._apply(w, model.after, anchor, group, "after",
-                        f"{entry.key} must fall {range_text(model.after)} after {keys[anchor].key}")
-        first, first_at = self.first_start[-1]
-        if cfg.max_span is not None and first < INF:
-            self._upper(w, cfg.max_span, first, (first_at,), "max_span", ("span",),
-                        f"the whole plan must fit in {cfg.max_span} (from {keys[first_at].key})")
-        return w
-
-    def _low(self, w: Window, instant: int, refs: tuple[int, ...]) -> None:
-        w.lo = max(w.lo, instant)
-        w.lows.append((instant, refs, True))
-
-    def _low_day(self, w: Window, day: int, refs: tuple[int, ...]) -> None:
-        w.lo_day = max(w.lo_day, day)
-        w.lows.append((self.clock.midnight(day), refs, False))
-
-    def _high(self, w: Window, instant: int, refs: tuple[int, ...]) -> None:
-        w.hi = min(w.hi, instant)
-        w.highs.append((instant, refs, True))
-
-    def _high_day(self, w: Window, day: int, refs: tuple[int, ...]) -> None:
-        w.hi_day = min(w.hi_day, day)
-        w.highs.append((self.clock.midnight(day + 1) - 1, refs, False))
-
-    def window_refs(self, j: int) -> set[int]:
-        """The placed positions whose values ``window(j)`` depends on."""
-        layout = self.layout
-        entry = layout.entries[j]
-        step = layout.steps[entry.step]
-        refs: set[int] = set()
-        if entry.followup is not None:
-            refs.add(entry.occ)
-        elif entry.index > 1:
-            refs.update(entry.prev_group)
-            if step.model.within is not None or step.model.per_week is not None:
-                refs.add(step.first)
-                if self.cfg.relaxed and step.model.per_week:
-                    refs.update(step.occurrences[:entry.index - 1])
-        elif step.anchor is not None:
-            refs.update(self.anchor_group(step.anchor))
-            if not step.tied:
-                refs.add(self.maxend_at[j])
-        if self.cfg.max_span is not None:
-            refs.add(self.first_start[-1][1])
-        if self.cfg.lateness_cap is not None:
-            refs.update(self.undo)
-        return refs
-
-    def _step_windows(self, w: Window, entry: Entry, first: int) -> None:
-        model = self.layout.steps[entry.step].model
-        if model.within is not None:
-            self._upper(w, model.within, self.start[first], (first,), "within", ("within", entry.step),
-                        f"{entry.key} must start within {model.within} of {self.layout.entries[first].key}")
-        if model.per_week is not None:
-            f = self.day[first]
-            week = (entry.index - 1) // model.per_week
-            if not self.cfg.relaxed:
-                self._low_day(w, f + 7 * week, (first,))
-                self._high_day(w, f + 7 * week + 6, (first,))
-                w.note("per_week", f"{model.key} takes exactly {model.per_week} per treatment week "
-                       f"(7-day weeks from {self.layout.entries[first].key})")
-            elif entry.index > model.per_week:
-                earlier = self.layout.steps[entry.step].occurrences[entry.index - 1 - model.per_week]
-                self._low_day(w, f + 7 * ((self.day[earlier] - f) // 7 + 1), (first, earlier))
-
-    def _apply(self, w: Window, rng: Range, ref: int, group: tuple[int, ...], rule: str, text: str) -> None:
-        """``rng`` measured from ``ref``; ``group``: positions that decide the upper end."""
-        s, d = self.start[ref], self.day[ref]
-        if rng.min.calendar:
-            self._low_day(w, d + rng.min.days, (ref,))
-        else:
-            self._low(w, s + rng.min.minutes, (ref,))
-        if rng.max is not None:
-            self._upper(w, rng.max, s, group, rule, None, text)
-        else:
-            w.note(rule, text)
-        if rng.target is not None:
-            if rng.target.calendar:
-                w.target_day = d + rng.target.days
-            else:
-                w.target_instant = s + rng.target.minutes
-
-    def _upper(self, w: Window, bound: Duration, ref: int, refs: tuple[int, ...], rule: str, running: object,
-               text: str) -> None:
-        """``start <= ref + bound`` (ref is an instant), or its lateness when relaxed."""
-        w.note(rule, text)
-        if bound.calendar:
-            limit = self.clock.day_of(ref) + bound.days
-            if self.cfg.relaxed:
-                w.uppers.append((rule, True, limit, running))
-            else:
-                self._high_day(w, limit, refs)
-        elif self.cfg.relaxed:
-            w.uppers.append((rule, False, ref + bound.minutes, running))
-        else:
-            self._high(w, ref + bound.minutes, refs)
-
-    def anchor_group(self, step: int) -> tuple[int, ...]:
-        """Where a step's latest session can be: its last occurrence, or once placed, that
-        one's follow-ups (which start after it)."""
-        info = self.layout.steps[step]
-        last = info.occurrences[-1]
-        follows = tuple(p for p in range(last + 1, info.last + 1) if self.placed[p])
-        return follows or ((last,) if self.placed[last] else ())
-
-    def anchor_of(self, step: int) -> int:
-        """The latest-starting placed session of a step."""
-        best = -1
-        for p in self.anchor_group(step):
-            if best < 0 or self.start[p] > self.start[best]:
-                best = p
-        return best
-
-    # ------------------------------------------------------------------ candidates
-
-    def day_range(self, w: Window) -> tuple[int, int]:
-        lo_day = w.lo_day if w.lo == -INF else max(w.lo_day, self.clock.day_of(w.lo))
-        hi_day = w.hi_day if w.hi == INF else min(w.hi_day, self.clock.day_of(w.hi))
-        return max(lo_day, self.cal.first), min(hi_day, self.cal.last)
-
     def candidates(self, k: int, w: Window, blame: Blame) -> Iterator[int]:
         """Feasible starts of position k, best first; refusals are blamed on placed positions."""
         if self.cfg.lateness_cap is not None:
@@ -575,22 +342,23 @@ class Engine:
     def _stream(self, entry: Entry, w: Window, blame: Blame, days: Iterable[int], lo: int, hi: int,
                 reverse: bool = False) -> Iterator[int]:
         table = self.cal.table(entry.shape)
+        floor = max(w.lo, self.clock.midnight(w.lo_day))  # a session starting before this only pushes later
         for d in days:
             self._tick()
             slots = table.slots(d)
-            if not slots or not self._day_ok(entry, d, blame):
+            if not slots or not self._day_ok(entry, d, blame, floor):
                 continue
             first, last = bisect_left(slots, lo), bisect_right(slots, hi)
             self.nodes += (last - first) // 8
             if reverse:
                 for s in reversed(slots[first:last]):
-                    if self.refusal(entry, s, d, blame) < 0 and self._within_cap(w, s, d):
+                    if self.refusal(entry, s, d, blame, floor) < 0 and self._within_cap(w, s, d):
                         yield s
                 continue
             i = first
             while i < last:
                 s = slots[i]
-                resume = self.refusal(entry, s, d, blame)
+                resume = self.refusal(entry, s, d, blame, floor)
                 if resume < 0:
                     if self._within_cap(w, s, d):
                         yield s
@@ -598,7 +366,7 @@ class Engine:
                 else:
                     i = max(i + 1, bisect_left(slots, resume, i, last))
 
-    def _day_ok(self, entry: Entry, d: int, blame: Blame) -> bool:
+    def _day_ok(self, entry: Entry, d: int, blame: Blame, floor: int = -INF) -> bool:
         """Whole-day tests: a second dosing session that day, the dosing interval, look-ahead."""
         if entry.dosing:
             for _, dosing, p in self.by_day.get(d, ()):
@@ -609,7 +377,8 @@ class Engine:
             if md is not None and md.calendar and md.days > 0:
                 i = bisect_left(self.dosing_days, (d - md.days + 1, -1))
                 if i < len(self.dosing_days) and self.dosing_days[i][0] < d + md.days:
-                    blame.add(self.dosing_days[i][1], exact=False)
+                    p = self.dosing_days[i][1]
+                    blame.add(p, monotone=self.start[p] < floor, exact=False)
                     return False
         if entry.is_occurrence and not self._step_fixed[entry.step] and self.cfg.prune:
             step = self.layout.steps[entry.step]
@@ -623,13 +392,17 @@ class Engine:
                 return False
         return True
 
-    def refusal(self, entry: Entry, s: int, d: int, blame: Blame) -> int:
+    def refusal(self, entry: Entry, s: int, d: int, blame: Blame, floor: int = -INF) -> int:
         """-1 when s is free (no overlap, the dosing-day rule, the dosing interval); else
-        the earliest start that could escape the reason found (blamed on its session)."""
+        the earliest start that could escape the reason found (blamed on its session).
+
+        A session that starts before ``floor`` (the earliest start allowed) only
+        keeps starts after it at bay, so that blame is monotone.
+        """
         e = s + entry.duration
         i = bisect_left(self.busy_starts, e)
         if i and self.busy_ends[i - 1] > s:
-            blame.add(self.busy_pos[i - 1])
+            blame.add(self.busy_pos[i - 1], monotone=self.busy_starts[i - 1] < floor)
             return self.busy_ends[i - 1]
         j = bisect_left(self._fixed_starts, e) - 1
         while j >= 0 and self._fixed_reach[j] > s:
@@ -648,7 +421,7 @@ class Engine:
             i = bisect_left(self.dosing_starts, (s, -1))
             for near in self.dosing_starts[max(0, i - 1):i + 1]:
                 if abs(near[0] - s) < md.minutes:
-                    blame.add(near[1])
+                    blame.add(near[1], monotone=near[0] < floor)
                     return near[0] + md.minutes
         return -1
 
@@ -696,6 +469,7 @@ class Engine:
         return True
 
     def _can_enter(self, k: int, step: int, frame: Frame) -> bool:
+        self._tick()
         cal = self.cal
         target = self.layout.steps[step].first
         w = self.window(target)
@@ -726,49 +500,27 @@ class Engine:
         return False
 
     def _project(self, k: int, d: int, first: int, span_last: int | None) -> None:
-        """Remember, for the explanation, where the look-ahead says the plan gets stuck."""
+        """Remember, for the explanation, where the look-ahead says the plan gets stuck: a
+        follow-up of k with no day in reach, or a later occurrence the series cannot reach."""
         entry = self.layout.entries[k]
         cal = self.cal
+        shape = self.lookahead.shapes[entry.step]
+        if not shape.allowed[entry.index - 1] >> cal.bit(d) & 1:
+            position = next((q for q in entry.siblings if not self._occurrence_days_with(entry, q) >> cal.bit(d) & 1),
+                             k)
+            if position > self.deepest:
+                snapshot = self._snapshot()
+                snapshot[k] = cal.table(entry.shape).slots(d)[0]
+                self.deepest, self.snapshot = position, snapshot
+            return
         step, n = self.lookahead.stuck_at(entry.step, entry.index, cal.bit(d), cal.bit(first), span_last)
         position = self.layout.steps[step].occurrences[n - 1]
         if position > self.deepest:
             self.deepest, self.snapshot = position, self._snapshot()
 
-    # ------------------------------------------------------------------ nogoods
-
-    def _learn(self, k: int, culprits: dict[int, Flags]) -> None:
-        """Remember that k fails whenever the blamed positions are as now (within their flags)."""
-        same: list[tuple[int, bool]] = []  # (position, compare its start (else its day)) must be equal
-        lower: list[tuple[int, bool]] = []  # ... must be at least as late
-        for p, (later, later_today, today) in sorted(culprits.items()):
-            if later:
-                lower.append((p, not today))
-            elif today:
-                same.append((p, False))
-            elif later_today:
-                same.append((p, False))
-                lower.append((p, True))
-            else:
-                same.append((p, True))
-        shapes = self.nogoods.setdefault(k, {})
-        if tuple(same) not in shapes and len(shapes) >= MAX_NOGOOD_SHAPES:
-            return
-        bucket = shapes.setdefault(tuple(same), {}).setdefault(self._values(same), [])
-        if len(bucket) < MAX_NOGOOD_SHAPES:
-            bucket.append((tuple(lower), self._values(lower), dict(culprits)))
-
-    def _values(self, blamed: Iterable[tuple[int, bool]]) -> tuple[int, ...]:
-        """What a nogood compares of blamed positions: their starts, or only their days."""
-        return tuple(self.start[p] if exact else self.day[p] for p, exact in blamed)
-
-    def _nogood(self, k: int) -> dict[int, Flags] | None:
-        """The blame of a learned nogood that the current state matches, if any."""
-        for same, by_values in self.nogoods.get(k, {}).items():
-            for lower, values, culprits in by_values.get(self._values(same), ()):
-                if all(a >= b for a, b in zip(self._values(lower), values, strict=True)):
-                    return culprits
-        return None
-
+    def _occurrence_days_with(self, occ: Entry, follow: int) -> int:
+        """Days on which ``occ`` leaves its follow-up at position ``follow`` a day in reach."""
+        return self._occurrence_days(replace(occ, siblings=(follow,)), self.cfg.relaxed)
 
 Nogood = tuple[tuple[tuple[int, bool], ...], tuple[int, ...], dict[int, Flags]]
 MAX_NOGOOD_SHAPES = 64
