@@ -395,7 +395,9 @@ def export(
 
 @app.command()
 def batch(
-    roster: Annotated[str, typer.Argument(metavar="ROSTER", help="Roster: CSV, JSON Lines or YAML list; '-' for stdin.")],
+    roster: Annotated[
+        str, typer.Argument(metavar="ROSTER", help="Roster: CSV, JSON Lines or YAML list; '-' for stdin.")
+    ],
     out: Annotated[Path | None, typer.Option("--out", help="Folder for the per-client files.")] = None,
     protocol: Annotated[str | None, typer.Option("--protocol", help="Default protocol.")] = None,
     tz: Annotated[str | None, typer.Option("--tz", help="Default time zone.")] = None,
@@ -683,7 +685,9 @@ def _print_deviations(current: Any) -> None:
 
 
 @app.command()
-def schema(kind: Annotated[SchemaKind, typer.Argument(metavar="protocol|client|clinic|plan", help="The file type.")]) -> None:
+def schema(
+    kind: Annotated[SchemaKind, typer.Argument(metavar="protocol|client|clinic|plan", help="The file type.")],
+) -> None:
     """Print the JSON Schema of a file type (for editor integration)."""
     import json
 

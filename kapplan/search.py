@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import heapq
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
 from .blame import Blame, Flags, Nogoods
@@ -74,7 +74,8 @@ class Engine(Bounds):
         self.over: dict[object, int] = {}  # relaxed mode: running overrun of within / max_span
         self.undo: dict[int, tuple[int, list[tuple[object, int]]]] = {}
         self.nogoods = Nogoods()
-        self.trace = None  # debugging hook: called with (position, frame, culprits) on each retreat
+        # debugging hook: called with (position, frame, culprits) whenever the search retreats
+        self.trace: Callable[[int, Frame, dict[int, Flags]], None] | None = None
         self.deepest = -1
         self.snapshot: list[int | None] = []
         self._fixed_starts: list[int] = []
@@ -522,8 +523,10 @@ class Engine(Bounds):
         """Days on which ``occ`` leaves its follow-up at position ``follow`` a day in reach."""
         return self._occurrence_days(replace(occ, siblings=(follow,)), self.cfg.relaxed)
 
-Nogood = tuple[tuple[tuple[int, bool], ...], tuple[int, ...], dict[int, Flags]]
-MAX_NOGOOD_SHAPES = 64
+    def _value(self, p: int, exact: bool) -> int:
+        """What a nogood compares of a blamed position: its start, or only its day."""
+        return self.start[p] if exact else self.day[p]
+
 
 
 def _day_order(lo: int, hi: int, target: int | None) -> Iterator[int]:
