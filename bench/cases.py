@@ -4,7 +4,8 @@ Each ``case_*`` builds a ScheduleRequest; bench/run.py times ``schedule()`` on
 it (an infeasibility report is an answer too). The cases aim at what makes a
 backtracking search slow: sparse availability that forces long retreats,
 rules that only fail late (``per_week`` with ``within``), many sessions, and
-steps tied with ``from`` that interleave with dosing sessions.
+steps tied with ``from`` that interleave with dosing sessions. The last case
+is the hardest found by random search; it shows the budget-bound worst case.
 """
 
 from __future__ import annotations
@@ -146,9 +147,41 @@ def case_interleaved_dosing() -> ScheduleRequest:
     )
 
 
+def case_tangled_tied_steps() -> ScheduleRequest:
+    """Found by random search: two steps tied to one step by ``from``, a dosing
+    series 72 h apart and a check-up series both chasing elapsed bounds (hours,
+    not days), in a clinic week with three short windows; the hardest known
+    case, which may end at the node budget ("search limit reached")."""
+    sessions = {
+        "visit": {"kind": "preparation", "duration": "60min"},
+        "call": {"kind": "integration", "duration": "2h", "setting": "telehealth"},
+        "dose": {"kind": "dosing", "duration": "30min", "dose": DOSE},
+        "review": {"kind": "integration", "duration": "60min", "time": "13:00..20:00"},
+    }
+    schedule = [
+        {"id": "s0", "session": "review", "count": 2, "gap": "1d..", "after": "2d±1d", "per_week": 1,
+         "followed_by": [{"session": "review", "id": "f", "offset": "2h..30h"}]},
+        {"id": "s1", "session": "review", "gap": "2d..1w", "after": "1d..2w"},
+        {"id": "s2", "session": "call", "count": 2, "gap": "48h..", "after": "12h..36h"},
+        {"id": "s3", "session": "dose", "count": 4, "gap": "24h..72h", "after": "2d±1d", "from": "s2",
+         "followed_by": [{"session": "call", "id": "f", "offset": "1d..3d", "on": [1]}]},
+        {"id": "s4", "session": "review", "count": 4, "gap": "2d..1w", "after": "12h..36h", "from": "s2"},
+    ]
+    return ScheduleRequest(
+        protocol=_protocol(sessions, schedule, min_dosing_interval="72h", max_span="1000h"),
+        zone=ZoneInfo("Asia/Tokyo"),
+        start_date=date(2026, 7, 16),
+        availability=(parse_weekly_window("Tue-Fri 13:00-16:00"), parse_weekly_window("Mon,Thu,Fri 15:00-20:00"),
+                      parse_weekly_window("Mon,Thu,Fri,Sat 07:00-09:00")),
+        holidays={date(2026, 7, 17): "Holiday", date(2026, 7, 31): "Holiday", date(2026, 8, 3): "Holiday",
+                  date(2026, 8, 17): "Holiday"},
+    )
+
+
 CASES: dict[str, Callable[[], ScheduleRequest]] = {
     "one-hour-a-week": case_one_hour_a_week,
     "five-hundred-sessions": case_five_hundred_sessions,
     "per-week-squeeze": case_per_week_squeeze,
     "interleaved-dosing": case_interleaved_dosing,
+    "tangled-tied-steps": case_tangled_tied_steps,
 }

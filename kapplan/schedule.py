@@ -14,8 +14,9 @@ interval, availability and the dosing-day rule stay hard. The plan returned
 has the least total lateness (minutes; a calendar bound counts whole days of
 1440 minutes) when the searches finish within their budget, and among those
 plans it is the best in the usual order. The narrowing (a binary search on the
-lateness allowed) has its own node budget; when that runs out, the least-late
-plan found so far is returned.
+lateness allowed) has its own node budget, a quarter of it per trial; a trial
+that runs out counts as "no plan that late", so when budgets run out the
+least-late plan found is returned, not necessarily the least late there is.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from .search import INF, BudgetExhausted, Engine, Settings
 from .slots import Calendar, ClinicHours, blocked_days, instant_ceil, instant_of, moment_of
 from .values import DateRange, WeeklyWindow
 
-DEFAULT_BUDGET = 80_000
+DEFAULT_BUDGET = 40_000
 SCAN_BUDGET = 300_000
 
 
@@ -185,12 +186,10 @@ def _least_late(context: _Context) -> ScheduleResult:
         trial = context.engine(start, relaxed=True, cap=middle * unit, budget=min(room, request.budget // 4))
         found = _run(trial)
         room -= trial.nodes
-        if found is None:
-            break  # unknown: keep the least-late plan found so far
         if found:
             best, high = trial, trial.late // unit
         else:
-            low = middle + 1
+            low = middle + 1  # none, or none found within the trial's budget
     placements = context.placements(best)
     return ScheduleResult(placements, deviations(context.layout, best, request))
 

@@ -72,7 +72,9 @@ class Engine(Bounds):
         self.first_start: list[tuple[int, int]] = [(INF, -1)]
         self.late = 0  # relaxed mode: minutes past relaxed bounds so far
         self.over: dict[object, int] = {}  # relaxed mode: running overrun of within / max_span
-        self.undo: dict[int, tuple[int, list[tuple[object, int]]]] = {}
+        # relaxed mode, per position charged: (minutes, overruns replaced, charged by the minute,
+        # the positions its bounds were measured from)
+        self.undo: dict[int, tuple[int, list[tuple[object, int]], bool, tuple[int, ...]]] = {}
         self.nogoods = Nogoods()
         # debugging hook: called with (position, frame, culprits) whenever the search retreats
         self.trace: Callable[[int, Frame, dict[int, Flags]], None] | None = None
@@ -218,8 +220,6 @@ class Engine(Bounds):
 
     def _rule_out(self, k: int, frame: Frame, flags: Flags) -> None:
         """k's current start failed; by its flags, so do later starts and/or the rest of its day."""
-        if self.cfg.relaxed:
-            return
         later, later_today, today = flags
         if later:
             frame.ceiling = min(frame.ceiling, self.clock.midnight(self.day[k]) if today else self.start[k])
@@ -251,12 +251,19 @@ class Engine(Bounds):
         blame = self._blame()
         (low, low_exact), high = w.binding()
         blame.update(low, monotone=True, exact=low_exact)
-        if self.cfg.relaxed:
-            blame.update(self.window_refs(k))
+        for p, exact in w.general:
+            blame.add(p, exact=exact)
+        if self.cfg.lateness_cap is not None:
+            # the lateness allowed left: every earlier charge (more if later), and these bounds
+            for p, (_extra, _undo, exact, sources) in self.undo.items():
+                blame.add(p, monotone=True, exact=exact)
+                blame.update(sources, exact=exact)
+            for *_, calendar, _limit, _running, refs in w.uppers:
+                blame.update(refs, exact=not calendar)
         return Frame(self.candidates(k, w, blame), w, blame, high)
 
     def _blame(self) -> Blame:
-        return Blame(self.cfg.fixed, typed=not self.cfg.relaxed)
+        return Blame(self.cfg.fixed, typed=True)
 
     def _snapshot(self) -> list[int | None]:
         return [s if p else None for s, p in zip(self.start, self.placed, strict=True)]
@@ -301,7 +308,7 @@ class Engine(Bounds):
         self.first_start.pop()
         self.placed[k] = False
         if k in self.undo:
-            extra, undo = self.undo.pop(k)
+            extra, undo, _, _ = self.undo.pop(k)
             self.late -= extra
             for running, old in reversed(undo):
                 self.over[running] = old
@@ -309,9 +316,14 @@ class Engine(Bounds):
     def _add_lateness(self, k: int, w: Window) -> None:
         """Relaxed mode: charge the minutes this start lies past each relaxed bound."""
         s, d = self.start[k], self.day[k]
-        extra, undo = 0, []
-        for _rule, calendar, limit, running in w.uppers:
+        extra, exact = 0, False
+        undo: list[tuple[object, int]] = []
+        sources: list[int] = []
+        for _rule, calendar, limit, running, refs in w.uppers:
             past = (d - limit) * 1440 if calendar else s - limit
+            if past > 0:
+                exact = exact or not calendar
+                sources += refs
             if running is None:
                 extra += max(0, past)
             elif past > self.over.get(running, 0):
@@ -320,7 +332,7 @@ class Engine(Bounds):
                 self.over[running] = past
         if extra or undo:
             self.late += extra
-            self.undo[k] = (extra, undo)
+            self.undo[k] = (extra, undo, exact, tuple(sources))
 
     def candidates(self, k: int, w: Window, blame: Blame) -> Iterator[int]:
         """Feasible starts of position k, best first; refusals are blamed on placed positions."""
@@ -429,7 +441,7 @@ class Engine(Bounds):
     def _cap_window(self, w: Window) -> None:
         assert self.cfg.lateness_cap is not None
         room = self.cfg.lateness_cap - self.late
-        for _rule, calendar, limit, running in w.uppers:
+        for _rule, calendar, limit, running, _refs in w.uppers:
             over = self.over.get(running, 0) if running is not None else 0
             if calendar:
                 w.hi_day = min(w.hi_day, limit + (over + room) // 1440)
@@ -440,7 +452,7 @@ class Engine(Bounds):
         if self.cfg.lateness_cap is None or not w.uppers:
             return True
         extra = 0
-        for _rule, calendar, limit, running in w.uppers:
+        for _rule, calendar, limit, running, _refs in w.uppers:
             past = (d - limit) * 1440 if calendar else s - limit
             over = self.over.get(running, 0) if running is not None else 0
             extra += max(0, past - over)

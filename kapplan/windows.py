@@ -30,7 +30,9 @@ class Window:
     target_day: int | None = None
     target_instant: int | None = None
     # relaxed mode: upper bounds turned into lateness: (rule, calendar, limit, running-overrun key)
-    uppers: list[tuple[str, bool, int, object]] = field(default_factory=list)
+    uppers: list[tuple[str, bool, int, object, tuple[int, ...]]] = field(default_factory=list)
+    # positions blamed for any refusal whatever their role (exact: their start counts, else their day)
+    general: list[tuple[int, bool]] = field(default_factory=list)
     notes: list[tuple[str, str]] | None = None  # (rule, human text), when explaining
     # every bound as (instant, placed positions it comes from, whether their exact time counts
     # or only their day), to blame the binding ones
@@ -79,7 +81,7 @@ class Bounds:
     maxend: list[int]
     maxend_at: list[int]
     first_start: list[tuple[int, int]]
-    undo: dict[int, tuple[int, list[tuple[object, int]]]]
+    undo: dict[int, tuple[int, list[tuple[object, int]], bool, tuple[int, ...]]]
     _static_low: tuple[int, tuple[int, ...], bool]
     _static_high: tuple[int, tuple[int, ...], bool]
 
@@ -187,7 +189,8 @@ class Bounds:
                        f"week (7-day weeks from {self.layout.entries[first].key})")
             elif entry.index > model.per_week:
                 earlier = self.layout.steps[entry.step].occurrences[entry.index - 1 - model.per_week]
-                self._low_day(w, f + 7 * ((self.day[earlier] - f) // 7 + 1), (first, earlier))
+                self._low_day(w, f + 7 * ((self.day[earlier] - f) // 7 + 1), (earlier,))
+                w.general.append((first, False))  # moving the first moves every week's edges
 
     def _apply(self, w: Window, rng: Range, ref: int, group: tuple[int, ...], rule: str,
                text: Callable[[], str]) -> None:
@@ -214,11 +217,11 @@ class Bounds:
         if bound.calendar:
             limit = self.clock.day_of(ref) + bound.days
             if self.cfg.relaxed:
-                w.uppers.append((rule, True, limit, running))
+                w.uppers.append((rule, True, limit, running, refs))
             else:
                 self._high_day(w, limit, refs)
         elif self.cfg.relaxed:
-            w.uppers.append((rule, False, ref + bound.minutes, running))
+            w.uppers.append((rule, False, ref + bound.minutes, running, refs))
         else:
             self._high(w, ref + bound.minutes, refs)
 
