@@ -26,6 +26,8 @@ MAX_DATED = 6
 
 def explain(engine: Engine, request: ScheduleRequest, search_limit: bool = False) -> Explanation:
     position = max(engine.deepest, 0)
+    engine.cfg.budget = engine.nodes + engine.n + 1  # putting the snapshot back is not search
+    engine.clear()
     _restore(engine, engine.snapshot)
     entry = engine.layout.entries[position]
     notes: list[tuple[str, str]] = []

@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 from .client import Client, Clinic
 from .errors import Explanation, InfeasibleError, InputError, KapplanError, UsageError
+from .layout import range_text
 from .plan import Change, Deviation, HistoryEntry, Plan, PlannedSession, Status
 from .protocol import Protocol
 from .values import Duration, Range, format_minutes
@@ -298,7 +299,7 @@ def actual_deviations(
         result = _measure(rule, earlier, later, zone)
         if result is not None:
             found.append(
-                Deviation(key=key, rule=rule_name, allowed=str(rule), actual=result[1], lateness_min=result[0])
+                Deviation(key=key, rule=rule_name, allowed=range_text(rule), actual=result[1], lateness_min=result[0])
             )
 
     for position, step in enumerate(protocol.schedule):
@@ -712,14 +713,14 @@ def binding_rule(session: PlannedSession, protocol: Protocol) -> str | None:
     if session.follows is not None:
         follow_key = session.key.rsplit(".", 1)[-1]
         follow = next((f for f in step.followed_by if f.key == follow_key), None)
-        return f"{session.key} must fall {follow.offset} after {session.follows}" if follow else None
+        return f"{session.key} must fall {range_text(follow.offset)} after {session.follows}" if follow else None
     if session.index > 1:
-        return f"{session.key} must follow {step.key}-{session.index - 1} by {step.gap}"
+        return f"{session.key} must follow {step.key}-{session.index - 1} by {range_text(step.gap)}"
     position = protocol.schedule.index(step)
     if position == 0:
         return None
     reference = step.from_ or protocol.schedule[position - 1].key
-    return f"{session.key} must start {step.after} after the {reference} step"
+    return f"{session.key} must start {range_text(step.after)} after the {reference} step"
 
 
 def _combine(engine: list[Deviation], actual: list[Deviation]) -> list[Deviation]:

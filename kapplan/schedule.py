@@ -2,10 +2,19 @@
 
 Pure and deterministic: no I/O, no clock; the caller passes the start date,
 the zone, expanded holidays and (for a reschedule) the sessions that already
-happened. The search itself lives in search.py (placement rules, look-ahead,
-failure memory), the static slot grid in slots.py and the explanation of an
-infeasible plan in infeasibility.py; this module is the interface and the
-deviation policy.
+happened. This module is the interface and the deviation policy; the parts:
+
+- layout.py: the sessions in placement order and the references between them;
+- slots.py: local time, DST, the static grid of permitted starts per day;
+- windows.py: the bounds each rule gives a session, from the placed ones;
+- search.py: the depth-first search (look-ahead from relaxation.py,
+  backjumping and learned nogoods from blame.py, a node budget);
+- infeasibility.py: why a session could not be placed, in words;
+- deviations.py: what a relaxed plan breaks.
+
+Budgets: ``budget`` nodes per search (about 10 microseconds each); the
+strict search, then for deviations the relaxed search and its narrowing, each
+get one. The scan for a later start date has its own, larger, budget.
 
 Deviations (``allow_deviations``): only when no strict plan exists. Upper
 bounds (gap, after and offset maxima, ``within``, ``max_span``) become
@@ -22,7 +31,7 @@ least-late plan found is returned, not necessarily the least late there is.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -218,10 +227,6 @@ def earliest_workable_start(request: ScheduleRequest, limit_days: int = 365) -> 
         if spent >= SCAN_BUDGET:
             return None
     return None
-
-
-def with_start(request: ScheduleRequest, start: date) -> ScheduleRequest:
-    return replace(request, start_date=start)
 
 
 __all__ = [

@@ -234,6 +234,12 @@ class Engine(Bounds):
         day = self.clock.day_of(candidate)
         return day in frame.dead_days or candidate >= frame.dead_after.get(day, INF)
 
+    def clear(self) -> None:
+        """Unplace every searched position (after a search stopped half-way)."""
+        for p in range(self.n - 1, -1, -1):
+            if self.placed[p] and p not in self.cfg.fixed:
+                self._unplace(p)
+
     def _pass_fixed(self, k: int) -> None:
         if self.end[k] > self.maxend[k]:
             self.maxend[k + 1], self.maxend_at[k + 1] = self.end[k], k

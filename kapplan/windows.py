@@ -62,7 +62,7 @@ class Settings:
     max_span: Duration | None
     relaxed: bool = False
     lateness_cap: int | None = None
-    budget: int = 200_000
+    budget: int = 40_000
     prune: bool = True  # False: plain chronological backtracking (a reference for tests)
 
 

@@ -301,7 +301,7 @@ def test_status_shows_statuses_next_unmarked_and_deviations(plan_file):
     assert "Sessions: 5 planned, 5 done, 0 missed, 0 cancelled" in " ".join(out.split())
     assert "Next: medicine-3 (Dosing session) on Mon 2026-12-21 09:00" in out
     assert "Not marked yet: medicine-2.integration" in out
-    assert "medicine-2: gap 2d where the protocol allows 5d..2w (3d early)" in out
+    assert "medicine-2: gap 2d where the protocol allows 5d..14d (3d early)" in out
 
 
 def test_status_without_deviations_says_none(plan_file):
@@ -363,17 +363,17 @@ def test_a_miss_past_the_gap_maximum_needs_allow_deviations(plan_file):
     strict = kapplan("reschedule", plan_file, now=now)
     assert strict.exit_code == 3
     assert "no feasible schedule without deviations" in strict.stderr
-    assert "medicine-3: gap 23d where the protocol allows 5d..2w (9d late)" in strict.stderr
+    assert "medicine-3: gap 23d where the protocol allows 5d..14d (9d late)" in strict.stderr
     assert "--allow-deviations" in strict.stderr
     assert plan_file.read_bytes() == marked
 
     before = read_plan(plan_file)
     relaxed = kapplan("reschedule", plan_file, "--allow-deviations", now=now)
     assert relaxed.exit_code == 0, relaxed.output
-    assert "deviation: medicine-3: gap 23d where the protocol allows 5d..2w (9d late)" in relaxed.stderr
+    assert "deviation: medicine-3: gap 23d where the protocol allows 5d..14d (9d late)" in relaxed.stderr
     after = read_plan(plan_file)
     assert after.deviations == [
-        Deviation(key="medicine-3", rule="gap", allowed="5d..2w", actual="23d", lateness_min=12960)
+        Deviation(key="medicine-3", rule="gap", allowed="5d..14d", actual="23d", lateness_min=12960)
     ]
     assert times(after) == ORIGINAL | {
         "medicine-3": "2027-01-06 09:00",
@@ -399,7 +399,7 @@ def test_illness_week_blocked_with_unavailable(plan_file):
     )
     assert result.stdout.splitlines()[2] == (
         "medicine-4: Mon 2026-12-28 09:00 -> Mon 2027-01-04 09:00 "
-        "(client unavailable 2026-12-21..2026-12-27; medicine-4 must follow medicine-3 by 5d..2w)"
+        "(client unavailable 2026-12-21..2026-12-27; medicine-4 must follow medicine-3 by 5d..14d)"
     )
     after = read_plan(plan_file)
     moved = {
@@ -438,7 +438,7 @@ def test_done_late_shifts_what_follows(plan_file):
     }
     assert (
         "medicine-3: Mon 2026-12-21 09:00 -> Wed 2026-12-23 09:00 "
-        "(medicine-2 took place on 2026-12-18, not as planned; medicine-3 must follow medicine-2 by 5d..2w)"
+        "(medicine-2 took place on 2026-12-18, not as planned; medicine-3 must follow medicine-2 by 5d..14d)"
     ) in result.stdout.splitlines()
     # medicine-2 moved when marked done late, its integration was cancelled (1) and re-planned (2)
     assert column(after, "sequence") == dict.fromkeys(ORIGINAL, 0) | {
@@ -468,9 +468,9 @@ def test_done_early_is_a_deviation_and_pulls_the_rest_forward(plan_file):
         "medicine-4.integration": "2026-12-22 09:00",
     }
     assert after.deviations == [
-        Deviation(key="medicine-2", rule="gap", allowed="5d..2w", actual="2d", lateness_min=-4320)
+        Deviation(key="medicine-2", rule="gap", allowed="5d..14d", actual="2d", lateness_min=-4320)
     ]
-    assert "deviation: medicine-2: gap 2d where the protocol allows 5d..2w (3d early)" in result.stderr
+    assert "deviation: medicine-2: gap 2d where the protocol allows 5d..14d (3d early)" in result.stderr
     assert check_replan(before, after, now, date(2026, 12, 11)) == []
 
 
@@ -599,7 +599,7 @@ def test_doses_closer_than_the_minimum_interval_are_reported(plan_file):
     assert marked.exit_code == 0
     breach = "medicine-1 and medicine-2 took place 23h apart; the protocol's minimum dosing interval is 48h"
     assert f"deviation: {breach}" in marked.stderr
-    assert "deviation: medicine-2: gap 1d where the protocol allows 5d..2w (4d early)" in marked.stderr
+    assert "deviation: medicine-2: gap 1d where the protocol allows 5d..14d (4d early)" in marked.stderr
     status = kapplan("status", plan_file, now=now)
     assert breach in " ".join(status.stdout.split())
 
