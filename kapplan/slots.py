@@ -53,11 +53,10 @@ class LocalClock:
         self.first = first
         self.last = last
         self._midnights = [self.boundary(d, 0) for d in range(first, last + 2)]
+        # A day is uniform when it lasts exactly 24 h: any transition inside it,
+        # or at its midnight (skipped or repeated), changes its length.
         self._uniform = [
-            self._midnights[i + 1] - self._midnights[i] == MINUTES_PER_DAY
-            and self._offset(first + i, 0, 0) == self._offset(first + i, 0, 1)
-            and self._offset(first + i, 720, 0) == self._offset(first + i, 0, 0)
-            for i in range(last - first + 1)
+            self._midnights[i + 1] - self._midnights[i] == MINUTES_PER_DAY for i in range(last - first + 1)
         ]
         epoch = date(1970, 1, 1).toordinal()
         offsets = [(first + i - epoch) * MINUTES_PER_DAY - m for i, m in enumerate(self._midnights)]
@@ -74,6 +73,13 @@ class LocalClock:
         """The instant of a window edge (first reading of a repeated or missing time)."""
         naive = datetime.combine(date.fromordinal(day), time()) + timedelta(minutes=minute)
         return instant_of(naive.replace(tzinfo=self.zone))
+
+    def edge(self, day: int, minute: int) -> int:
+        """``boundary`` without the zone lookup on days of constant offset
+        (the slot grid asks this for every window of every day of the horizon)."""
+        if self.uniform(day):
+            return self._midnights[day - self.first] + minute
+        return self.boundary(day, minute)
 
     def midnight(self, day: int) -> int:
         """First instant of local date ``day`` (clamped to the table for far dates)."""
@@ -193,7 +199,7 @@ class SlotTable:
             last_minute = min(window[1], shape.latest)
             if first_minute > last_minute:
                 continue
-            w0, w1 = cal.clock.boundary(day, window[0]), cal.clock.boundary(day, window[1])
+            w0, w1 = cal.clock.edge(day, window[0]), cal.clock.edge(day, window[1])
             fits = cal.clinic.fit(w0, w1) if shape.clinic and cal.clinic else [(w0, w1)]
             for lo, hi in fits:
                 if cal.clock.uniform(day):
