@@ -176,6 +176,7 @@ class SlotTable:
         self.shape = shape
         self.calendar = calendar
         self._days: dict[int, list[int]] = {}
+        self._weekday_spans: dict[int, tuple[int, int] | None] = {}
         self._mask: int | None = None
         self._spread = (0, MINUTES_PER_DAY - 1)
 
@@ -233,16 +234,32 @@ class SlotTable:
             cal = self.calendar
             bits, earliest, latest = 0, MINUTES_PER_DAY, -1
             for day in range(cal.first, cal.last + 1):
-                found = self.slots(day)
-                if found:
+                span = self._day_span(day)
+                if span is not None:
                     bits |= 1 << (day - cal.first)
-                    midnight = cal.clock.midnight(day)
-                    earliest = min(earliest, found[0] - midnight)
-                    latest = max(latest, found[-1] - midnight)
+                    earliest = min(earliest, span[0])
+                    latest = max(latest, span[1])
             self._mask = bits
             if bits:
                 self._spread = (earliest, latest)
         return self._mask
+
+    def _day_span(self, day: int) -> tuple[int, int] | None:
+        """First and last slot of ``day`` in minutes after its midnight, or None.
+
+        Without clinic hours, an unblocked day of constant offset has the slots
+        of any other such day with its weekday: compute one per weekday, not 365.
+        """
+        cal = self.calendar
+        by_weekday = not (self.shape.clinic and cal.clinic) and cal.clock.uniform(day) and day not in cal.blocked
+        if by_weekday and day % 7 in self._weekday_spans:
+            return self._weekday_spans[day % 7]
+        found = self.slots(day)
+        midnight = cal.clock.midnight(day)
+        span = (found[0] - midnight, found[-1] - midnight) if found else None
+        if by_weekday:
+            self._weekday_spans[day % 7] = span
+        return span
 
     def spread(self) -> tuple[int, int]:
         """(earliest, latest) start, in minutes after local midnight, over all days."""
