@@ -552,8 +552,9 @@ def mark(
     """
     from .clock import current_time
     from .lifecycle import mark_session, parse_actual_start, plan_zone
+    from .plan import read_plan
 
-    current = _read_plan_file(plan_file)
+    current = read_plan(plan_file)
     moment = parse_actual_start(at, plan_zone(current)) if at is not None else None
     command = f"mark {key} {status.value}" + (f" --at {moment.isoformat()}" if moment else "")
     outcome = mark_session(current, key, status.value, now=current_time(), at=moment, command=command)
@@ -569,9 +570,10 @@ def status(plan_file: Annotated[Path, typer.Argument(metavar="PLAN.json")]) -> N
     """Show a plan with statuses, what is next, and deviations."""
     from .clock import current_time
     from .lifecycle import plan_status
+    from .plan import read_plan
     from .render import status_text
 
-    current = _read_plan_file(plan_file)
+    current = read_plan(plan_file)
     now = current_time()
     sys.stdout.write(status_text(current, plan_status(current, now), now))
 
@@ -604,9 +606,10 @@ def reschedule(
     from .clock import current_time
     from .inputs import load_clinic
     from .lifecycle import embedded_client, embedded_clinic, plan_zone, reschedule_plan
+    from .plan import read_plan
     from .planning import ClientFlags, merge_client
 
-    current = _read_plan_file(plan_file)
+    current = read_plan(plan_file)
     flags = ClientFlags(
         start=start, tz=tz, weight=weight, available=list(available or []),
         unavailable=list(unavailable or []), holidays=holidays,
@@ -630,13 +633,6 @@ def reschedule(
         _replace_plan_file(plan_file, outcome.plan)
         sys.stderr.write(f"{plan_file}: {len(outcome.changes)} session(s) changed; the previous plan is in "
                          f"{plan_file.name}.bak\n")
-
-
-def _read_plan_file(path: Path) -> Any:
-    """A plan file: missing or unreadable -> exit 2, not a valid plan -> exit 1."""
-    from .plan import read_plan
-
-    return read_plan(path)
 
 
 def _replace_plan_file(path: Path, new: Any) -> None:
