@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from .errors import Diagnostic, InputError, UsageError
+from .files import open_input
 from .loading import Document, _Builder, _LimitExceeded, _loader, _yaml_problem
 
 MAX_LINE_BYTES = 1024 * 1024
@@ -273,16 +274,7 @@ def open_roster(source: str, stdin: BinaryIO | None = None) -> Roster:
             raise UsageError("no standard input to read the roster from")
         return Roster("<stdin>", Path.cwd(), "sniff", stdin, owned=False)
     path = Path(source)
-    try:
-        if path.is_dir():
-            raise UsageError(f"{path}: is a folder, not a roster file")
-        stream = path.open("rb")
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
-    except PermissionError:
-        raise UsageError(f"{path}: permission denied") from None
-    except OSError as err:
-        raise UsageError(f"{path}: cannot be read ({err.strerror or 'I/O error'})") from None
+    stream = open_input(path, "roster file")
     suffix = path.suffix.lower()
     fmt = "json" if suffix == ".json" else _EXTENSIONS.get(suffix, "sniff")
     try:
