@@ -144,7 +144,11 @@ def plan_calendar_text(plan: Any) -> str:
 
 
 def print_plan_notes(plan: Any) -> None:
-    """Warnings and deviations go to stderr, always: never hidden."""
+    """Warnings and deviations go to stderr, always: never hidden.
+
+    Most plans have neither: rich is then not even imported."""
+    if not plan.warnings and not plan.deviations:
+        return
     from rich.markup import escape
 
     console = stderr_console()
