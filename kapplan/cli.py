@@ -8,7 +8,6 @@ place: ``KapplanGroup.invoke``.
 
 from __future__ import annotations
 
-import os
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -18,10 +17,6 @@ import typer
 from typer.core import TyperGroup
 
 from . import __version__
-
-# kapplan uses no pydantic plugins; skipping their entry-point scan saves
-# tens of milliseconds on every command (start-up time is a measured figure).
-os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 _state = {"debug": False}
 
@@ -434,7 +429,9 @@ def batch(
     from .errors import BatchFailedError
     from .render import batch_reporter, batch_summary_line
     from .roster import open_roster
+    from .startup import collect_as_usual
 
+    collect_as_usual()
     folder = out or Path(".")
     settings = BatchSettings(
         base=Path("."),
@@ -723,4 +720,10 @@ def rules(
 
 def main() -> None:
     """Console-script entry point."""
-    app(prog_name="kapplan")
+    from .startup import before_exit, tune_short_run
+
+    tune_short_run()
+    try:
+        app(prog_name="kapplan")
+    finally:
+        before_exit()
