@@ -3,10 +3,9 @@
 Only typer and the standard library are imported at start-up; every command
 imports the core modules it needs, so ``kapplan --help`` stays as fast as a
 bare Typer app. Errors are turned into messages and exit codes in exactly one
-place: ``KapplanGroup.invoke``.
+place: ``KapplanGroup.invoke``. Annotations are real objects here, not strings:
+Typer reads them on every run, and evaluating strings costs start-up time.
 """
-
-from __future__ import annotations
 
 import sys
 from enum import StrEnum

@@ -1,6 +1,8 @@
-"""Client profiles and clinic files (SPEC §3)."""
+"""Client profiles and clinic files (SPEC §3).
 
-from __future__ import annotations
+Annotations stay real objects (no postponed evaluation): pydantic would
+otherwise evaluate every string when the classes are created, at start-up.
+"""
 
 from datetime import date
 from decimal import Decimal

@@ -2,9 +2,10 @@
 
 A plan is self-contained: it embeds the normalized protocol and the resolved
 client, so export, status and reschedule never need the source files.
-"""
 
-from __future__ import annotations
+Annotations stay real objects (no postponed evaluation): pydantic would
+otherwise evaluate every string when the classes are created, at start-up.
+"""
 
 from datetime import datetime
 from pathlib import Path

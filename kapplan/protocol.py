@@ -3,9 +3,10 @@
 The models check structure only (KP1xx); references and consistency between
 fields are lint rules (rules.py), so every problem in a file is reported at once
 with its own code.
-"""
 
-from __future__ import annotations
+Annotations stay real objects (no postponed evaluation): pydantic would
+otherwise evaluate every string when the classes are created, at start-up.
+"""
 
 from decimal import Decimal
 from typing import Annotated, Literal
