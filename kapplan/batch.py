@@ -30,7 +30,7 @@ from typing import IO, Any
 
 from . import __version__
 from .errors import InputError, KapplanError, UsageError
-from .files import atomic_output, atomic_write
+from .files import atomic_output, atomic_write, flush_to_disk
 from .roster import Roster, RosterRecord
 
 SUMMARY_NAME = "summary.json"
@@ -172,6 +172,8 @@ def run_batch(
                 summary.stopped = True
                 break
         summary.fault = None if summary.stopped else reader.fault
+        if summary.ok:
+            flush_to_disk()  # the records' files, before the summary that lists them
         lines.finish(summary)
         if calendar is not None:
             calendar.finish()
@@ -441,7 +443,7 @@ def _store(outcome: Outcome, out: Path, formats: tuple[str, ...]) -> RecordResul
         for kind in formats:
             name = f"{outcome.id}{SUFFIXES[kind]}"
             try:
-                atomic_write(out / name, outcome.outputs[SUFFIXES[kind]], private=True)
+                atomic_write(out / name, outcome.outputs[SUFFIXES[kind]], private=True, durable=False)
             except OSError as err:
                 error = f"{name} cannot be written ({err.strerror or 'write failed'})"
                 break

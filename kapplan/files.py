@@ -37,33 +37,45 @@ def read_input(path: Path, limit: int, what: str = "file") -> bytes:
             raise UsageError(f"{path}: cannot be read ({err.strerror or 'I/O error'})") from None
 
 
-def atomic_write(path: Path, data: bytes | str, *, private: bool = False) -> None:
+def atomic_write(path: Path, data: bytes | str, *, private: bool = False, durable: bool = True) -> None:
     """Write ``data`` to a temporary file beside ``path``, then rename it over.
 
     ``private`` files (plans, calendars with personal data) are created readable
     by their owner only, from the first byte on.
     """
-    with atomic_output(path, private=private) as handle:
+    with atomic_output(path, private=private, durable=durable) as handle:
         handle.write(data.encode("utf-8") if isinstance(data, str) else data)
 
 
 @contextlib.contextmanager
-def atomic_output(path: Path, *, private: bool = False) -> Iterator[BinaryIO]:
+def atomic_output(path: Path, *, private: bool = False, durable: bool = True) -> Iterator[BinaryIO]:
     """Write to the yielded handle; the file appears at ``path`` only if the
-    block completes (for output too large to hold in memory, too)."""
+    block completes (for output too large to hold in memory, too).
+
+    A ``durable`` file is on disk before it gets its name. Callers writing
+    thousands of files pass False and call ``flush_to_disk`` once at the end:
+    the rename alone already means no half-written file on interruption."""
     folder = path.parent if str(path.parent) else Path(".")
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as handle:
             yield handle
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.chmod(temp, 0o600 if private else 0o644 & ~_umask())
         os.replace(temp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temp)
         raise
+
+
+def flush_to_disk() -> None:
+    """Everything written so far onto the disk, in one call (where the system has one)."""
+    sync = getattr(os, "sync", None)
+    if sync is not None:
+        sync()
 
 
 def _umask() -> int:

@@ -28,6 +28,7 @@ import unicodedata
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -58,6 +59,7 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ud800-\udfff]")
 _EMAIL = re.compile(r"^[^\s@<>\"(),;:\\\[\]]+@[^\s@<>\"(),;:\\\[\]]+\.[^\s@<>\"(),;:\\\[\]]+$")
 _CRLF = b"\r\n"
+_END_EVENT = b"END:VEVENT\r\n"
 
 
 # --------------------------------------------------------------------------- text safety
@@ -80,6 +82,15 @@ def is_sensitive(text: str) -> bool:
 
 def protocol_text(value: object, privacy: str) -> str:
     """Protocol free text as this privacy level may show it."""
+    if isinstance(value, str):
+        return _protocol_text(value, privacy)
+    return _protocol_text(str(value), privacy)
+
+
+@lru_cache(maxsize=4096)
+def _protocol_text(value: str, privacy: str) -> str:
+    """A series repeats the same few texts in every occurrence (and a batch in
+    every plan): each is cleaned and checked once."""
     text = clean_text(value)
     if privacy != "full" and is_sensitive(text):
         return WITHHELD
@@ -207,7 +218,7 @@ def plan_events(plan: Plan, *, audience: str, privacy: str, alarms: bool) -> byt
     """The VEVENTs of one plan, in plan order."""
     _check_choices(audience, privacy)
     view = _View(plan, audience, privacy, alarms)
-    return b"".join(view.event(session).to_ical() for session in plan.sessions)
+    return b"".join(view.event(session) for session in plan.sessions)
 
 
 def plan_to_ics(plan: Plan, *, audience: str = "client", privacy: str = "standard", alarms: bool = True) -> bytes:
@@ -248,7 +259,8 @@ class _View:
         self.organizer = _organizer(plan.client.get("therapist")) if self.full else None
         event_uid(plan.series, "")  # a malformed series fails before any event is built
 
-    def event(self, session: PlannedSession) -> Event:
+    def event(self, session: PlannedSession) -> bytes:
+        """One VEVENT; its VALARMs (the same few in every occurrence) come from a cache."""
         event = Event()
         event.add("uid", event_uid(self.plan.series, session.key))
         event.add("dtstamp", self.stamp)
@@ -266,10 +278,11 @@ class _View:
             event.add("description", description)
         if self.organizer is not None:
             event.add("organizer", self.organizer)
-        if self.alarms and _STATUS.get(session.status) != "CANCELLED":  # nothing to remind of
-            for before, text in self.reminders(session):
-                event.add_component(_alarm(before, text))
-        return event
+        body: bytes = event.to_ical()
+        if not self.alarms or _STATUS.get(session.status) == "CANCELLED":  # nothing to remind of
+            return body
+        alarms = b"".join(_alarm(before, text) for before, text in self.reminders(session))
+        return body[: -len(_END_EVENT)] + alarms + _END_EVENT
 
     def _when(self, moment: datetime) -> datetime:
         """Wall-clock time in the client's zone; UTC for the rare instant whose local
@@ -301,11 +314,10 @@ class _View:
         return "session"
 
     def reminders(self, session: PlannedSession) -> list[tuple[timedelta, str]]:
-        out = []
-        for reminder in session.reminders:
-            before = _reminder_offset(reminder.before)
-            out.append((before, protocol_text(reminder.text, self.privacy) or "Reminder"))
-        return out
+        return [
+            (_reminder_offset(reminder.before), protocol_text(reminder.text, self.privacy) or "Reminder")
+            for reminder in session.reminders
+        ]
 
     def description(self, session: PlannedSession) -> list[str]:
         lines: list[str] = []
@@ -350,14 +362,18 @@ class _View:
         return ", ".join(dict.fromkeys(protocol_text(item, self.privacy) for item in items))
 
 
-def _alarm(before: timedelta, text: str) -> Alarm:
+@lru_cache(maxsize=1024)
+def _alarm(before: timedelta, text: str) -> bytes:
+    """One VALARM, serialized once: a series repeats the same few reminders."""
     alarm = Alarm()
     alarm.add("action", "DISPLAY")
     alarm.add("trigger", -before)
     alarm.add("description", text)
-    return alarm
+    raw: bytes = alarm.to_ical()
+    return raw
 
 
+@lru_cache(maxsize=1024)
 def _reminder_offset(before: str) -> timedelta:
     from pydantic_core import PydanticCustomError
 

@@ -249,6 +249,21 @@ def test_files_are_private(tmp_path: Path) -> None:
         assert path.stat().st_mode & 0o777 == 0o600, path
 
 
+def test_record_files_reach_the_disk_in_one_flush_before_the_summary(tmp_path: Path, monkeypatch) -> None:
+    """No fsync per record file (thousands of them); one flush, then the summary."""
+    from kapplan import files
+
+    calls: list[str] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(files.os, "fsync", lambda fd: calls.append("fsync") or real_fsync(fd))
+    monkeypatch.setattr(batch_module, "flush_to_disk", lambda: calls.append("flush"))
+    out = tmp_path / "out"
+    result = run("batch", DATA / "roster_excel_semicolon_bom.csv", "--out", out)
+    assert result.exit_code == 0
+    assert len(written(out)) > 3  # several records' files and the summary
+    assert calls == ["flush", "fsync"]  # the summary alone is synced, after the flush
+
+
 def test_combined_calendar_holds_every_event_once(tmp_path: Path) -> None:
     out = tmp_path / "out"
     combined = tmp_path / "all.ics"
