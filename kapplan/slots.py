@@ -18,6 +18,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from .values import MINUTES_PER_DAY, DateRange, WeeklyWindow
@@ -52,7 +53,7 @@ class LocalClock:
         self.zone = zone
         self.first = first
         self.last = last
-        self._midnights = [self.boundary(d, 0) for d in range(first, last + 2)]
+        self._midnights = _midnights(zone, first, last + 1)
         # A day is uniform when it lasts exactly 24 h: any transition inside it,
         # or at its midnight (skipped or repeated), changes its length.
         self._uniform = [
@@ -62,6 +63,8 @@ class LocalClock:
         offsets = [(first + i - epoch) * MINUTES_PER_DAY - m for i, m in enumerate(self._midnights)]
         self.slack = max(offsets) - min(offsets)
         """Largest change of UTC offset (minutes) between any two days of the table."""
+        self.irregular = tuple(first + i for i, uniform in enumerate(self._uniform) if not uniform)
+        """Days that are not 24 h long (DST changes), in order."""
 
     def _offset(self, day: int, minute: int, fold: int) -> int:
         naive = datetime.combine(date.fromordinal(day), time()) + timedelta(minutes=minute)
@@ -108,6 +111,30 @@ class LocalClock:
     def minute_of(self, instant: int) -> int:
         local = moment_of(instant, self.zone)
         return local.hour * 60 + local.minute
+
+
+def _midnights(zone: ZoneInfo, first: int, last: int) -> list[int]:
+    """Instants of the local midnights of days ``first..last``, from per-year tables."""
+    out: list[int] = []
+    day = first
+    while day <= last:
+        year = date.fromordinal(day).year
+        start = date(year, 1, 1).toordinal()
+        table = _year_midnights(zone, year)
+        stop = min(last, start + len(table) - 1)
+        out += table[day - start : stop - start + 1]
+        day = stop + 1
+    return out
+
+
+@lru_cache(maxsize=128)
+def _year_midnights(zone: ZoneInfo, year: int) -> tuple[int, ...]:
+    """One zone's midnights for a whole year: a batch of clients in a few zones
+    asks for the same ones again and again."""
+    start, end = date(year, 1, 1).toordinal(), date(year, 12, 31).toordinal()
+    return tuple(
+        instant_of(datetime.combine(date.fromordinal(day), time(), tzinfo=zone)) for day in range(start, end + 1)
+    )
 
 
 def blocked_days(ranges: Iterable[DateRange], extra: Iterable[date], first: int, last: int) -> frozenset[int]:
@@ -176,7 +203,6 @@ class SlotTable:
         self.shape = shape
         self.calendar = calendar
         self._days: dict[int, list[int]] = {}
-        self._weekday_spans: dict[int, tuple[int, int] | None] = {}
         self._mask: int | None = None
         self._spread = (0, MINUTES_PER_DAY - 1)
 
@@ -231,35 +257,62 @@ class SlotTable:
     def mask(self) -> int:
         """Bit (day - first) set when the day has at least one slot."""
         if self._mask is None:
-            cal = self.calendar
-            bits, earliest, latest = 0, MINUTES_PER_DAY, -1
-            for day in range(cal.first, cal.last + 1):
-                span = self._day_span(day)
+            spans = self._regular_spans() if not (self.shape.clinic and self.calendar.clinic) else []
+            bits, found = self._special_days(spans)
+            for span, pattern in spans:
                 if span is not None:
-                    bits |= 1 << (day - cal.first)
-                    earliest = min(earliest, span[0])
-                    latest = max(latest, span[1])
+                    bits |= pattern
+                    found.append(span)
             self._mask = bits
-            if bits:
-                self._spread = (earliest, latest)
+            if found:
+                self._spread = (min(s[0] for s in found), max(s[1] for s in found))
         return self._mask
 
-    def _day_span(self, day: int) -> tuple[int, int] | None:
-        """First and last slot of ``day`` in minutes after its midnight, or None.
-
-        Without clinic hours, an unblocked day of constant offset has the slots
-        of any other such day with its weekday: compute one per weekday, not 365.
-        """
+    def _regular_spans(self) -> list[tuple[tuple[int, int] | None, int]]:
+        """Per weekday (ordinal % 7): the slot span of its ordinary days, and the
+        bits of those days. Ordinary days (unblocked, constant offset) of one
+        weekday have the same slots, so each weekday is computed once, not 52 times."""
         cal = self.calendar
-        by_weekday = not (self.shape.clinic and cal.clinic) and cal.clock.uniform(day) and day not in cal.blocked
-        if by_weekday and day % 7 in self._weekday_spans:
-            return self._weekday_spans[day % 7]
+        width = cal.last - cal.first + 1
+        ordinary = ((1 << width) - 1) & ~self._special_bits()
+        every_seventh = ((1 << (7 * (width // 7 + 1))) - 1) // 127  # bits 0, 7, 14, ...
+        out = []
+        for shift in range(7):
+            pattern = (every_seventh << shift) & ordinary
+            if pattern:
+                day = cal.first + (pattern & -pattern).bit_length() - 1
+                out.append((self._day_span(day), pattern))
+        return out
+
+    def _special_bits(self) -> int:
+        bits = 0
+        for day in self._special():
+            bits |= 1 << (day - self.calendar.first)
+        return bits
+
+    def _special(self) -> list[int]:
+        """Days whose slots differ from their weekday's: blocked, or with an offset change."""
+        cal = self.calendar
+        days = [day for day in cal.blocked if cal.first <= day <= cal.last]
+        return days + [day for day in cal.clock.irregular if day not in cal.blocked]
+
+    def _special_days(self, spans: list[tuple[tuple[int, int] | None, int]]) -> tuple[int, list[tuple[int, int]]]:
+        """Bits and spans of the days not covered by ``spans`` (all days when it is empty)."""
+        cal = self.calendar
+        days = self._special() if spans else range(cal.first, cal.last + 1)
+        bits, found = 0, []
+        for day in days:
+            span = self._day_span(day)
+            if span is not None:
+                bits |= 1 << (day - cal.first)
+                found.append(span)
+        return bits, found
+
+    def _day_span(self, day: int) -> tuple[int, int] | None:
+        """First and last slot of ``day`` in minutes after its midnight, or None."""
         found = self.slots(day)
-        midnight = cal.clock.midnight(day)
-        span = (found[0] - midnight, found[-1] - midnight) if found else None
-        if by_weekday:
-            self._weekday_spans[day % 7] = span
-        return span
+        midnight = self.calendar.clock.midnight(day)
+        return (found[0] - midnight, found[-1] - midnight) if found else None
 
     def spread(self) -> tuple[int, int]:
         """(earliest, latest) start, in minutes after local midnight, over all days."""
