@@ -55,10 +55,6 @@ def range_days(value: Range, relaxed: bool, earlier: Spread = ANY_TIME, later: S
     return lower_days(value.min, earlier, later, slack), high
 
 
-EXACT_ENTRY_WORK = 20_000
-"""Occurrence-days of work allowed, per search, to find first-day-dependent steps' exact entry days."""
-
-
 def _add(a: int | None, b: int | None) -> int | None:
     return None if a is None or b is None else a + b
 
@@ -96,7 +92,6 @@ class Lookahead:
         self._tables: dict[tuple[int, int | None, int | None, bool], list[int]] = {}
         self._finals: dict[tuple[int, int | None], int] = {}
         self._entries: dict[tuple[int, int | None], int] = {}
-        self._exact_work = EXACT_ENTRY_WORK
 
     def table(self, step: int, first: int | None, span_last: int | None, loose: bool = False) -> list[int]:
         """``table[n-1]``: bits of days on which occurrence n may fall (given the first's day)."""
@@ -157,24 +152,15 @@ class Lookahead:
     def entries(self, step: int, span_last: int | None) -> int:
         """Days the step's first occurrence may fall on, the rest of the plan still fitting.
 
-        Steps whose windows hang on their first day (``per_week``, ``within``) are
-        tried day by day, unless that is too much work for a look-ahead.
+        For steps whose windows hang on their first day (``per_week``, ``within``)
+        this ignores those windows: checking each first day costs more than the
+        pruning saves (measured on the bundled protocols and bench/cases.py);
+        ``can_enter`` checks the days a search actually reaches.
         """
         key = (step, span_last)
         found = self._entries.get(key)
         if found is None:
-            found = self.table(step, None, span_last, loose=True)[0]
-            shape = self.shapes[step]
-            work = found.bit_count() * shape.count
-            if shape.needs_first and work <= self._exact_work:
-                self._exact_work -= work
-                days, found = found, 0
-                while days:
-                    bit = (days & -days).bit_length() - 1
-                    if self._build(step, bit, span_last, exact=True)[0] >> bit & 1:
-                        found |= 1 << bit
-                    days &= days - 1
-            self._entries[key] = found
+            found = self._entries[key] = self.table(step, None, span_last, loose=True)[0]
         return found
 
     def can_enter(self, step: int, low: int, high: int, span_last: int | None) -> bool:
