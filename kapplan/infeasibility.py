@@ -14,7 +14,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from .errors import Explanation
-from .slots import moment_of
+from .slots import day_span, moment_of
 from .values import WEEKDAYS, DateRange, format_minutes
 
 if TYPE_CHECKING:
@@ -113,8 +113,25 @@ def _day_blockers(engine: Engine, request: ScheduleRequest, position: int, lo_da
     if shape.clinic and request.clinic is not None and not any(table.slots(d) for d in days):
         hours = ", ".join(f"{_day_list(sorted(h.days))} {str(h).split(' ', 1)[1]}" for h in request.clinic.hours)
         out.append(f"in-person sessions must also fit the clinic's hours ({hours}, {request.clinic.zone.key})")
+    out += _followups_without_room(engine, position, lo_day, hi_day)
     out += _collisions(engine, position, lo_day, hi_day)
     return list(dict.fromkeys(out))
+
+
+def _followups_without_room(engine: Engine, position: int, lo_day: int, hi_day: int) -> list[str]:
+    """Follow-ups that rule out days on which the occurrence itself would fit
+    (an assessment 24 h after an infusion needs the client the next day too)."""
+    entry = engine.layout.entries[position]
+    cal = engine.cal
+    own = cal.table(entry.shape).mask() & day_span(cal.bit(lo_day), cal.bit(hi_day))
+    out = []
+    for sibling in entry.siblings:
+        follow = engine.layout.entries[sibling]
+        assert follow.followup is not None
+        if own & ~engine.followup_days(entry, follow, engine.cfg.relaxed):
+            out.append(f"{follow.key} must follow {entry.key} by {follow.followup.offset}, "
+                       f"and finds no available time then")
+    return out
 
 
 def _day_list(weekdays: list[int]) -> str:

@@ -144,21 +144,23 @@ class Engine(Bounds):
 
     def _occurrence_days(self, occ: Entry, relaxed: bool) -> int:
         """Days with a slot for the occurrence and, within reach, for each of its follow-ups."""
-        table = self.cal.table(occ.shape)
-        bits = table.mask()
+        bits = self.cal.table(occ.shape).mask()
         for sibling in occ.siblings:
-            follow = self.layout.entries[sibling]
-            assert follow.followup is not None
-            theirs = self.cal.table(follow.shape)
-            low, high = range_days(follow.followup.offset, relaxed, table.spread(), theirs.spread(),
-                                   self.cal.clock.slack)
-            if occ.dosing:
-                low = max(low, 1)  # nothing starts later on a dosing day
-            md = self.cfg.min_dosing
-            if occ.dosing and follow.dosing and md is not None:
-                low = max(low, lower_days(md, table.spread(), theirs.spread(), self.cal.clock.slack))
-            bits &= spread_backward(theirs.mask(), low, high)
+            bits &= self.followup_days(occ, self.layout.entries[sibling], relaxed)
         return bits
+
+    def followup_days(self, occ: Entry, follow: Entry, relaxed: bool) -> int:
+        """Days from which ``follow`` finds a slot day within its offset of ``occ``."""
+        assert follow.followup is not None
+        table, theirs = self.cal.table(occ.shape), self.cal.table(follow.shape)
+        low, high = range_days(follow.followup.offset, relaxed, table.spread(), theirs.spread(),
+                               self.cal.clock.slack)
+        if occ.dosing:
+            low = max(low, 1)  # nothing starts later on a dosing day
+        md = self.cfg.min_dosing
+        if occ.dosing and follow.dosing and md is not None:
+            low = max(low, lower_days(md, table.spread(), theirs.spread(), self.cal.clock.slack))
+        return spread_backward(theirs.mask(), low, high)
 
     # ------------------------------------------------------------------ search
 

@@ -140,6 +140,17 @@ def test_infeasible_plan_exits_3_with_the_report() -> None:
     )
 
 
+def test_infeasible_report_names_the_follow_up_that_has_no_room() -> None:
+    """Mon/Wed/Fri fit three infusions a week, but not the assessment 24 h after the first."""
+    result = plan("iv-ketamine-ptsd", *FLAGS, "--available", "Mon,Wed,Fri 09:00-17:00")
+    assert result.exit_code == 3
+    assert "kapplan: no feasible schedule: infusion-1 cannot be placed\n" in result.stderr
+    assert (
+        "  - infusion-1.assessment-24h must follow infusion-1 by 24h, and finds no available time then\n"
+        in result.stderr
+    )
+
+
 def test_infeasible_plan_writes_no_file(tmp_path: Path) -> None:
     out = tmp_path / "plan.json"
     result = plan("iv-ketamine-trd", "--client", NEW_YORK, "--available", "Mon 09:00-17:00", "-o", str(out))
@@ -160,6 +171,7 @@ def test_allow_deviations_plans_records_and_shows_them(tmp_path: Path) -> None:
         "  - medicine sessions must fall 2d..1w apart\n"
         "  - medicine takes exactly 2 per treatment week\n"
         "  - client unavailable Wed-Sun\n"
+        "  - medicine-2.integration must follow medicine-2 by 1d..3d, and finds no available time then\n"
         "  - the planning horizon ends 2027-12-07\n"
         "no later start date within the horizon works (none found)\n"
     )
