@@ -44,7 +44,9 @@ from .slots import Calendar, ClinicHours, blocked_days, instant_ceil, instant_of
 from .values import DateRange, WeeklyWindow
 
 DEFAULT_BUDGET = 40_000
-SCAN_BUDGET = 300_000
+SCAN_BUDGET = 150_000
+"""Search nodes for the scan for a later start date (about half a second): an
+answer that no plan exists still comes within a second."""
 
 
 @dataclass(frozen=True)
@@ -208,24 +210,39 @@ def earliest_workable_start(request: ScheduleRequest, limit_days: int = 365) -> 
 
     A plan from a later start can only use the horizon's extra days, so most
     dates fail fast; the scan stops at ``limit_days`` or when its node budget
-    is spent.
+    is spent. A start on a day no session can use has no plan the next start
+    tried lacks (every session falls on a later day, and that start's horizon
+    ends later), so such days are searched only once the next one has a plan.
     """
     context = _Context(request, extra_days=limit_days)
     calendar = context.calendar
-    if any(not calendar.table(entry.shape).mask() for entry in context.layout.entries
-           if entry.pos not in context.fixed):
+    masks = [calendar.table(entry.shape).mask() for entry in context.layout.entries if entry.pos not in context.fixed]
+    if not all(masks):
         return None
+    usable = 0
+    for mask in masks:
+        usable |= mask
     spent = 0
-    for offset in range(1, limit_days + 1):
-        day = request.start_date + timedelta(days=offset)
-        engine = context.engine(day, relaxed=request.allow_deviations,
-                                budget=min(request.budget, SCAN_BUDGET - spent))
+
+    def works(day: date) -> bool | None:
+        nonlocal spent
+        budget = max(0, min(request.budget, SCAN_BUDGET - spent))
+        engine = context.engine(day, relaxed=request.allow_deviations, budget=budget)
         found = _run(engine)
         spent += engine.nodes
-        if found:
-            return day
+        return found
+
+    waiting: list[date] = []
+    for offset in range(1, limit_days + 1):
+        day = request.start_date + timedelta(days=offset)
+        if offset < limit_days and not usable >> calendar.bit(day.toordinal()) & 1:
+            waiting.append(day)
+            continue
+        if works(day):
+            return next((earlier for earlier in waiting if spent < SCAN_BUDGET and works(earlier)), day)
         if spent >= SCAN_BUDGET:
             return None
+        waiting = []
     return None
 
 

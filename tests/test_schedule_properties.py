@@ -19,7 +19,7 @@ from plan_checker import expected_keys, partial_violations, violations
 
 from kapplan.errors import Explanation, InfeasibleError
 from kapplan.protocol import Protocol
-from kapplan.schedule import ClinicRules, ScheduleRequest, ScheduleResult, schedule
+from kapplan.schedule import ClinicRules, ScheduleRequest, ScheduleResult, earliest_workable_start, schedule
 from kapplan.search import BudgetExhausted
 from kapplan.values import parse_date_range, parse_weekly_window
 
@@ -279,3 +279,29 @@ def test_pruned_search_finds_what_plain_backtracking_finds(request: ScheduleRequ
     assert pruned.run() == found
     if found:
         assert pruned.start == plain.start
+
+
+# --------------------------------------------------------------------------- later start dates
+
+
+def first_start_with_a_plan(request: ScheduleRequest, limit_days: int) -> date | None:
+    """Every later start date tried in turn, each a fresh search over its own horizon."""
+    for offset in range(1, limit_days + 1):
+        day = request.start_date + timedelta(days=offset)
+        try:
+            schedule(replace(request, start_date=day))
+        except InfeasibleError:
+            continue
+        return day
+    return None
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(requests(), st.integers(1, 25))
+def test_later_start_scan_finds_the_first_date_that_works(request: ScheduleRequest, limit_days: int) -> None:
+    """Skipping start dates no session can use never changes the answer."""
+    try:
+        expected = first_start_with_a_plan(request, limit_days)
+    except BudgetExhausted:
+        return
+    assert earliest_workable_start(request, limit_days=limit_days) == expected
