@@ -58,10 +58,11 @@ def _capture(renderables: list[Any]) -> str:
     from rich.console import Console
 
     colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    console = Console(file=io.StringIO(), force_terminal=colour, no_color=not colour, width=120, highlight=False)
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=colour, no_color=not colour, width=120, highlight=False)
     for item in renderables:
         console.print(item)
-    return console.file.getvalue()  # type: ignore[attr-defined]
+    return buffer.getvalue()
 
 
 def _duration_text(minutes: int) -> str:
