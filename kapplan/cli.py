@@ -53,7 +53,7 @@ def _passthrough_exceptions() -> tuple[type[BaseException], ...]:
     try:
         from typer._click import exceptions
     except ImportError:  # Typer releases that depend on an external click
-        from click import exceptions  # type: ignore[no-redef]
+        from click import exceptions  # type: ignore[no-redef, import-not-found, unused-ignore]
     found = [getattr(exceptions, name, None) for name in ("ClickException", "Exit", "Abort")]
     return (*[e for e in found if e is not None], typer.Exit, typer.Abort, BrokenPipeError)
 
