@@ -670,7 +670,7 @@ def _reschedule_command(from_: str | None, flags: Any, clinic: Path | None, allo
 
 def _print_deviations(current: Any) -> None:
     """Deviations are shown, never hidden."""
-    from .lifecycle import describe_deviation
+    from .deviations import describe_deviation
 
     for deviation in current.deviations:
         sys.stderr.write(f"deviation: {describe_deviation(deviation)}\n")

@@ -126,3 +126,17 @@ def _max_span(engine: Engine, layout: Layout, span: Duration) -> list[Deviation]
         return []
     return [Deviation(key=layout.entries[last].key, rule="max_span", allowed=str(span), actual=actual,
                       lateness_min=late)]
+
+
+def describe_deviation(deviation: Deviation) -> str:
+    """``medicine-4: gap 16d where the protocol allows 5d..14d (2d late)``."""
+    text = f"{deviation.key}: {deviation.rule} {deviation.actual} where the protocol allows {deviation.allowed}"
+    if deviation.lateness_min > 0:
+        text += f" ({_minutes_text(deviation.lateness_min)} late)"
+    elif deviation.lateness_min < 0:
+        text += f" ({_minutes_text(-deviation.lateness_min)} early)"
+    return text
+
+
+def _minutes_text(minutes: int) -> str:
+    return f"{minutes // 1440}d" if minutes % 1440 == 0 else format_minutes(minutes)

@@ -28,6 +28,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from .client import Client, Clinic
+from .deviations import describe_deviation
 from .errors import Explanation, InfeasibleError, InputError, KapplanError, UsageError
 from .layout import range_text
 from .plan import Change, Deviation, HistoryEntry, Plan, PlannedSession, Status
@@ -435,20 +436,6 @@ class DeviationsNeededError(InfeasibleError):
         ]
         KapplanError.__init__(self, "\n".join(lines))
         self.deviations = deviations
-
-
-def describe_deviation(deviation: Deviation) -> str:
-    """``medicine-4: gap 16d where the protocol allows 5d..14d (2d late)``."""
-    text = f"{deviation.key}: {deviation.rule} {deviation.actual} where the protocol allows {deviation.allowed}"
-    if deviation.lateness_min > 0:
-        text += f" ({_minutes_text(deviation.lateness_min)} late)"
-    elif deviation.lateness_min < 0:
-        text += f" ({_minutes_text(-deviation.lateness_min)} early)"
-    return text
-
-
-def _minutes_text(minutes: int) -> str:
-    return f"{minutes // 1440}d" if minutes % 1440 == 0 else format_minutes(minutes)
 
 
 def reschedule_plan(

@@ -152,15 +152,14 @@ def print_plan_notes(plan: Any) -> None:
         return
     from rich.markup import escape
 
+    from .deviations import describe_deviation
+
     console = stderr_console()
     for warning in plan.warnings:
         label = "note" if warning.code == "note" else f"warning {escape(warning.code)}"
         console.print(f"[yellow]{label}:[/yellow] {escape(warning.message)}")
-    for d in plan.deviations:
-        console.print(
-            f"[red]deviation[/red] {escape(d.key)}: {escape(d.rule)} allowed {escape(d.allowed)}, "
-            f"planned {escape(d.actual)} ({d.lateness_min} min late)"
-        )
+    for deviation in plan.deviations:
+        console.print(f"[red]deviation:[/red] {escape(describe_deviation(deviation))}")
 
 
 STATUS_STYLES = {"planned": "white", "done": "green", "missed": "red", "cancelled": "dim"}
@@ -171,7 +170,8 @@ def status_text(plan: Any, report: Any, now: Any) -> str:
     from rich.markup import escape
     from rich.table import Table
 
-    from .lifecycle import describe_deviation, plan_zone, when
+    from .deviations import describe_deviation
+    from .lifecycle import plan_zone, when
 
     zone = plan_zone(plan)
     table = Table(title=f"Status of {escape(str(plan.client.get('id')))} ({zone.key})", title_justify="left")

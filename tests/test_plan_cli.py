@@ -177,7 +177,7 @@ def test_allow_deviations_plans_records_and_shows_them(tmp_path: Path) -> None:
     )
     table = plan(*args, "--allow-deviations")
     assert table.exit_code == 0, table.output
-    assert table.stderr == "deviation medicine-2: per_week allowed 2 per week, planned 1 in week 1 (0 min late)\n"
+    assert table.stderr == "deviation: medicine-2: per_week 1 in week 1 where the protocol allows 2 per week\n"
     assert table_rows(table.stdout)[4] == [
         "Mon 2026-12-21", "09:00-11:00", "M medicine-2", "medicine 2/2", "2h", "50 mg IM",
         "deviation: per_week 1 in week 1 (allowed 2 per week)",
