@@ -101,7 +101,8 @@ def _day_blockers(engine: Engine, request: ScheduleRequest, position: int, lo_da
         excluded = {date.fromordinal(d).weekday() for d in days} - shape.weekdays
         if excluded:
             out.append(f"{entry.session} sessions only on {_day_list(sorted(shape.weekdays))}")
-    out += _dated(days, request.unavailable, request.holidays, "client unavailable", "is a holiday")
+    open_weekdays = {wd for wd in range(7) if cal.windows[wd]}
+    out += _dated(days, request.unavailable, request.holidays, "client unavailable", "is a holiday", open_weekdays)
     if shape.clinic and request.clinic is not None:
         out += _dated(days, request.clinic.closed, request.clinic.holidays, "clinic closed", "is a clinic holiday")
     longest = max((b - a for windows in cal.windows for a, b in windows), default=0)
@@ -146,10 +147,19 @@ def _day_list(weekdays: list[int]) -> str:
 
 
 def _dated(days: range, ranges: Iterable[DateRange], holidays: Mapping[date, str], off: str,
-           holiday: str) -> list[str]:
+           holiday: str, open_weekdays: set[int] | None = None) -> list[str]:
+    """Ranges and holidays in ``days``; a holiday inside a listed range, or on a
+    weekday that is never open anyway, blocks nothing more and is left out."""
     first, last = date.fromordinal(days.start), date.fromordinal(days.stop - 1)
-    out = [f"{off} {r}" for r in ranges if r.start <= last and r.end >= first]
-    out += [f"{d.isoformat()} {holiday} ({name})" for d, name in sorted(holidays.items()) if first <= d <= last]
+    listed = [r for r in ranges if r.start <= last and r.end >= first]
+    out = [f"{off} {r}" for r in listed]
+    out += [
+        f"{d.isoformat()} {holiday} ({name})"
+        for d, name in sorted(holidays.items())
+        if first <= d <= last
+        and not any(r.start <= d <= r.end for r in listed)
+        and (open_weekdays is None or d.weekday() in open_weekdays)
+    ]
     if len(out) > MAX_DATED:
         out = out[:MAX_DATED] + [f"and {len(out) - MAX_DATED} more such dates"]
     return out

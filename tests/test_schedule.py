@@ -430,6 +430,18 @@ def test_search_limit_is_not_a_claim_of_infeasibility() -> None:
     assert found.lines()[0].startswith("search limit reached")
 
 
+def test_reports_leave_out_holidays_that_block_nothing_more() -> None:
+    """A holiday inside a listed unavailable range, or on a weekday the client is
+    never free, adds nothing to the reasons; one on an open day does."""
+    protocol = make_protocol({"visit": one()}, [{"session": "visit", "count": 2, "gap": "1d..2d"}])
+    holidays = {date(2026, 12, 9): "Inside", date(2026, 12, 12): "Saturday", date(2026, 12, 14): "Open day"}
+    request = make_request(protocol, unavailable=("2026-12-08..2026-12-10",), holidays=holidays, horizon_days=7)
+    found = explain(request)
+    assert "client unavailable 2026-12-08..2026-12-10" in found.blockers
+    assert "2026-12-14 is a holiday (Open day)" in found.blockers
+    assert not [b for b in found.blockers if "Inside" in b or "Saturday" in b]
+
+
 def test_earliest_workable_start_looks_past_the_horizon() -> None:
     protocol = make_protocol({"visit": one()}, [{"session": "visit", "count": 2, "gap": "1d.."}])
     request = make_request(protocol, unavailable=("2026-12-07..2026-12-20",), horizon_days=10)
