@@ -23,7 +23,7 @@ from __future__ import annotations
 import heapq
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from .blame import Blame, Flags, Nogoods
 from .layout import Entry, Layout
@@ -541,7 +541,8 @@ class Engine(Bounds):
 
     def _occurrence_days_with(self, occ: Entry, follow: int) -> int:
         """Days on which ``occ`` leaves its follow-up at position ``follow`` a day in reach."""
-        return self._occurrence_days(replace(occ, siblings=(follow,)), self.cfg.relaxed)
+        own = self.cal.table(occ.shape).mask()
+        return own & self.followup_days(occ, self.layout.entries[follow], self.cfg.relaxed)
 
     def _value(self, p: int, exact: bool) -> int:
         """What a nogood compares of a blamed position: its start, or only its day."""
