@@ -409,7 +409,9 @@ class Engine(Bounds):
             if not self.lookahead.can_continue(entry.step, entry.index, self.cal.bit(d), self.cal.bit(first),
                                                span_last):
                 self._project(entry.pos, d, first, span_last)
-                blame.update((step.first, self.first_start[-1][1]), exact=False)
+                blame.add(step.first, exact=False)
+                if span_last is not None:  # the plan's first session matters through max_span only
+                    blame.add(self.first_start[-1][1], exact=False)
                 return False
         return True
 

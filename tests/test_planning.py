@@ -400,6 +400,23 @@ def test_infeasible_plan_names_the_session_blockers_and_a_later_start() -> None:
     assert local_schedule(later)[-1] == ("infusion-6", "2027-12-15 09:00")
 
 
+def test_suggested_start_after_a_long_absence_is_the_first_that_works() -> None:
+    """Away until October, Mondays only: no start date before then is usable, and the
+    earliest that works is the one whose horizon is just long enough (found by a
+    binary search over those days, not by trying each in turn)."""
+    who = client(NEW_YORK_HOLIDAYS, availability=["Mon 09:00-12:00"], unavailable=["2026-12-07..2027-10-01"])
+    loaded = load_protocol("journey-sl-kap")
+    with pytest.raises(InfeasibleError) as caught:
+        make_plan(loaded, who, None, now=NOW)
+    suggested = caught.value.explanation.suggested_start
+    assert suggested == "2027-05-16"
+    make_plan(loaded, client(NEW_YORK_HOLIDAYS, availability=["Mon 09:00-12:00"],
+                             unavailable=["2026-12-07..2027-10-01"], start=suggested), None, now=NOW)
+    with pytest.raises(InfeasibleError):
+        make_plan(loaded, client(NEW_YORK_HOLIDAYS, availability=["Mon 09:00-12:00"],
+                                 unavailable=["2026-12-07..2027-10-01"], start="2027-05-15"), None, now=NOW)
+
+
 def test_suggested_start_respects_holidays_past_the_first_horizon() -> None:
     """The scan for a later start looks a year further: its holidays must block too."""
     who = client(NEW_YORK_HOLIDAYS, unavailable=["2026-12-08..2027-12-20"])
