@@ -417,6 +417,18 @@ def test_suggested_start_after_a_long_absence_is_the_first_that_works() -> None:
                                  unavailable=["2026-12-07..2027-10-01"], start="2027-05-15"), None, now=NOW)
 
 
+def test_no_plan_is_proven_not_guessed_when_the_window_is_too_short() -> None:
+    """Evenings 17-19 only: a medicine session (2 h) must share its day with the
+    30-minute preparation call, which never fits. The search proves that within its
+    budget (it used to run out: a look-ahead refusal blamed the plan's first session,
+    which only matters under max_span, so every consult time was tried again)."""
+    who = client(NEW_YORK, availability=["Mon-Fri 17:00-19:00"])
+    with pytest.raises(InfeasibleError) as caught:
+        make_plan(load_protocol("mindbloom-home-kap"), who, None, now=NOW)
+    assert not caught.value.explanation.search_limit
+    assert caught.value.explanation.suggested_start is None
+
+
 def test_suggested_start_respects_holidays_past_the_first_horizon() -> None:
     """The scan for a later start looks a year further: its holidays must block too."""
     who = client(NEW_YORK_HOLIDAYS, unavailable=["2026-12-08..2027-12-20"])
