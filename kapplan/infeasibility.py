@@ -34,6 +34,7 @@ def explain(engine: Engine, request: ScheduleRequest, search_limit: bool = False
     if _ready(engine, position):
         w = engine.window(position, notes)
         lo_day, hi_day = engine.day_range(w)
+        notes += _series_rules(engine, position)
     else:
         lo_day, hi_day = _projected_range(engine, position)
         notes = _step_rules(engine, position)
@@ -83,6 +84,21 @@ def _step_rules(engine: Engine, position: int) -> list[tuple[str, str]]:
         out.append(("per_week", f"{model.key} takes exactly {model.per_week} per treatment week"))
     if engine.cfg.max_span is not None:
         out.append(("max_span", f"the whole plan must fit in {engine.cfg.max_span}"))
+    return out
+
+
+def _series_rules(engine: Engine, position: int) -> list[tuple[str, str]]:
+    """For a step's first session: the rules its later ones must keep, which the
+    look-ahead checks from the first one's day on."""
+    entry = engine.layout.entries[position]
+    model = engine.layout.steps[entry.step].model
+    if not entry.is_occurrence or entry.index != 1 or model.count < 2:
+        return []
+    out = [("gap", f"{model.key} sessions must fall {model.gap} apart")]
+    if model.within is not None:
+        out.append(("within", f"all {model.key} sessions must start within {model.within} of {entry.key}"))
+    if model.per_week is not None:
+        out.append(("per_week", f"{model.key} takes exactly {model.per_week} per treatment week"))
     return out
 
 

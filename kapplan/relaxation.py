@@ -146,6 +146,10 @@ class Lookahead:
             out[n - 1] = following = bits
         return out
 
+    def _past_horizon(self, bits: int, low: int) -> bool:
+        """Even the earliest day reachable from ``bits`` lies after the horizon."""
+        return bool(bits) and (bits & -bits).bit_length() - 1 + low > self.high
+
     def can_continue(self, step: int, n: int, day_bit: int, first: int, span_last: int | None) -> bool:
         return bool(self.table(step, first, span_last)[n - 1] >> day_bit & 1)
 
@@ -178,22 +182,27 @@ class Lookahead:
             days &= days - 1
         return False
 
-    def stuck_at(self, step: int, n: int, day_bit: int, first: int, span_last: int | None) -> tuple[int, int]:
-        """(step, occurrence) where a forward walk from ``day_bit`` runs out of days."""
+    def stuck_at(self, step: int, n: int, day_bit: int, first: int, span_last: int | None) -> tuple[int, int, bool]:
+        """(step, occurrence, past the horizon) where a forward walk from ``day_bit``
+        runs out of days; the flag when even its earliest reachable day is too late."""
         bits = 1 << day_bit
         while True:
             shape = self.shapes[step]
             for m in range(n + 1, shape.count + 1):
+                if self._past_horizon(bits, shape.gap_low):
+                    return step, m, True
                 bits = spread_forward(bits, shape.gap_low, shape.gap_high, self.width)
                 bits &= shape.allowed[m - 1] & self._window(shape, m, first if shape.needs_first else None, span_last)
                 if not bits:
-                    return step, m
+                    return step, m, False
             if step + 1 >= len(self.shapes) or not self.shapes[step + 1].follows_on:
-                return step, shape.count
+                return step, shape.count, False
             nxt = self.shapes[step + 1]
+            if self._past_horizon(bits, self._handover(step)[0]):
+                return step + 1, 1, True
             bits = spread_forward(bits, *self._handover(step), self.width)
             bits &= nxt.allowed[0] & self._window(nxt, 1, None, span_last)
             step, n = step + 1, 1
             if not bits:
-                return step, 1
+                return step, 1, False
             first = (bits & -bits).bit_length() - 1

@@ -80,6 +80,7 @@ class Engine(Bounds):
         self.trace: Callable[[int, Frame, dict[int, Flags]], None] | None = None
         self.deepest = -1
         self.snapshot: list[int | None] = []
+        self._seen_failure = False  # deepest came from a failure other than the horizon
         self._fixed_starts: list[int] = []
         self._fixed_ends: list[int] = []
         self._fixed_reach: list[int] = []
@@ -182,8 +183,7 @@ class Engine(Bounds):
             if frame.candidates is not None and self._advance(k, frame):
                 k += 1
                 continue
-            if k > self.deepest:
-                self.deepest, self.snapshot = k, self._snapshot()
+            self._record(k)
             if frame.ceiling == INF:
                 frame.blame.update(frame.upper[0], exact=frame.upper[1])
             culprits = {p: f for p, f in frame.blame.flags.items() if p < k}
@@ -518,8 +518,7 @@ class Engine(Bounds):
         if span_last is not None and k == self.first_start[-1][1]:
             mine.add(k, exact=False)
         self._rule_out(k, frame, mine.flags.get(k, (True, True, True)))
-        if target > self.deepest:
-            self.deepest, self.snapshot = target, self._snapshot()
+        self._record(target)
         return False
 
     def _project(self, k: int, d: int, first: int, span_last: int | None) -> None:
@@ -532,14 +531,21 @@ class Engine(Bounds):
             position = next((q for q in entry.siblings if not self._occurrence_days_with(entry, q) >> cal.bit(d) & 1),
                              k)
             if position > self.deepest:
-                snapshot = self._snapshot()
-                snapshot[k] = cal.table(entry.shape).slots(d)[0]
-                self.deepest, self.snapshot = position, snapshot
+                self._record(position)
+                self.snapshot[k] = cal.table(entry.shape).slots(d)[0]
             return
-        step, n = self.lookahead.stuck_at(entry.step, entry.index, cal.bit(d), cal.bit(first), span_last)
+        step, n, late = self.lookahead.stuck_at(entry.step, entry.index, cal.bit(d), cal.bit(first), span_last)
         position = self.layout.steps[step].occurrences[n - 1]
+        # Only running into the horizon: the search meets that at its last dates, so it
+        # explains the failure only when nothing else has been seen to fail yet.
+        if not (late and self._seen_failure):
+            self._record(position, horizon=late)
+
+    def _record(self, position: int, horizon: bool = False) -> None:
+        """Remember the deepest position that could not be placed, to explain it."""
         if position > self.deepest:
             self.deepest, self.snapshot = position, self._snapshot()
+            self._seen_failure = not horizon
 
     def _occurrence_days_with(self, occ: Entry, follow: int) -> int:
         """Days on which ``occ`` leaves its follow-up at position ``follow`` a day in reach."""

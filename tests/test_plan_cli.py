@@ -167,11 +167,12 @@ def test_allow_deviations_plans_records_and_shows_them(tmp_path: Path) -> None:
     strict = plan(*args)
     assert strict.exit_code == 3
     assert strict.stderr == (
-        "kapplan: no feasible schedule: medicine-2 cannot be placed\n"
+        "kapplan: no feasible schedule: medicine-1 cannot be placed\n"
+        "  - medicine-1 must fall 1d.. after preparation-1\n"
         "  - medicine sessions must fall 2d..1w apart\n"
         "  - medicine takes exactly 2 per treatment week\n"
         "  - client unavailable Wed-Sun\n"
-        "  - medicine-2.integration must follow medicine-2 by 1d..3d, and finds no available time then\n"
+        "  - medicine-1.integration must follow medicine-1 by 1d..3d, and finds no available time then\n"
         "  - the planning horizon ends 2027-12-07\n"
         "no later start date within the horizon works (none found)\n"
     )

@@ -425,8 +425,13 @@ def test_no_plan_is_proven_not_guessed_when_the_window_is_too_short() -> None:
     who = client(NEW_YORK, availability=["Mon-Fri 17:00-19:00"])
     with pytest.raises(InfeasibleError) as caught:
         make_plan(load_protocol("mindbloom-home-kap"), who, None, now=NOW)
-    assert not caught.value.explanation.search_limit
-    assert caught.value.explanation.suggested_start is None
+    explanation = caught.value.explanation
+    assert not explanation.search_limit
+    assert explanation.suggested_start is None
+    # The first failure is explained, not where the last dates run into the horizon.
+    assert explanation.session == "medicine-1"
+    assert explanation.blockers[0] == "medicine-1 must fall 0d after guide-prep-1"
+    assert any(b.startswith("guide-prep-1 takes that time") for b in explanation.blockers)
 
 
 def test_suggested_start_respects_holidays_past_the_first_horizon() -> None:
