@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from .search import Engine
 
 MAX_DATED = 6
+NAMED_HOLIDAYS_WITHIN = 42
+"""Days: over a longer stretch single holidays are not what blocks a session; they are counted."""
 
 
 def explain(engine: Engine, request: ScheduleRequest, search_limit: bool = False) -> Explanation:
@@ -118,9 +120,9 @@ def _day_blockers(engine: Engine, request: ScheduleRequest, position: int, lo_da
         if excluded:
             out.append(f"{entry.session} sessions only on {_day_list(sorted(shape.weekdays))}")
     open_weekdays = {wd for wd in range(7) if cal.windows[wd]}
-    out += _dated(days, request.unavailable, request.holidays, "client unavailable", "is a holiday", open_weekdays)
+    out += _dated(days, request.unavailable, request.holidays, "client unavailable", "holiday", open_weekdays)
     if shape.clinic and request.clinic is not None:
-        out += _dated(days, request.clinic.closed, request.clinic.holidays, "clinic closed", "is a clinic holiday")
+        out += _dated(days, request.clinic.closed, request.clinic.holidays, "clinic closed", "clinic holiday")
     longest = max((b - a for windows in cal.windows for a, b in windows), default=0)
     if longest < shape.duration:
         out.append(f"session needs {session.duration} but the longest availability window is "
@@ -169,13 +171,17 @@ def _dated(days: range, ranges: Iterable[DateRange], holidays: Mapping[date, str
     first, last = date.fromordinal(days.start), date.fromordinal(days.stop - 1)
     listed = [r for r in ranges if r.start <= last and r.end >= first]
     out = [f"{off} {r}" for r in listed]
-    out += [
-        f"{d.isoformat()} {holiday} ({name})"
+    closed = [
+        (d, name)
         for d, name in sorted(holidays.items())
         if first <= d <= last
         and not any(r.start <= d <= r.end for r in listed)
         and (open_weekdays is None or d.weekday() in open_weekdays)
     ]
+    if len(days) > NAMED_HOLIDAYS_WITHIN and closed:
+        out.append(f"{len(closed)} {holiday}(s) in that time")
+    else:
+        out += [f"{d.isoformat()} is a {holiday} ({name})" for d, name in closed]
     if len(out) > MAX_DATED:
         out = out[:MAX_DATED] + [f"and {len(out) - MAX_DATED} more such dates"]
     return out

@@ -151,6 +151,22 @@ def test_infeasible_report_names_the_follow_up_that_has_no_room() -> None:
     )
 
 
+def test_infeasible_report_counts_holidays_over_a_long_stretch() -> None:
+    """Mondays only cannot hold three infusions a week at any time of the year: the
+    report says so, and does not list every Monday holiday of the year."""
+    result = plan("iv-ketamine-trd", *FLAGS, "--available", "Mon 09:00-12:00", "--holidays", "US-NY")
+    assert result.exit_code == 3
+    assert result.stderr == (
+        "kapplan: no feasible schedule: infusion-2 cannot be placed\n"
+        "  - infusion sessions must fall 2d..3d apart\n"
+        "  - infusion takes exactly 3 per treatment week\n"
+        "  - client unavailable Tue-Sun\n"
+        "  - 6 holiday(s) in that time\n"
+        "  - the planning horizon ends 2027-12-07\n"
+        "no later start date within the horizon works (none found)\n"
+    )
+
+
 def test_infeasible_plan_writes_no_file(tmp_path: Path) -> None:
     out = tmp_path / "plan.json"
     result = plan("iv-ketamine-trd", "--client", NEW_YORK, "--available", "Mon 09:00-17:00", "-o", str(out))
