@@ -82,8 +82,6 @@ def is_sensitive(text: str) -> bool:
 
 def protocol_text(value: object, privacy: str) -> str:
     """Protocol free text as this privacy level may show it."""
-    if isinstance(value, str):
-        return _protocol_text(value, privacy)
     return _protocol_text(str(value), privacy)
 
 

@@ -198,9 +198,10 @@ class Lookahead:
             if step + 1 >= len(self.shapes) or not self.shapes[step + 1].follows_on:
                 return step, shape.count, False
             nxt = self.shapes[step + 1]
-            if self._past_horizon(bits, self._handover(step)[0]):
+            low, high = self._handover(step)
+            if self._past_horizon(bits, low):
                 return step + 1, 1, True
-            bits = spread_forward(bits, *self._handover(step), self.width)
+            bits = spread_forward(bits, low, high, self.width)
             bits &= nxt.allowed[0] & self._window(nxt, 1, None, span_last)
             step, n = step + 1, 1
             if not bits:

@@ -530,8 +530,7 @@ class Engine(Bounds):
         if not shape.allowed[entry.index - 1] >> cal.bit(d) & 1:
             position = next((q for q in entry.siblings if not self._occurrence_days_with(entry, q) >> cal.bit(d) & 1),
                              k)
-            if position > self.deepest:
-                self._record(position)
+            if self._record(position):
                 self.snapshot[k] = cal.table(entry.shape).slots(d)[0]
             return
         step, n, late = self.lookahead.stuck_at(entry.step, entry.index, cal.bit(d), cal.bit(first), span_last)
@@ -541,11 +540,13 @@ class Engine(Bounds):
         if not (late and self._seen_failure):
             self._record(position, horizon=late)
 
-    def _record(self, position: int, horizon: bool = False) -> None:
+    def _record(self, position: int, horizon: bool = False) -> bool:
         """Remember the deepest position that could not be placed, to explain it."""
-        if position > self.deepest:
-            self.deepest, self.snapshot = position, self._snapshot()
-            self._seen_failure = not horizon
+        if position <= self.deepest:
+            return False
+        self.deepest, self.snapshot = position, self._snapshot()
+        self._seen_failure = not horizon
+        return True
 
     def _occurrence_days_with(self, occ: Entry, follow: int) -> int:
         """Days on which ``occ`` leaves its follow-up at position ``follow`` a day in reach."""

@@ -257,9 +257,16 @@ class SlotTable:
     def mask(self) -> int:
         """Bit (day - first) set when the day has at least one slot."""
         if self._mask is None:
-            spans = self._regular_spans() if not (self.shape.clinic and self.calendar.clinic) else []
-            bits, found = self._special_days(spans)
-            for span, pattern in spans:
+            cal = self.calendar
+            if self.shape.clinic and cal.clinic:
+                single: Iterable[int] = range(cal.first, cal.last + 1)
+                patterns: list[tuple[int, int]] = []
+            else:
+                special = self._special()
+                single, patterns = special, self._weekday_patterns(special)
+            bits, found = 0, []
+            for day, pattern in [(day, 1 << (day - cal.first)) for day in single] + patterns:
+                span = self._day_span(day)
                 if span is not None:
                     bits |= pattern
                     found.append(span)
@@ -268,45 +275,29 @@ class SlotTable:
                 self._spread = (min(s[0] for s in found), max(s[1] for s in found))
         return self._mask
 
-    def _regular_spans(self) -> list[tuple[tuple[int, int] | None, int]]:
-        """Per weekday (ordinal % 7): the slot span of its ordinary days, and the
-        bits of those days. Ordinary days (unblocked, constant offset) of one
-        weekday have the same slots, so each weekday is computed once, not 52 times."""
-        cal = self.calendar
-        width = cal.last - cal.first + 1
-        ordinary = ((1 << width) - 1) & ~self._special_bits()
-        every_seventh = ((1 << (7 * (width // 7 + 1))) - 1) // 127  # bits 0, 7, 14, ...
-        out = []
-        for shift in range(7):
-            pattern = (every_seventh << shift) & ordinary
-            if pattern:
-                day = cal.first + (pattern & -pattern).bit_length() - 1
-                out.append((self._day_span(day), pattern))
-        return out
-
-    def _special_bits(self) -> int:
-        bits = 0
-        for day in self._special():
-            bits |= 1 << (day - self.calendar.first)
-        return bits
-
     def _special(self) -> list[int]:
         """Days whose slots differ from their weekday's: blocked, or with an offset change."""
         cal = self.calendar
         days = [day for day in cal.blocked if cal.first <= day <= cal.last]
         return days + [day for day in cal.clock.irregular if day not in cal.blocked]
 
-    def _special_days(self, spans: list[tuple[tuple[int, int] | None, int]]) -> tuple[int, list[tuple[int, int]]]:
-        """Bits and spans of the days not covered by ``spans`` (all days when it is empty)."""
+    def _weekday_patterns(self, special: list[int]) -> list[tuple[int, int]]:
+        """Per weekday: its first ordinary day and the bits of all its ordinary days.
+
+        Ordinary days (unblocked, constant offset) of one weekday have the same
+        slots, so each weekday is computed once, not 52 times."""
         cal = self.calendar
-        days = self._special() if spans else range(cal.first, cal.last + 1)
-        bits, found = 0, []
-        for day in days:
-            span = self._day_span(day)
-            if span is not None:
-                bits |= 1 << (day - cal.first)
-                found.append(span)
-        return bits, found
+        width = cal.last - cal.first + 1
+        ordinary = (1 << width) - 1
+        for day in special:
+            ordinary &= ~(1 << (day - cal.first))
+        every_seventh = ((1 << (7 * (width // 7 + 1))) - 1) // 127  # bits 0, 7, 14, ...
+        out = []
+        for shift in range(7):
+            pattern = (every_seventh << shift) & ordinary
+            if pattern:
+                out.append((cal.first + (pattern & -pattern).bit_length() - 1, pattern))
+        return out
 
     def _day_span(self, day: int) -> tuple[int, int] | None:
         """First and last slot of ``day`` in minutes after its midnight, or None."""

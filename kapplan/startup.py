@@ -34,7 +34,7 @@ def tune_short_run() -> None:
 
 
 def collect_as_usual() -> None:
-    """For long runs (batch, many files): collect garbage again.
+    """For runs whose work grows with their input (batch): collect garbage again.
 
     What was loaded so far lives until exit; freezing it keeps the
     collector from walking it again on every full collection. Only undoes
