@@ -15,9 +15,9 @@ from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from kapplan.protocol import Protocol
-from kapplan.schedule import ClinicRules, ScheduleRequest
-from kapplan.values import parse_date_range, parse_weekly_window
+from kapplan.engine import ClinicRules, ScheduleRequest
+from kapplan.models.protocol import Protocol
+from kapplan.models.values import parse_date_range, parse_weekly_window
 
 START = date(2026, 12, 7)
 DOSE = {"medication": "ketamine", "route": "IM", "by_prescriber": True}

@@ -221,7 +221,7 @@ class Bench:
         return self.against_typer("`kapplan --help` vs a two-command Typer app's `--help`", 1.0, "--help")
 
     def validate(self) -> Figure:
-        from kapplan.bundled import bundled_paths
+        from kapplan.io.bundled import bundled_paths
 
         paths = list(bundled_paths().values())
         label = f"`kapplan validate` of the {len(paths)} bundled protocols vs the Typer `--help`"
@@ -285,7 +285,7 @@ class Bench:
         cases = load_cases()
         if cases is None:
             return [Figure("worst-case single-client search", 1.0, missing="bench/cases.py not found", unit=" s")]
-        from kapplan.schedule import schedule
+        from kapplan.engine import schedule
 
         if not self.typer_help_times:
             self.alternate(self.typer_help(), self.typer_help(), 2)
@@ -351,7 +351,7 @@ def sec(times: list[float]) -> str:
 
 
 def one_protocol() -> str:
-    from kapplan.bundled import bundled_paths
+    from kapplan.io.bundled import bundled_paths
 
     ids = list(bundled_paths())
     return "journey-sl-kap" if "journey-sl-kap" in ids else ids[0]
@@ -359,7 +359,7 @@ def one_protocol() -> str:
 
 def write_roster(path: Path, size: int) -> None:
     """A deterministic roster of mixed bundled protocols, zones, starts and weights."""
-    from kapplan.bundled import bundled_paths
+    from kapplan.io.bundled import bundled_paths
 
     protocols = list(bundled_paths())
     rng = random.Random(size)

@@ -11,11 +11,11 @@ __version__ = "0.1.0"
 __all__ = ["KapplanError", "load_client", "load_protocol", "make_plan", "plan_to_ics"]
 
 _EXPORTS = {
-    "KapplanError": ("kapplan.errors", "KapplanError"),
-    "load_protocol": ("kapplan.inputs", "load_protocol"),
-    "load_client": ("kapplan.inputs", "load_client"),
-    "make_plan": ("kapplan.planning", "make_plan"),
-    "plan_to_ics": ("kapplan.ics", "plan_to_ics"),
+    "KapplanError": ("kapplan.models.errors", "KapplanError"),
+    "load_protocol": ("kapplan.io.readers", "load_protocol"),
+    "load_client": ("kapplan.io.readers", "load_client"),
+    "make_plan": ("kapplan.planning.build", "make_plan"),
+    "plan_to_ics": ("kapplan.export.ics", "plan_to_ics"),
 }
 
 

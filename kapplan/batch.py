@@ -28,10 +28,10 @@ from itertools import chain, islice
 from pathlib import Path
 from typing import IO, Any
 
-from . import __version__
-from .errors import InputError, KapplanError, UsageError
-from .files import atomic_output, atomic_write, flush_to_disk
-from .roster import Roster, RosterRecord
+from kapplan import __version__
+from kapplan.io.files import atomic_output, atomic_write, flush_to_disk
+from kapplan.io.roster import Roster, RosterRecord
+from kapplan.models.errors import InputError, KapplanError, UsageError
 
 SUMMARY_NAME = "summary.json"
 SUFFIXES = {"ics": ".ics", "json": ".plan.json"}
@@ -236,7 +236,7 @@ class _TaskReader:
 def _record_id(data: dict[str, Any]) -> tuple[str | None, str | None]:
     from pydantic_core import PydanticCustomError
 
-    from .values import parse_identifier
+    from kapplan.models.values import parse_identifier
 
     if data.get("id") is None:
         return None, "missing required key 'id'"
@@ -306,8 +306,8 @@ def _client(data: dict[str, Any], settings: BatchSettings) -> Any:
     """The record as a validated Client, batch defaults applied; never guesses a zone or start."""
     from pydantic import ValidationError
 
-    from .client import Client
-    from .loading import Document, validation_diagnostics
+    from kapplan.io.documents import Document, validation_diagnostics
+    from kapplan.models.client import Client
 
     fields = {key: value for key, value in data.items() if value is not None and key != "protocol"}
     for key, default in (("timezone", settings.timezone), ("start", settings.start)):
@@ -341,8 +341,8 @@ def _protocol(name: str, settings: BatchSettings) -> Any:
 
 
 def _load_protocol(name: str, base: Path) -> Any:
-    from .bundled import bundled_paths, resolve_protocol_path
-    from .inputs import load_protocol
+    from kapplan.io.bundled import bundled_paths, resolve_protocol_path
+    from kapplan.io.readers import load_protocol
 
     try:
         return load_protocol(name, base)
@@ -360,8 +360,8 @@ def _load_protocol(name: str, base: Path) -> Any:
 
 
 def _plan_into(outcome: Outcome, loaded: Any, client: Any, settings: BatchSettings) -> None:
-    from .ics import plan_events, plan_span, plan_to_ics, plan_zone_name
-    from .planning import make_plan
+    from kapplan.export.ics import plan_events, plan_span, plan_to_ics, plan_zone_name
+    from kapplan.planning.build import make_plan
 
     plan = make_plan(loaded, client, settings.clinic, now=settings.now, reproducible=settings.reproducible)
     outcome.sessions = len(plan.sessions)
@@ -380,7 +380,7 @@ def _plan_into(outcome: Outcome, loaded: Any, client: Any, settings: BatchSettin
 
 def _reason(err: Exception) -> str:
     """One line for a failed record, built from diagnostics and explanations (no values)."""
-    from .errors import InfeasibleError
+    from kapplan.models.errors import InfeasibleError
 
     if isinstance(err, InfeasibleError):
         return "; ".join(line.strip().removeprefix("- ") for line in err.explanation.lines())
@@ -467,7 +467,7 @@ class _SummaryFile:
     """``summary.json`` streamed record by record, renamed into place at the end."""
 
     def __init__(self, path: Path, roster: str, now: datetime) -> None:
-        from .plan import format_utc
+        from kapplan.models.plan import format_utc
 
         self._output = atomic_output(path, private=True)
         self._head = {
@@ -534,7 +534,7 @@ class _CombinedCalendar:
         self._zones[outcome.zone] = (min(known[0], first), max(known[1], last))
 
     def finish(self) -> None:
-        from .ics import COMBINED_NAME, calendar_head, calendar_tail, timezone_block
+        from kapplan.export.ics import COMBINED_NAME, calendar_head, calendar_tail, timezone_block
 
         assert self._events is not None
         self._events.seek(0)

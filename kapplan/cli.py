@@ -15,7 +15,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from typer.core import TyperGroup
 
-from . import __version__
+from kapplan import __version__
 
 _state = {"debug": False}
 
@@ -31,10 +31,10 @@ class KapplanGroup(TyperGroup):
         except KeyboardInterrupt:
             _fail_plain("interrupted", 130)
         except Exception as err:  # the one place errors become exit codes
-            from .errors import KapplanError
+            from kapplan.models.errors import KapplanError
 
             if isinstance(err, KapplanError):
-                from .render import print_error
+                from kapplan.render import print_error
 
                 print_error(err)
                 raise typer.Exit(int(err.exit_code)) from None
@@ -165,8 +165,8 @@ def emit(data: bytes | str, output: str | None, *, private: bool = True) -> None
         sys.stdout.buffer.write(payload)
         sys.stdout.flush()
         return
-    from .errors import UsageError
-    from .files import atomic_write
+    from kapplan.io.files import atomic_write
+    from kapplan.models.errors import UsageError
 
     target = Path(output)
     if target.is_dir():
@@ -188,7 +188,7 @@ def output_format(output: str | None, chosen: str | None, default: str = "table"
         return chosen
     if output in (None, "-"):
         return default
-    from .errors import UsageError
+    from kapplan.models.errors import UsageError
 
     suffix = Path(str(output)).suffix.lower()
     if suffix not in _EXTENSIONS:
@@ -211,7 +211,7 @@ def validate(
     """
     import json
 
-    from .inputs import check_paths, validation_exit_code
+    from kapplan.io.readers import check_paths, validation_exit_code
 
     reports = check_paths(paths, strict=strict)
     diagnostics = [d for report in reports for d in report.diagnostics]
@@ -243,14 +243,14 @@ def protocols(
     """
     import json
 
-    from .bundled import bundled_paths
-    from .inputs import load_protocol, protocol_summary
+    from kapplan.io.bundled import bundled_paths
+    from kapplan.io.readers import load_protocol, protocol_summary
 
     rows = [protocol_summary(load_protocol(path), name) for name, path in bundled_paths().items()]
     if format is ListFormat.json:
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
-    from .render import protocols_table_text
+    from kapplan.render import protocols_table_text
 
     sys.stdout.write(protocols_table_text(rows))
 
@@ -263,9 +263,9 @@ def show(protocol: Annotated[str, typer.Argument(metavar="PROTOCOL", help="Proto
     (each gap, after and offset at its minimum; availability ignored). Lint
     warnings go to stderr.
     """
-    from .inputs import load_protocol
-    from .render import protocol_text
-    from .shape import earliest_shape
+    from kapplan.io.readers import load_protocol
+    from kapplan.lint.shape import earliest_shape
+    from kapplan.render import protocol_text
 
     loaded = load_protocol(protocol)
     sys.stderr.writelines(d.as_text() + "\n" for d in loaded.warnings)
@@ -305,10 +305,10 @@ def plan(
     it, and the nearest later start date that works; --allow-deviations then
     relaxes upper bounds and records every deviation in the plan.
     """
-    from .clock import current_time, reproducible_epoch, system_zone_name
-    from .inputs import load_client, load_clinic, load_protocol
-    from .planning import ClientFlags, make_plan, merge_client, resolve_client, usable_zone
-    from .render import print_plan_notes
+    from kapplan.clock import current_time, reproducible_epoch, system_zone_name
+    from kapplan.io.readers import load_client, load_clinic, load_protocol
+    from kapplan.planning.build import ClientFlags, make_plan, merge_client, resolve_client, usable_zone
+    from kapplan.render import print_plan_notes
 
     fmt = output_format(output, format.value if format else None)
     loaded = load_protocol(protocol)
@@ -334,13 +334,13 @@ def render_plan(result: Any, fmt: str, audience: str, privacy: str, alarms: bool
     if fmt == "json":
         return str(result.to_json())
     if fmt == "ics":
-        from .ics import plan_to_ics
+        from kapplan.export.ics import plan_to_ics
 
         return plan_to_ics(result, audience=audience, privacy=privacy, alarms=alarms)
-    from . import render
+    from kapplan import render
 
     if fmt == "csv":
-        from .plan_csv import plan_to_csv
+        from kapplan.export.csv_rows import plan_to_csv
 
         return plan_to_csv(result)
     if fmt == "calendar":
@@ -363,9 +363,9 @@ def export(
     for the clinic also notes, monitoring, assessments and staff. The file is
     created readable by its owner only.
     """
-    from .errors import UsageError
-    from .ics import plan_to_ics
-    from .plan import read_plan
+    from kapplan.export.ics import plan_to_ics
+    from kapplan.models.errors import UsageError
+    from kapplan.models.plan import read_plan
 
     target = None if output in (None, "-") else Path(output)
     if target is not None and target.suffix.lower() not in (".ics", ".ical"):
@@ -378,7 +378,7 @@ def export(
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
         return
-    from .files import atomic_write
+    from kapplan.io.files import atomic_write
 
     try:
         atomic_write(target, data, private=True)
@@ -423,12 +423,12 @@ def batch(
     import dataclasses
     import os
 
-    from .batch import BatchSettings, run_batch
-    from .clock import current_time, reproducible_epoch
-    from .errors import BatchFailedError
-    from .render import batch_reporter, batch_summary_line
-    from .roster import open_roster
-    from .startup import collect_as_usual
+    from kapplan.batch import BatchSettings, run_batch
+    from kapplan.clock import current_time, reproducible_epoch
+    from kapplan.io.roster import open_roster
+    from kapplan.models.errors import BatchFailedError
+    from kapplan.render import batch_reporter, batch_summary_line
+    from kapplan.startup import collect_as_usual
 
     collect_as_usual()
     folder = out or Path(".")
@@ -474,7 +474,7 @@ def batch(
 
 
 def _batch_formats(value: str) -> tuple[str, ...]:
-    from .errors import UsageError
+    from kapplan.models.errors import UsageError
 
     chosen = [part.strip().lower() for part in value.split(",") if part.strip()]
     if not chosen or any(part not in ("ics", "json") for part in chosen):
@@ -488,8 +488,8 @@ def _batch_flag(flag: str, value: str | None) -> str | None:
         return None
     from pydantic_core import PydanticCustomError
 
-    from .errors import UsageError
-    from .values import parse_date, parse_timezone
+    from kapplan.models.errors import UsageError
+    from kapplan.models.values import parse_date, parse_timezone
 
     try:
         parsed = parse_timezone(value) if flag == "--tz" else parse_date(value).isoformat()
@@ -502,8 +502,8 @@ def _batch_protocol(name: str | None) -> str | None:
     """--protocol: a path (made absolute, as records resolve theirs elsewhere) or a bundled id."""
     if name is None:
         return None
-    from .bundled import bundled_paths
-    from .errors import UsageError
+    from kapplan.io.bundled import bundled_paths
+    from kapplan.models.errors import UsageError
 
     if Path(name).exists():
         return str(Path(name).resolve())
@@ -515,13 +515,13 @@ def _batch_protocol(name: str | None) -> str | None:
 def _batch_clinic(path: Path | None) -> Any:
     if path is None:
         return None
-    from .inputs import load_clinic
+    from kapplan.io.readers import load_clinic
 
     return load_clinic(path)
 
 
 def _check_combined(path: Path | None, out: Path) -> None:
-    from .errors import UsageError
+    from kapplan.models.errors import UsageError
 
     if path is None:
         return
@@ -546,9 +546,9 @@ def mark(
     local time such as '2026-12-14 10:30' in the client's zone). missed or
     cancelled: it did not; 'kapplan reschedule' plans the occurrence again.
     """
-    from .clock import current_time
-    from .lifecycle import mark_session, parse_actual_start, plan_zone
-    from .plan import read_plan
+    from kapplan.clock import current_time
+    from kapplan.lifecycle.reschedule import mark_session, parse_actual_start, plan_zone
+    from kapplan.models.plan import read_plan
 
     current = read_plan(plan_file)
     moment = parse_actual_start(at, plan_zone(current)) if at is not None else None
@@ -564,10 +564,10 @@ def mark(
 @app.command()
 def status(plan_file: Annotated[Path, typer.Argument(metavar="PLAN.json")]) -> None:
     """Show a plan with statuses, what is next, and deviations."""
-    from .clock import current_time
-    from .lifecycle import plan_status
-    from .plan import read_plan
-    from .render import status_text
+    from kapplan.clock import current_time
+    from kapplan.lifecycle.reschedule import plan_status
+    from kapplan.models.plan import read_plan
+    from kapplan.render import status_text
 
     current = read_plan(plan_file)
     now = current_time()
@@ -599,11 +599,11 @@ def reschedule(
     and every later session are planned again from --from (default: today).
     Client flags change the embedded client (--unavailable adds dates).
     """
-    from .clock import current_time
-    from .inputs import load_clinic
-    from .lifecycle import embedded_client, embedded_clinic, plan_zone, reschedule_plan
-    from .plan import read_plan
-    from .planning import ClientFlags, merge_client
+    from kapplan.clock import current_time
+    from kapplan.io.readers import load_clinic
+    from kapplan.lifecycle.reschedule import embedded_client, embedded_clinic, plan_zone, reschedule_plan
+    from kapplan.models.plan import read_plan
+    from kapplan.planning.build import ClientFlags, merge_client
 
     current = read_plan(plan_file)
     flags = ClientFlags(
@@ -633,8 +633,8 @@ def reschedule(
 
 def _replace_plan_file(path: Path, new: Any) -> None:
     """Keep the previous plan as PLAN.json.bak, then replace the plan atomically."""
-    from .errors import UsageError
-    from .files import atomic_write
+    from kapplan.io.files import atomic_write
+    from kapplan.models.errors import UsageError
 
     try:
         previous = path.read_bytes()
@@ -649,8 +649,8 @@ def _date_option(flag: str, value: str | None) -> Any:
         return None
     from pydantic_core import PydanticCustomError
 
-    from .errors import UsageError
-    from .values import parse_date
+    from kapplan.models.errors import UsageError
+    from kapplan.models.values import parse_date
 
     try:
         return parse_date(value)
@@ -670,7 +670,7 @@ def _reschedule_command(from_: str | None, flags: Any, clinic: Path | None, allo
 
 def _print_deviations(current: Any) -> None:
     """Deviations are shown, never hidden."""
-    from .deviations import describe_deviation
+    from kapplan.engine.deviations import describe_deviation
 
     for deviation in current.deviations:
         sys.stderr.write(f"deviation: {describe_deviation(deviation)}\n")
@@ -683,7 +683,7 @@ def schema(
     """Print the JSON Schema of a file type (for editor integration)."""
     import json
 
-    from .schema import json_schema
+    from kapplan.models.schema import json_schema
 
     sys.stdout.write(json.dumps(json_schema(kind.value), indent=2, ensure_ascii=False) + "\n")
 
@@ -699,27 +699,27 @@ def rules(
     KP1xx: file structure; KP2xx: references and consistency; KP3xx:
     clinical safety. docs/protocol-format.md explains each one.
     """
-    from .rules import all_rules
+    from kapplan.lint.registry import all_rules
 
     registry = all_rules()
     if not codes:
-        from .render import rules_table_text
+        from kapplan.render import rules_table_text
 
         sys.stdout.write(rules_table_text(registry))
         return
-    from .errors import UsageError
+    from kapplan.models.errors import UsageError
 
     unknown = [code for code in codes if code.upper() not in registry]
     if unknown:
         raise UsageError(f"unknown rule code {unknown[0]!r}; 'kapplan rules' lists them")
-    from .render import rule_text
+    from kapplan.render import rule_text
 
     sys.stdout.write("\n".join(rule_text(registry[code.upper()]) for code in codes))
 
 
 def main() -> None:
     """Console-script entry point."""
-    from .startup import before_exit, tune_short_run
+    from kapplan.startup import before_exit, tune_short_run
 
     tune_short_run()
     try:

@@ -27,7 +27,7 @@ def print_error(err: Any) -> None:
     """One clear message per error; input errors list every diagnostic."""
     from rich.markup import escape
 
-    from .errors import InputError
+    from kapplan.models.errors import InputError
 
     console = stderr_console()
     if isinstance(err, InputError):
@@ -66,7 +66,7 @@ def _capture(renderables: list[Any]) -> str:
 
 
 def _duration_text(minutes: int) -> str:
-    from .values import format_minutes
+    from kapplan.models.values import format_minutes
 
     return format_minutes(minutes)
 
@@ -152,7 +152,7 @@ def print_plan_notes(plan: Any) -> None:
         return
     from rich.markup import escape
 
-    from .deviations import describe_deviation
+    from kapplan.engine.deviations import describe_deviation
 
     console = stderr_console()
     for warning in plan.warnings:
@@ -170,8 +170,8 @@ def status_text(plan: Any, report: Any, now: Any) -> str:
     from rich.markup import escape
     from rich.table import Table
 
-    from .deviations import describe_deviation
-    from .lifecycle import plan_zone, when
+    from kapplan.engine.deviations import describe_deviation
+    from kapplan.lifecycle.reschedule import plan_zone, when
 
     zone = plan_zone(plan)
     table = Table(title=f"Status of {escape(str(plan.client.get('id')))} ({zone.key})", title_justify="left")
@@ -262,7 +262,7 @@ def _dose_text(dose: Any) -> str:
 def _session_branch(tree: Any, name: str, session: Any) -> None:
     from rich.markup import escape
 
-    from .values import format_days
+    from kapplan.models.values import format_days
 
     facts = [session.kind, str(session.duration), session.setting]
     facts += [f"observation {session.observation}"] if session.observation else []

@@ -1,6 +1,6 @@
 """An independent checker of placed sessions against SPEC §2 (shared by tests).
 
-Written from the spec, not from the engine: it never imports kapplan.schedule
+Written from the spec, not from the engine: it never imports kapplan.engine
 or its search modules, works on datetimes and zoneinfo directly, and checks
 every rule pair by pair. ``violations`` returns one line per broken rule (an
 empty list means the plan is valid for the request).
@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from kapplan.protocol import Duration, Protocol, Range
+from kapplan.models.protocol import Duration, Protocol, Range
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from kapplan.plan import Plan, PlannedDose, PlannedReminder, PlannedSession, ProtocolRef
+from kapplan.models.plan import Plan, PlannedDose, PlannedReminder, PlannedSession, ProtocolRef
 
 SERIES = "7f0c3a52-2d0e-4b8e-9a51-0d2b1f6c9e11"
 OTHER_SERIES = "0b6c1d5e-93c4-4f71-a2a8-5d8e4f0c7a31"

@@ -19,9 +19,9 @@ from typer.testing import CliRunner
 
 from kapplan import batch as batch_module
 from kapplan.cli import app
-from kapplan.errors import InputError
-from kapplan.plan import Plan
-from kapplan.roster import open_roster
+from kapplan.io.roster import open_roster
+from kapplan.models.errors import InputError
+from kapplan.models.plan import Plan
 
 DATA = Path(__file__).parent / "data"
 runner = CliRunner()
@@ -251,7 +251,7 @@ def test_files_are_private(tmp_path: Path) -> None:
 
 def test_record_files_reach_the_disk_in_one_flush_before_the_summary(tmp_path: Path, monkeypatch) -> None:
     """No fsync per record file (thousands of them); one flush, then the summary."""
-    from kapplan import files
+    from kapplan.io import files
 
     calls: list[str] = []
     real_fsync = os.fsync
@@ -388,16 +388,16 @@ def test_bad_flags_are_usage_errors(tmp_path: Path, flags: list[str], message: s
 
 
 def test_an_internal_error_fails_only_its_record(tmp_path: Path, monkeypatch) -> None:
-    import kapplan.planning
+    import kapplan.planning.build
 
-    real = kapplan.planning.make_plan
+    real = kapplan.planning.build.make_plan
 
     def flaky(loaded, client, clinic, **kwargs):
         if client.id == "S-1":
             raise ZeroDivisionError
         return real(loaded, client, clinic, **kwargs)
 
-    monkeypatch.setattr(kapplan.planning, "make_plan", flaky)
+    monkeypatch.setattr(kapplan.planning.build, "make_plan", flaky)
     out = tmp_path / "out"
     result = run("batch", DATA / "roster_excel_semicolon_bom.csv", "--out", out, "--jobs", "1")
     assert result.exit_code == 4

@@ -13,8 +13,8 @@ from decimal import Decimal
 
 import pytest
 
-from kapplan.bundled import bundled_paths
-from kapplan.inputs import check_file, load_protocol
+from kapplan.io.bundled import bundled_paths
+from kapplan.io.readers import check_file, load_protocol
 
 VERIFY_NOTE = "Scheduling illustration; verify against the current label or source."
 EXPECTED_IDS = {

@@ -9,9 +9,9 @@ from pathlib import Path
 import typer.main
 
 from kapplan.cli import app
-from kapplan.client import Client, Clinic, Person
-from kapplan.protocol import Constraints, Dose, FollowUp, Protocol, Reference, Reminder, SessionType, Step
-from kapplan.rules import all_rules
+from kapplan.lint.registry import all_rules
+from kapplan.models.client import Client, Clinic, Person
+from kapplan.models.protocol import Constraints, Dose, FollowUp, Protocol, Reference, Reminder, SessionType, Step
 
 ROOT = Path(__file__).parent.parent
 FORMAT = (ROOT / "docs" / "protocol-format.md").read_text(encoding="utf-8")

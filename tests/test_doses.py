@@ -4,9 +4,9 @@ from decimal import Decimal
 
 import pytest
 
-from kapplan.doses import DoseError, planned_dose, round_half_up
-from kapplan.protocol import Dose
-from kapplan.values import parse_mass
+from kapplan.models.protocol import Dose
+from kapplan.models.values import parse_mass
+from kapplan.planning.doses import DoseError, planned_dose, round_half_up
 
 
 def dose(**fields: object) -> Dose:

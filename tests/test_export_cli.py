@@ -15,8 +15,8 @@ from plan_factory import CLIENT_EMAIL, CLIENT_NAME, make_plan_obj
 from typer.testing import CliRunner
 
 from kapplan.cli import app
-from kapplan.ics import plan_to_ics
-from kapplan.plan import read_plan
+from kapplan.export.ics import plan_to_ics
+from kapplan.models.plan import read_plan
 
 runner = CliRunner()
 

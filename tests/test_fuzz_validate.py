@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from kapplan.cli import app
-from kapplan.loading import parse_document
+from kapplan.io.documents import parse_document
 
 DATA = Path(__file__).parent / "data"
 EVERY = parse_document((DATA / "every_feature.yaml").read_bytes(), "every_feature.yaml").data

@@ -35,8 +35,7 @@ from plan_factory import (
     make_session,
 )
 
-from kapplan.errors import InputError
-from kapplan.ics import (
+from kapplan.export.ics import (
     COMBINED_NAME,
     WITHHELD,
     calendar_head,
@@ -46,7 +45,8 @@ from kapplan.ics import (
     plan_to_ics,
     timezone_block,
 )
-from kapplan.plan import HistoryEntry, PlannedReminder
+from kapplan.models.errors import InputError
+from kapplan.models.plan import HistoryEntry, PlannedReminder
 
 DATA = Path(__file__).parent / "data"
 LEVELS = ("minimal", "standard", "full")

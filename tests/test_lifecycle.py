@@ -31,12 +31,12 @@ from plan_checker import violations
 from typer.testing import CliRunner
 
 from kapplan.cli import app
-from kapplan.errors import UsageError
-from kapplan.ics import plan_to_ics
-from kapplan.lifecycle import local_midnight, parse_actual_start
-from kapplan.plan import Deviation, Plan, read_plan
-from kapplan.planning import build_request, client_from_plan, clinic_from_plan, protocol_from_plan
-from kapplan.schedule import Placement
+from kapplan.engine import Placement
+from kapplan.export.ics import plan_to_ics
+from kapplan.lifecycle.reschedule import local_midnight, parse_actual_start
+from kapplan.models.errors import UsageError
+from kapplan.models.plan import Deviation, Plan, read_plan
+from kapplan.planning.build import build_request, client_from_plan, clinic_from_plan, protocol_from_plan
 
 DATA = Path(__file__).parent / "data"
 PROTOCOL = DATA / "protocol_four_doses_weekly_integration.yaml"

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from kapplan.errors import InputError, UsageError
-from kapplan.inputs import check_file, load_client, load_clinic, load_protocol
-from kapplan.loading import MAX_BYTES, parse_document, read_bytes
+from kapplan.io.documents import MAX_BYTES, parse_document, read_bytes
+from kapplan.io.readers import check_file, load_client, load_clinic, load_protocol
+from kapplan.models.errors import InputError, UsageError
 
 DATA = Path(__file__).parent / "data"
 

@@ -19,8 +19,8 @@ import pytest
 from typer.testing import CliRunner
 
 from kapplan.cli import app
-from kapplan.plan import Plan
-from kapplan.planning import SERIES_NAMESPACE
+from kapplan.models.plan import Plan
+from kapplan.planning.build import SERIES_NAMESPACE
 
 DATA = Path(__file__).parent / "data"
 NEW_YORK = str(DATA / "client_new_york_72kg.yaml")

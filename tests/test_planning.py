@@ -1,4 +1,4 @@
-"""The planning core (kapplan.planning): client merge and defaults, doses, and the plans themselves.
+"""The planning core (kapplan.planning.build): client merge and defaults, doses, and the plans themselves.
 
 Every bundled protocol is planned for two example clients and compared with a
 literal schedule that was checked by hand against the protocol's rules (SPEC
@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from plan_checker import expected_keys, violations
 
-from kapplan.client import Client, Clinic
-from kapplan.errors import InfeasibleError, InputError
-from kapplan.inputs import load_client, load_clinic, load_protocol
-from kapplan.plan import Plan, PlannedSession
-from kapplan.planning import (
+from kapplan.io.readers import load_client, load_clinic, load_protocol
+from kapplan.models.client import Client, Clinic
+from kapplan.models.errors import InfeasibleError, InputError
+from kapplan.models.plan import Plan, PlannedSession
+from kapplan.planning.build import (
     HORIZON_DAYS,
     SCAN_DAYS,
     ClientFlags,

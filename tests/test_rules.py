@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from kapplan.inputs import check_file, protocol_from_document
-from kapplan.loading import parse_document
-from kapplan.protocol import Protocol
-from kapplan.rules import all_rules
-from kapplan.sensitive import mentions_medication_or_dose
-from kapplan.shape import earliest_shape, span_days
+from kapplan.io.documents import parse_document
+from kapplan.io.readers import check_file, protocol_from_document
+from kapplan.lint.registry import all_rules
+from kapplan.lint.shape import earliest_shape, span_days
+from kapplan.models.protocol import Protocol
+from kapplan.models.sensitive import mentions_medication_or_dose
 
 DATA = Path(__file__).parent / "data"
 FIXTURES = sorted(DATA.glob("lint_*.yaml"))

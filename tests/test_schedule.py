@@ -14,9 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from plan_checker import violations
 
-from kapplan.errors import Explanation, InfeasibleError
-from kapplan.protocol import Protocol
-from kapplan.schedule import (
+from kapplan.engine import (
     ClinicRules,
     ScheduleRequest,
     ScheduleResult,
@@ -24,7 +22,9 @@ from kapplan.schedule import (
     placement_order,
     schedule,
 )
-from kapplan.values import parse_date_range, parse_weekly_window
+from kapplan.models.errors import Explanation, InfeasibleError
+from kapplan.models.protocol import Protocol
+from kapplan.models.values import parse_date_range, parse_weekly_window
 
 NEW_YORK = ZoneInfo("America/New_York")
 DOSE = {"medication": "ketamine", "route": "IM", "by_prescriber": True}

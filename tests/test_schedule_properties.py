@@ -17,11 +17,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from plan_checker import expected_keys, partial_violations, violations
 
-from kapplan.errors import Explanation, InfeasibleError
-from kapplan.protocol import Protocol
-from kapplan.schedule import ClinicRules, ScheduleRequest, ScheduleResult, earliest_workable_start, schedule
-from kapplan.search import BudgetExhausted
-from kapplan.values import parse_date_range, parse_weekly_window
+from kapplan.engine import ClinicRules, ScheduleRequest, ScheduleResult, earliest_workable_start, schedule
+from kapplan.engine.search import BudgetExhausted
+from kapplan.models.errors import Explanation, InfeasibleError
+from kapplan.models.protocol import Protocol
+from kapplan.models.values import parse_date_range, parse_weekly_window
 
 ZONES = ["UTC", "America/New_York", "Europe/London", "Australia/Lord_Howe", "Asia/Tokyo"]
 STARTS = [
@@ -267,7 +267,7 @@ def larger_requests(draw: Any) -> ScheduleRequest:
 def test_pruned_search_finds_what_plain_backtracking_finds(request: ScheduleRequest) -> None:
     """Look-ahead, backjumping and learned nogoods only skip what cannot succeed: the
     result equals plain chronological backtracking's (when that finishes)."""
-    from kapplan.schedule import _Context  # the engine's internals, for this comparison only
+    from kapplan.engine import _Context  # the engine's internals, for this comparison only
 
     context = _Context(request)
     pruned = context.engine(request.start_date)

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from kapplan.bundled import bundled_paths
 from kapplan.cli import app
-from kapplan.inputs import load_protocol
-from kapplan.loading import parse_document
-from kapplan.rules import all_rules
+from kapplan.io.bundled import bundled_paths
+from kapplan.io.documents import parse_document
+from kapplan.io.readers import load_protocol
+from kapplan.lint.registry import all_rules
 
 DATA = Path(__file__).parent / "data"
 EVERY = str(DATA / "every_feature.yaml")

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from pydantic_core import PydanticCustomError
 
-from kapplan.values import (
+from kapplan.models.values import (
     DoseAmount,
     Duration,
     Mass,

@@ -1,0 +1,277 @@
+"""The scheduling engine: a protocol and a client's calendar in, dated sessions out.
+
+Pure and deterministic: no I/O, no clock; the caller passes the start date,
+the zone, expanded holidays and (for a reschedule) the sessions that already
+happened. This module is the interface and the deviation policy; the parts:
+
+- layout.py: the sessions in placement order and the references between them;
+- slots.py: local time, DST, the static grid of permitted starts per day;
+- windows.py: the bounds each rule gives a session, from the placed ones;
+- search.py: the depth-first search (look-ahead from relaxation.py,
+  backjumping and learned nogoods from blame.py, a node budget);
+- infeasibility.py: why a session could not be placed, in words;
+- deviations.py: what a relaxed plan breaks.
+
+Budgets: ``budget`` nodes per search (about 10 microseconds each); the
+strict search, then for deviations the relaxed search and its narrowing, each
+get one. The scan for a later start date has its own, larger, budget.
+
+Deviations (``allow_deviations``): only when no strict plan exists. Upper
+bounds (gap, after and offset maxima, ``within``, ``max_span``) become
+lateness, ``per_week`` becomes "at most N per week"; minimum gaps, the dosing
+interval, availability and the dosing-day rule stay hard. The plan returned
+has the least total lateness (minutes; a calendar bound counts whole days of
+1440 minutes) when the searches finish within their budget, and among those
+plans it is the best in the usual order. The narrowing (a binary search on the
+lateness allowed) has its own node budget, a quarter of it per trial; a trial
+that runs out counts as "no plan that late", so when budgets run out the
+least-late plan found is returned, not necessarily the least late there is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from kapplan.engine.layout import Layout
+from kapplan.engine.search import INF, BudgetExhausted, Engine, Settings
+from kapplan.engine.slots import Calendar, ClinicHours, blocked_days, instant_ceil, instant_of, moment_of
+from kapplan.models.errors import Explanation, InfeasibleError
+from kapplan.models.plan import Deviation
+from kapplan.models.protocol import Protocol
+from kapplan.models.values import DateRange, WeeklyWindow
+
+DEFAULT_BUDGET = 40_000
+SCAN_BUDGET = 60_000
+"""Search nodes for the scan for a later start date (a few tenths of a second):
+an answer that no plan exists still comes within a second. On the bundled
+protocols with 384 hard clients it finds every date that 300,000 nodes find."""
+
+
+@dataclass(frozen=True)
+class Placement:
+    key: str
+    step: str
+    session: str
+    index: int
+    count: int
+    follows: str | None
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True)
+class ClinicRules:
+    zone: ZoneInfo
+    hours: tuple[WeeklyWindow, ...]
+    closed: tuple[DateRange, ...] = ()
+    holidays: Mapping[date, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ScheduleRequest:
+    protocol: Protocol
+    zone: ZoneInfo
+    start_date: date
+    availability: tuple[WeeklyWindow, ...]
+    unavailable: tuple[DateRange, ...] = ()
+    holidays: Mapping[date, str] = field(default_factory=dict)
+    clinic: ClinicRules | None = None
+    fixed: Mapping[str, tuple[datetime, datetime]] = field(default_factory=dict)
+    not_before: datetime | None = None
+    allow_deviations: bool = False
+    horizon_days: int = 365
+    grid_minutes: int = 15
+    budget: int = DEFAULT_BUDGET
+
+
+@dataclass
+class ScheduleResult:
+    placements: list[Placement]
+    deviations: list[Deviation]
+
+
+def placement_order(protocol: Protocol) -> list[tuple[str, str, str, int, str | None]]:
+    """(key, step, session, index, follows) of every session, in placement order."""
+    layout = Layout(protocol, clinic=False)
+    return [(e.key, layout.steps[e.step].key, e.session, e.index, e.follows) for e in layout.entries]
+
+
+class _Context:
+    """What every search for one request shares: positions and the slot calendar."""
+
+    def __init__(self, request: ScheduleRequest, extra_days: int = 0) -> None:
+        if request.grid_minutes <= 0 or request.horizon_days < 0:
+            raise ValueError("grid_minutes must be positive and horizon_days not negative")
+        self.request = request
+        start = request.start_date.toordinal()
+        first, last = start - 2, start + request.horizon_days + extra_days + 1
+        clinic = None
+        if request.clinic is not None:
+            rules = request.clinic
+            clinic = ClinicHours(rules.zone, rules.hours, rules.closed, rules.holidays, first, last)
+        blocked = blocked_days(request.unavailable, request.holidays, first, last)
+        self.calendar = Calendar(request.zone, request.availability, blocked, clinic, first, last,
+                                 request.grid_minutes)
+        self.layout = Layout(request.protocol, clinic=clinic is not None)
+        self.fixed = {
+            self.layout.by_key[key]: (instant_of(s), max(instant_of(s), instant_ceil(e)))
+            for key, (s, e) in request.fixed.items()
+            if key in self.layout.by_key
+        }
+
+    def engine(self, start: date, *, relaxed: bool = False, cap: int | None = None,
+               budget: int | None = None, prune: bool = True) -> Engine:
+        request = self.request
+        constraints = request.protocol.constraints
+        settings = Settings(
+            start_day=start.toordinal(),
+            last_day=start.toordinal() + request.horizon_days,
+            not_before=instant_ceil(request.not_before) if request.not_before else -INF,
+            fixed=self.fixed,
+            min_dosing=constraints.min_dosing_interval,
+            max_span=constraints.max_span,
+            relaxed=relaxed,
+            lateness_cap=cap,
+            budget=request.budget if budget is None else budget,
+            prune=prune,
+        )
+        return Engine(self.layout, self.calendar, settings)
+
+    def placements(self, engine: Engine) -> list[Placement]:
+        zone = self.request.zone
+        out = []
+        for entry in self.layout.entries:
+            given = self.request.fixed.get(entry.key)
+            if given is not None:
+                start, end = given[0].astimezone(zone), given[1].astimezone(zone)
+            else:
+                start, end = moment_of(engine.start[entry.pos], zone), moment_of(engine.end[entry.pos], zone)
+            out.append(Placement(entry.key, self.layout.steps[entry.step].key, entry.session, entry.index,
+                                 entry.count, entry.follows, start, end))
+        return out
+
+
+def _run(engine: Engine) -> bool | None:
+    """True: plan found; False: none exists; None: the budget ran out."""
+    try:
+        return engine.run()
+    except BudgetExhausted:
+        return None
+
+
+def _failure(context: _Context, engine: Engine, outcome: bool | None) -> InfeasibleError:
+    from kapplan.engine.infeasibility import explain
+
+    return InfeasibleError(explain(engine, context.request, search_limit=outcome is None))
+
+
+def schedule(request: ScheduleRequest) -> ScheduleResult:
+    """The best plan, or InfeasibleError explaining what blocks it."""
+    context = _Context(request)
+    engine = context.engine(request.start_date)
+    outcome = _run(engine)
+    if outcome:
+        return ScheduleResult(context.placements(engine), [])
+    if not request.allow_deviations:
+        raise _failure(context, engine, outcome)
+    return _least_late(context)
+
+
+def _least_late(context: _Context) -> ScheduleResult:
+    """Relaxed search, then narrow the total lateness allowed (see module docstring)."""
+    from kapplan.engine.deviations import deviations, lateness_unit
+
+    request = context.request
+    start = request.start_date
+    best = context.engine(start, relaxed=True)
+    outcome = _run(best)
+    if not outcome:
+        raise _failure(context, best, outcome)
+    unit = lateness_unit(request.protocol)
+    low, high = 0, best.late // unit
+    room = request.budget  # all the narrowing together
+    while low < high and room > 0:
+        middle = (low + high) // 2
+        trial = context.engine(start, relaxed=True, cap=middle * unit, budget=min(room, request.budget // 4))
+        found = _run(trial)
+        room -= trial.nodes
+        if found:
+            best, high = trial, trial.late // unit
+        else:
+            low = middle + 1  # none, or none found within the trial's budget
+    placements = context.placements(best)
+    return ScheduleResult(placements, deviations(context.layout, best, request))
+
+
+def earliest_workable_start(request: ScheduleRequest, limit_days: int = 365) -> date | None:
+    """The nearest later start date with a plan (bounded scan; None when none is found).
+
+    A plan from a later start can only use the horizon's extra days, so most
+    dates fail fast; the scan stops at ``limit_days`` or when its node budget
+    is spent. A start on a day no session can use has no plan the next start
+    tried lacks (every session falls on a later day, and that start's horizon
+    ends later), so such days are searched only once the next one has a plan.
+    """
+    context = _Context(request, extra_days=limit_days)
+    calendar = context.calendar
+    masks = [calendar.table(entry.shape).mask() for entry in context.layout.entries if entry.pos not in context.fixed]
+    if not all(masks):
+        return None
+    usable = 0
+    for mask in masks:
+        usable |= mask
+    spent = 0
+
+    def works(day: date) -> bool | None:
+        nonlocal spent
+        budget = max(0, min(request.budget, SCAN_BUDGET - spent))
+        engine = context.engine(day, relaxed=request.allow_deviations, budget=budget)
+        found = _run(engine)
+        spent += engine.nodes
+        return found
+
+    waiting: list[date] = []
+    for offset in range(1, limit_days + 1):
+        day = request.start_date + timedelta(days=offset)
+        if offset < limit_days and not usable >> calendar.bit(day.toordinal()) & 1:
+            waiting.append(day)
+            continue
+        if works(day):
+            return _first_that_works(waiting, works, day)
+        if spent >= SCAN_BUDGET:
+            return None
+        waiting = []
+    return None
+
+
+def _first_that_works(waiting: list[date], works: Callable[[date], bool | None], known: date) -> date:
+    """The earliest of ``waiting`` (days before ``known``, which works, that no session
+    can use) that works. Their plans are plans of every later one too, so those that
+    work are the last few: a binary search. A search cut short keeps the later date."""
+    low, high = 0, len(waiting)  # waiting[high:] and known work
+    while low < high:
+        middle = (low + high) // 2
+        found = works(waiting[middle])
+        if found is None:
+            break
+        if found:
+            high = middle
+        else:
+            low = middle + 1
+    return waiting[high] if high < len(waiting) else known
+
+
+__all__ = [
+    "ClinicRules",
+    "Explanation",
+    "InfeasibleError",
+    "Placement",
+    "ScheduleRequest",
+    "ScheduleResult",
+    "earliest_workable_start",
+    "placement_order",
+    "schedule",
+]

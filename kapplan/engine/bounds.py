@@ -1,0 +1,250 @@
+"""Where a session may start: the bounds its rules give, from the placed sessions.
+
+A mix-in of the search Engine (search.py): every rule tying position j to
+earlier positions (gap, after, offset, within, per_week, max_span, the
+horizon, "after every earlier step has ended") becomes a lower or upper bound,
+kept with the positions it came from so a failure can blame exactly those.
+In relaxed mode (deviations) upper bounds become lateness instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from kapplan.engine.layout import Entry, Layout, range_text
+from kapplan.engine.slots import Calendar, LocalClock
+from kapplan.models.protocol import Duration, Range
+
+INF = 1 << 62
+
+
+@dataclass
+class Window:
+    """Where a position may start, given the positions before it."""
+
+    lo: int = -INF
+    hi: int = INF
+    lo_day: int = -INF
+    hi_day: int = INF
+    target_day: int | None = None
+    target_instant: int | None = None
+    # relaxed mode: upper bounds turned into lateness: (rule, calendar, limit, running-overrun key)
+    uppers: list[tuple[str, bool, int, object, tuple[int, ...]]] = field(default_factory=list)
+    # positions blamed for any refusal whatever their role (exact: their start counts, else their day)
+    general: list[tuple[int, bool]] = field(default_factory=list)
+    notes: list[tuple[str, str]] | None = None  # (rule, human text), when explaining
+    # every bound as (instant, placed positions it comes from, whether their exact time counts
+    # or only their day), to blame the binding ones
+    lows: list[tuple[int, tuple[int, ...], bool]] = field(default_factory=list)
+    highs: list[tuple[int, tuple[int, ...], bool]] = field(default_factory=list)
+
+    def binding(self) -> tuple[tuple[tuple[int, ...], bool], tuple[tuple[int, ...], bool]]:
+        """(positions, exact) behind the latest lower bound and behind the earliest upper bound."""
+        low = max(self.lows, default=(0, (), False))
+        high = min(self.highs, default=(0, (), False))
+        return (low[1], low[2]), (high[1], high[2])
+
+    def note(self, rule: str, text: Callable[[], str]) -> None:
+        """Record a rule in words, when explaining (the text is only built then)."""
+        if self.notes is not None:
+            self.notes.append((rule, text()))
+
+
+
+@dataclass
+class Settings:
+    start_day: int
+    last_day: int
+    not_before: int
+    fixed: dict[int, tuple[int, int]]
+    min_dosing: Duration | None
+    max_span: Duration | None
+    relaxed: bool = False
+    lateness_cap: int | None = None
+    budget: int = 40_000
+    prune: bool = True  # False: plain chronological backtracking (a reference for tests)
+
+
+
+class Bounds:
+    """The window computations of the Engine (which provides these attributes)."""
+
+    layout: Layout
+    cal: Calendar
+    clock: LocalClock
+    cfg: Settings
+    start: list[int]
+    end: list[int]
+    day: list[int]
+    placed: list[bool]
+    maxend: list[int]
+    maxend_at: list[int]
+    first_start: list[tuple[int, int]]
+    undo: dict[int, tuple[int, list[tuple[object, int]], bool, tuple[int, ...]]]
+    _static_low: tuple[int, tuple[int, ...], bool]
+    _static_high: tuple[int, tuple[int, ...], bool]
+
+    def first_session(self) -> int:
+        return self.first_start[-1][0]
+
+    # ------------------------------------------------------------------ windows
+
+    def window(self, j: int, notes: list[tuple[str, str]] | None = None) -> Window:
+        """Bounds for position j from the placed positions its rules refer to."""
+        cfg, layout = self.cfg, self.layout
+        entry = layout.entries[j]
+        step = layout.steps[entry.step]
+        model = step.model
+        keys = layout.entries
+        w = Window(lo=cfg.not_before, lo_day=cfg.start_day, hi_day=cfg.last_day, notes=notes,
+                   lows=[self._static_low], highs=[self._static_high])
+        follow, prev = entry.followup, entry.prev_occ
+        if follow is not None:
+            self._after(w, entry.occ)
+            self._apply(w, follow.offset, entry.occ, (entry.occ,), "offset",
+                        lambda: f"{follow.key} must fall {range_text(follow.offset)} after {keys[entry.occ].key}")
+        elif prev is not None:
+            for p in entry.prev_group:
+                self._after(w, p)
+            self._apply(w, model.gap, prev, (prev,), "gap",
+                        lambda: f"{entry.key} must fall {range_text(model.gap)} after {keys[prev].key}")
+            self._step_windows(w, entry, step.first)
+        elif step.anchor is not None:
+            anchor = self.anchor_of(step.anchor)
+            self._after(w, anchor)
+            if not step.tied:
+                self._low(w, self.maxend[j], (self.maxend_at[j],))
+                if self.maxend_at[j] >= 0:
+                    self._after(w, self.maxend_at[j])
+            group = self.anchor_group(step.anchor)
+            self._apply(w, model.after, anchor, group, "after",
+                        lambda: f"{entry.key} must fall {range_text(model.after)} after {keys[anchor].key}")
+        first, first_at = self.first_start[-1]
+        if cfg.max_span is not None and first < INF:
+            self._upper(w, cfg.max_span, first, (first_at,), "max_span", ("span",),
+                        lambda: f"the whole plan must fit in {cfg.max_span} (from {keys[first_at].key})")
+        return w
+
+    def _after(self, w: Window, p: int) -> None:
+        """Start after p ends; after a dosing session that means a later day."""
+        if self.layout.entries[p].dosing:
+            self._low_day(w, self.day[p] + 1, (p,))
+        else:
+            self._low(w, self.end[p], (p,))
+
+    def _low(self, w: Window, instant: int, refs: tuple[int, ...]) -> None:
+        w.lo = max(w.lo, instant)
+        w.lows.append((instant, refs, True))
+
+    def _low_day(self, w: Window, day: int, refs: tuple[int, ...]) -> None:
+        w.lo_day = max(w.lo_day, day)
+        w.lows.append((self.clock.midnight(day), refs, False))
+
+    def _high(self, w: Window, instant: int, refs: tuple[int, ...]) -> None:
+        w.hi = min(w.hi, instant)
+        w.highs.append((instant, refs, True))
+
+    def _high_day(self, w: Window, day: int, refs: tuple[int, ...]) -> None:
+        w.hi_day = min(w.hi_day, day)
+        w.highs.append((self.clock.midnight(day + 1) - 1, refs, False))
+
+    def window_refs(self, j: int) -> set[int]:
+        """The placed positions whose values ``window(j)`` depends on."""
+        layout = self.layout
+        entry = layout.entries[j]
+        step = layout.steps[entry.step]
+        refs: set[int] = set()
+        if entry.followup is not None:
+            refs.add(entry.occ)
+        elif entry.index > 1:
+            refs.update(entry.prev_group)
+            if step.model.within is not None or step.model.per_week is not None:
+                refs.add(step.first)
+                if self.cfg.relaxed and step.model.per_week:
+                    refs.update(step.occurrences[:entry.index - 1])
+        elif step.anchor is not None:
+            refs.update(self.anchor_group(step.anchor))
+            if not step.tied:
+                refs.add(self.maxend_at[j])
+        if self.cfg.max_span is not None:
+            refs.add(self.first_start[-1][1])
+        if self.cfg.lateness_cap is not None:
+            refs.update(self.undo)
+        return refs
+
+    def _step_windows(self, w: Window, entry: Entry, first: int) -> None:
+        model = self.layout.steps[entry.step].model
+        if model.within is not None:
+            self._upper(w, model.within, self.start[first], (first,), "within", ("within", entry.step),
+                        lambda: f"{entry.key} must start within {model.within} of "
+                        f"{self.layout.entries[first].key}")
+        if model.per_week is not None:
+            f = self.day[first]
+            week = (entry.index - 1) // model.per_week
+            if not self.cfg.relaxed:
+                self._low_day(w, f + 7 * week, (first,))
+                self._high_day(w, f + 7 * week + 6, (first,))
+                w.note("per_week", lambda: f"{model.key} takes exactly {model.per_week} per treatment "
+                       f"week (7-day weeks from {self.layout.entries[first].key})")
+            elif entry.index > model.per_week:
+                earlier = self.layout.steps[entry.step].occurrences[entry.index - 1 - model.per_week]
+                self._low_day(w, f + 7 * ((self.day[earlier] - f) // 7 + 1), (earlier,))
+                w.general.append((first, False))  # moving the first moves every week's edges
+
+    def _apply(self, w: Window, rng: Range, ref: int, group: tuple[int, ...], rule: str,
+               text: Callable[[], str]) -> None:
+        """``rng`` measured from ``ref``; ``group``: positions that decide the upper end."""
+        s, d = self.start[ref], self.day[ref]
+        if rng.min.calendar:
+            self._low_day(w, d + rng.min.days, (ref,))
+        else:
+            self._low(w, s + rng.min.minutes, (ref,))
+        if rng.max is not None:
+            self._upper(w, rng.max, s, group, rule, None, text)
+        else:
+            w.note(rule, text)
+        if rng.target is not None:
+            if rng.target.calendar:
+                w.target_day = d + rng.target.days
+            else:
+                w.target_instant = s + rng.target.minutes
+
+    def _upper(self, w: Window, bound: Duration, ref: int, refs: tuple[int, ...], rule: str, running: object,
+               text: Callable[[], str]) -> None:
+        """``start <= ref + bound`` (ref is an instant), or its lateness when relaxed."""
+        w.note(rule, text)
+        if bound.calendar:
+            limit = self.clock.day_of(ref) + bound.days
+            if self.cfg.relaxed:
+                w.uppers.append((rule, True, limit, running, refs))
+            else:
+                self._high_day(w, limit, refs)
+        elif self.cfg.relaxed:
+            w.uppers.append((rule, False, ref + bound.minutes, running, refs))
+        else:
+            self._high(w, ref + bound.minutes, refs)
+
+    def anchor_group(self, step: int) -> tuple[int, ...]:
+        """Where a step's latest session can be: its last occurrence, or once placed, that
+        one's follow-ups (which start after it)."""
+        info = self.layout.steps[step]
+        last = info.occurrences[-1]
+        follows = tuple(p for p in range(last + 1, info.last + 1) if self.placed[p])
+        return follows or ((last,) if self.placed[last] else ())
+
+    def anchor_of(self, step: int) -> int:
+        """The latest-starting placed session of a step."""
+        best = -1
+        for p in self.anchor_group(step):
+            if best < 0 or self.start[p] > self.start[best]:
+                best = p
+        return best
+
+    # ------------------------------------------------------------------ candidates
+
+    def day_range(self, w: Window) -> tuple[int, int]:
+        lo_day = w.lo_day if w.lo == -INF else max(w.lo_day, self.clock.day_of(w.lo))
+        hi_day = w.hi_day if w.hi == INF else min(w.hi_day, self.clock.day_of(w.hi))
+        return max(lo_day, self.cal.first), min(hi_day, self.cal.last)
+

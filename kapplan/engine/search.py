@@ -1,0 +1,576 @@
+"""Depth-first search for the best plan.
+
+Positions are placed in placement order; each takes its candidates in
+preference order (nearest its target, else earliest), so the first complete
+plan found is the best one (a lexicographic optimum). What keeps the search
+small:
+
+- look-ahead (relaxation.py): a candidate is refused as soon as the rest of
+  its step, or the rest of the plan, can no longer fit at day level;
+- conflict-directed backjumping: every refused candidate blames the placed
+  positions that refused it (the sessions its rules refer to, the sessions in
+  its way); when a position runs out of candidates the search returns straight
+  to the latest blamed position, skipping positions that cannot help;
+- learned nogoods: when a position runs out of candidates, the blamed
+  positions and their values are remembered; whenever they recur (a blamed
+  lower bound no earlier), the position fails at once with the same blame;
+- a node budget: when it runs out the search stops and says so, rather than
+  claim that no plan exists.
+"""
+
+from __future__ import annotations
+
+import heapq
+from bisect import bisect_left, bisect_right, insort
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from kapplan.engine.blame import Blame, Flags, Nogoods
+from kapplan.engine.bounds import INF, Bounds, Settings, Window
+from kapplan.engine.layout import Entry, Layout
+from kapplan.engine.lookahead import Lookahead, StepShape, lower_days, range_days, upper_days
+from kapplan.engine.slots import Calendar, spread_backward
+
+__all__ = ["INF", "BudgetExhausted", "Engine", "Settings", "Window"]
+
+
+class BudgetExhausted(Exception):
+    """The node budget ran out before the search finished."""
+
+
+@dataclass
+class Frame:
+    candidates: Iterator[int] | None  # None: known to fail (a learned nogood)
+    window: Window | None
+    blame: Blame
+    upper: tuple[tuple[int, ...], bool] = ((), False)  # positions behind the binding upper bound
+    ceiling: int = INF  # candidates from here on are known to fail
+    dead_days: set[int] = field(default_factory=set)  # days whose candidates are known to fail
+    dead_after: dict[int, int] = field(default_factory=dict)  # day -> from this start on, that day fails
+
+
+class Engine(Bounds):
+    """One search over one layout and calendar."""
+
+    def __init__(self, layout: Layout, calendar: Calendar, settings: Settings) -> None:
+        self.layout = layout
+        self.cal = calendar
+        self.clock = calendar.clock
+        self.cfg = settings
+        n = self.n = len(layout)
+        self.start, self.end, self.day = [0] * n, [0] * n, [0] * n
+        self.placed = [False] * n
+        self.maxend = [-INF] * (n + 1)
+        self.maxend_at = [-1] * (n + 1)
+        self.nodes = 0
+        self.busy_starts: list[int] = []
+        self.busy_ends: list[int] = []
+        self.busy_pos: list[int] = []
+        self.by_day: dict[int, list[tuple[int, bool, int]]] = {}
+        self.dosing_starts: list[tuple[int, int]] = []
+        self.dosing_days: list[tuple[int, int]] = []
+        self.first_start: list[tuple[int, int]] = [(INF, -1)]
+        self.late = 0  # relaxed mode: minutes past relaxed bounds so far
+        self.over: dict[object, int] = {}  # relaxed mode: running overrun of within / max_span
+        # relaxed mode, per position charged: (minutes, overruns replaced, charged by the minute,
+        # the positions its bounds were measured from)
+        self.undo: dict[int, tuple[int, list[tuple[object, int]], bool, tuple[int, ...]]] = {}
+        self.nogoods = Nogoods()
+        # debugging hook: called with (position, frame, culprits) whenever the search retreats
+        self.trace: Callable[[int, Frame, dict[int, Flags]], None] | None = None
+        self.deepest = -1
+        self.snapshot: list[int | None] = []
+        self._seen_failure = False  # deepest came from a failure other than the horizon
+        self._fixed_starts: list[int] = []
+        self._fixed_ends: list[int] = []
+        self._fixed_reach: list[int] = []
+        self._place_fixed()
+        self._step_fixed = [any(p in settings.fixed for p in range(s.first, s.last + 1)) for s in layout.steps]
+        self.lookahead = self._make_lookahead()
+        first_day = self.clock.midnight(settings.start_day)
+        self._static_low = (max(settings.not_before, first_day), (), settings.not_before <= first_day)
+        self._static_high = (self.clock.midnight(settings.last_day + 1) - 1, (), False)
+
+    # ------------------------------------------------------------------ set-up
+
+    def _place_fixed(self) -> None:
+        reach = -INF
+        for s, e, p in sorted((s, e, p) for p, (s, e) in self.cfg.fixed.items()):
+            self.start[p], self.end[p], self.day[p] = s, e, self.clock.day_of(s)
+            self.placed[p] = True
+            self._fixed_starts.append(s)
+            self._fixed_ends.append(e)
+            reach = max(reach, e)
+            self._fixed_reach.append(reach)
+            dosing = self.layout.entries[p].dosing
+            self.by_day.setdefault(self.day[p], []).append((s, dosing, p))
+            if dosing:
+                insort(self.dosing_starts, (s, p))
+                insort(self.dosing_days, (self.day[p], p))
+            if s < self.first_start[0][0]:
+                self.first_start[0] = (s, p)
+
+    def _make_lookahead(self) -> Lookahead:
+        cal, relaxed, layout = self.cal, self.cfg.relaxed, self.layout
+        slack = cal.clock.slack
+        shapes = []
+        for step in layout.steps:
+            model = step.model
+            entries = [layout.entries[p] for p in step.occurrences]
+            own = cal.table(entries[0].shape).spread()
+            gap_low, gap_high = range_days(model.gap, relaxed, own, own, slack)
+            if entries[0].dosing:
+                md = self.cfg.min_dosing
+                gap_low = max(gap_low, 1, lower_days(md, own, own, slack) if md else 0)
+            allowed = [self._occurrence_days(occ, relaxed) for occ in entries]
+            after_low, after_high = range_days(model.after, relaxed, slack=slack)
+            trail: int | None = 0
+            lead = 0
+            for sibling in entries[-1].siblings:
+                follow = layout.entries[sibling]
+                assert follow.followup is not None
+                low, high = range_days(follow.followup.offset, relaxed, own, cal.table(follow.shape).spread(), slack)
+                lead = max(lead, low)
+                trail = None if trail is None or high is None else max(trail, high)
+            within = model.within
+            shapes.append(StepShape(
+                count=model.count, allowed=tuple(allowed), gap_low=gap_low, gap_high=gap_high,
+                per_week=None if relaxed else model.per_week,
+                within_days=None if relaxed or within is None else upper_days(within, own, own, slack),
+                after_low=after_low, after_high=after_high, trail=trail,
+                follows_on=not step.tied or step.anchor == step.index - 1,
+                lead=lead, ends_dosing=entries[-1].dosing,
+            ))
+        return Lookahead(shapes, cal.bit(self.cfg.start_day), cal.bit(self.cfg.last_day), cal.last - cal.first + 1)
+
+    def _occurrence_days(self, occ: Entry, relaxed: bool) -> int:
+        """Days with a slot for the occurrence and, within reach, for each of its follow-ups."""
+        bits = self.cal.table(occ.shape).mask()
+        for sibling in occ.siblings:
+            bits &= self.followup_days(occ, self.layout.entries[sibling], relaxed)
+        return bits
+
+    def followup_days(self, occ: Entry, follow: Entry, relaxed: bool) -> int:
+        """Days from which ``follow`` finds a slot day within its offset of ``occ``."""
+        assert follow.followup is not None
+        table, theirs = self.cal.table(occ.shape), self.cal.table(follow.shape)
+        low, high = range_days(follow.followup.offset, relaxed, table.spread(), theirs.spread(),
+                               self.cal.clock.slack)
+        if occ.dosing:
+            low = max(low, 1)  # nothing starts later on a dosing day
+        md = self.cfg.min_dosing
+        if occ.dosing and follow.dosing and md is not None:
+            low = max(low, lower_days(md, table.spread(), theirs.spread(), self.cal.clock.slack))
+        return spread_backward(theirs.mask(), low, high)
+
+    # ------------------------------------------------------------------ search
+
+    def run(self) -> bool:
+        """True when every position is placed; raises BudgetExhausted."""
+        fixed = self.cfg.fixed
+        frames: list[Frame | None] = [None] * self.n
+        k = 0
+        while True:
+            if k == self.n:
+                return True
+            if k in fixed:
+                self._pass_fixed(k)
+                k += 1
+                continue
+            frame = frames[k]
+            if frame is None:
+                frame = frames[k] = self._enter(k)
+            if frame.candidates is not None and self._advance(k, frame):
+                k += 1
+                continue
+            self._record(k)
+            if frame.ceiling == INF:
+                frame.blame.update(frame.upper[0], exact=frame.upper[1])
+            culprits = {p: f for p, f in frame.blame.flags.items() if p < k}
+            if not self.cfg.prune:
+                culprits = {p: (False, False, False) for p in range(k) if p not in fixed}
+            elif frame.candidates is not None:
+                self.nogoods.learn(k, culprits, self._value)
+            target = max(culprits, default=-1)
+            if self.trace is not None:
+                self.trace(k, frame, culprits)
+            for p in range(k, target, -1):
+                frames[p] = None
+                if p not in fixed and self.placed[p] and p != k:
+                    self._unplace(p)
+            if target < 0:
+                return False
+            target_frame = frames[target]
+            assert target_frame is not None
+            self._rule_out(target, target_frame, culprits.pop(target))
+            target_frame.blame.merge(culprits)
+            self._unplace(target)
+            k = target
+
+    def _advance(self, k: int, frame: Frame) -> bool:
+        """Place k at its next candidate that the look-ahead accepts."""
+        assert frame.candidates is not None
+        assert frame.window is not None
+        for candidate in frame.candidates:
+            if candidate >= frame.ceiling or self._dead(frame, candidate):
+                continue
+            self._place(k, candidate, frame.window)
+            if self._looks_ahead(k, frame):
+                return True
+            self._unplace(k)
+        return False
+
+    def _rule_out(self, k: int, frame: Frame, flags: Flags) -> None:
+        """k's current start failed; by its flags, so do later starts and/or the rest of its day."""
+        later, later_today, today = flags
+        if later:
+            frame.ceiling = min(frame.ceiling, self.clock.midnight(self.day[k]) if today else self.start[k])
+        elif today:
+            frame.dead_days.add(self.day[k])
+        elif later_today:
+            frame.dead_after[self.day[k]] = min(frame.dead_after.get(self.day[k], INF), self.start[k])
+
+    def _dead(self, frame: Frame, candidate: int) -> bool:
+        if not frame.dead_days and not frame.dead_after:
+            return False
+        day = self.clock.day_of(candidate)
+        return day in frame.dead_days or candidate >= frame.dead_after.get(day, INF)
+
+    def clear(self) -> None:
+        """Unplace every searched position (after a search stopped half-way)."""
+        for p in range(self.n - 1, -1, -1):
+            if self.placed[p] and p not in self.cfg.fixed:
+                self._unplace(p)
+
+    def _pass_fixed(self, k: int) -> None:
+        if self.end[k] > self.maxend[k]:
+            self.maxend[k + 1], self.maxend_at[k + 1] = self.end[k], k
+        else:
+            self.maxend[k + 1], self.maxend_at[k + 1] = self.maxend[k], self.maxend_at[k]
+
+    def _enter(self, k: int) -> Frame:
+        self._tick()
+        known = self.nogoods.match(k, self._value)
+        if known is not None:
+            blame = self._blame()
+            blame.merge(known)
+            return Frame(None, None, blame)
+        w = self.window(k)
+        blame = self._blame()
+        (low, low_exact), high = w.binding()
+        blame.update(low, monotone=True, exact=low_exact)
+        for p, exact in w.general:
+            blame.add(p, exact=exact)
+        if self.cfg.lateness_cap is not None:
+            # the lateness allowed left: every earlier charge (more if later), and these bounds
+            for p, (_extra, _undo, exact, sources) in self.undo.items():
+                blame.add(p, monotone=True, exact=exact)
+                blame.update(sources, exact=exact)
+            for *_, calendar, _limit, _running, refs in w.uppers:
+                blame.update(refs, exact=not calendar)
+        return Frame(self.candidates(k, w, blame), w, blame, high)
+
+    def _blame(self) -> Blame:
+        return Blame(self.cfg.fixed, typed=True)
+
+    def _snapshot(self) -> list[int | None]:
+        return [s if p else None for s, p in zip(self.start, self.placed, strict=True)]
+
+    def _tick(self) -> None:
+        self.nodes += 1
+        if self.nodes > self.cfg.budget:
+            raise BudgetExhausted
+
+    # ------------------------------------------------------------------ placing
+
+    def _place(self, k: int, s: int, w: Window | None = None) -> None:
+        self._tick()
+        entry = self.layout.entries[k]
+        e, d = s + entry.duration, self.clock.day_of(s)
+        self.start[k], self.end[k], self.day[k], self.placed[k] = s, e, d, True
+        i = bisect_left(self.busy_starts, s)
+        self.busy_starts.insert(i, s)
+        self.busy_ends.insert(i, e)
+        self.busy_pos.insert(i, k)
+        self.by_day.setdefault(d, []).append((s, entry.dosing, k))
+        if entry.dosing:
+            insort(self.dosing_starts, (s, k))
+            insort(self.dosing_days, (d, k))
+        if e > self.maxend[k]:
+            self.maxend[k + 1], self.maxend_at[k + 1] = e, k
+        else:
+            self.maxend[k + 1], self.maxend_at[k + 1] = self.maxend[k], self.maxend_at[k]
+        self.first_start.append(min(self.first_start[-1], (s, k)))
+        if w is not None and self.cfg.relaxed:
+            self._add_lateness(k, w)
+
+    def _unplace(self, k: int) -> None:
+        entry = self.layout.entries[k]
+        s, d = self.start[k], self.day[k]
+        i = bisect_left(self.busy_starts, s)
+        del self.busy_starts[i], self.busy_ends[i], self.busy_pos[i]
+        self.by_day[d].remove((s, entry.dosing, k))
+        if entry.dosing:
+            self.dosing_starts.remove((s, k))
+            self.dosing_days.remove((d, k))
+        self.first_start.pop()
+        self.placed[k] = False
+        if k in self.undo:
+            extra, undo, _, _ = self.undo.pop(k)
+            self.late -= extra
+            for running, old in reversed(undo):
+                self.over[running] = old
+
+    def _add_lateness(self, k: int, w: Window) -> None:
+        """Relaxed mode: charge the minutes this start lies past each relaxed bound."""
+        s, d = self.start[k], self.day[k]
+        extra, exact = 0, False
+        undo: list[tuple[object, int]] = []
+        sources: list[int] = []
+        for _rule, calendar, limit, running, refs in w.uppers:
+            past = (d - limit) * 1440 if calendar else s - limit
+            if past > 0:
+                exact = exact or not calendar
+                sources += refs
+            if running is None:
+                extra += max(0, past)
+            elif past > self.over.get(running, 0):
+                extra += past - self.over.get(running, 0)
+                undo.append((running, self.over.get(running, 0)))
+                self.over[running] = past
+        if extra or undo:
+            self.late += extra
+            self.undo[k] = (extra, undo, exact, tuple(sources))
+
+    def candidates(self, k: int, w: Window, blame: Blame) -> Iterator[int]:
+        """Feasible starts of position k, best first; refusals are blamed on placed positions."""
+        if self.cfg.lateness_cap is not None:
+            self._cap_window(w)
+        lo_day, hi_day = self.day_range(w)
+        if lo_day > hi_day:
+            return iter(())
+        entry = self.layout.entries[k]
+        if w.target_instant is not None:
+            t = w.target_instant
+            day_t = self.clock.day_of(t)
+            forward = self._stream(entry, w, blame, range(max(lo_day, day_t), hi_day + 1), max(w.lo, t), w.hi)
+            backward = self._stream(entry, w, blame, range(min(hi_day, day_t), lo_day - 1, -1), w.lo,
+                                    min(w.hi, t - 1), reverse=True)
+            return (s for _, s in heapq.merge(((abs(s - t), s) for s in backward),
+                                              ((abs(s - t), s) for s in forward)))
+        return self._stream(entry, w, blame, _day_order(lo_day, hi_day, w.target_day), w.lo, w.hi)
+
+    def _stream(self, entry: Entry, w: Window, blame: Blame, days: Iterable[int], lo: int, hi: int,
+                reverse: bool = False) -> Iterator[int]:
+        table = self.cal.table(entry.shape)
+        floor = max(w.lo, self.clock.midnight(w.lo_day))  # a session starting before this only pushes later
+        for d in days:
+            self._tick()
+            slots = table.slots(d)
+            if not slots or not self._day_ok(entry, d, blame, floor):
+                continue
+            first, last = bisect_left(slots, lo), bisect_right(slots, hi)
+            self.nodes += (last - first) // 8
+            if reverse:
+                for s in reversed(slots[first:last]):
+                    if self.refusal(entry, s, d, blame, floor) < 0 and self._within_cap(w, s, d):
+                        yield s
+                continue
+            i = first
+            while i < last:
+                s = slots[i]
+                resume = self.refusal(entry, s, d, blame, floor)
+                if resume < 0:
+                    if self._within_cap(w, s, d):
+                        yield s
+                    i += 1
+                else:
+                    i = max(i + 1, bisect_left(slots, resume, i, last))
+
+    def _day_ok(self, entry: Entry, d: int, blame: Blame, floor: int = -INF) -> bool:
+        """Whole-day tests: a second dosing session that day, the dosing interval, look-ahead."""
+        if entry.dosing:
+            for _, dosing, p in self.by_day.get(d, ()):
+                if dosing:
+                    blame.add(p, exact=False)
+                    return False
+            md = self.cfg.min_dosing
+            if md is not None and md.calendar and md.days > 0:
+                i = bisect_left(self.dosing_days, (d - md.days + 1, -1))
+                if i < len(self.dosing_days) and self.dosing_days[i][0] < d + md.days:
+                    p = self.dosing_days[i][1]
+                    blame.add(p, monotone=self.start[p] < floor, exact=False)
+                    return False
+        if entry.is_occurrence and not self._step_fixed[entry.step] and self.cfg.prune:
+            step = self.layout.steps[entry.step]
+            first = d if entry.index == 1 else self.day[step.first]
+            first_day = min(d, self.clock.day_of(self.first_session())) if self.first_session() < INF else d
+            span_last = self._span_last(first_day)
+            if not self.lookahead.can_continue(entry.step, entry.index, self.cal.bit(d), self.cal.bit(first),
+                                               span_last):
+                self._project(entry.pos, d, first, span_last)
+                blame.add(step.first, exact=False)
+                if span_last is not None:  # the plan's first session matters through max_span only
+                    blame.add(self.first_start[-1][1], exact=False)
+                return False
+        return True
+
+    def refusal(self, entry: Entry, s: int, d: int, blame: Blame, floor: int = -INF) -> int:
+        """-1 when s is free (no overlap, the dosing-day rule, the dosing interval); else
+        the earliest start that could escape the reason found (blamed on its session).
+
+        A session that starts before ``floor`` (the earliest start allowed) only
+        keeps starts after it at bay, so that blame is monotone.
+        """
+        e = s + entry.duration
+        i = bisect_left(self.busy_starts, e)
+        if i and self.busy_ends[i - 1] > s:
+            blame.add(self.busy_pos[i - 1], monotone=self.busy_starts[i - 1] < floor)
+            return self.busy_ends[i - 1]
+        j = bisect_left(self._fixed_starts, e) - 1
+        while j >= 0 and self._fixed_reach[j] > s:
+            if self._fixed_ends[j] > s:
+                return self._fixed_ends[j]
+            j -= 1
+        for t, dosing, p in self.by_day.get(d, ()):
+            if dosing and t < s:
+                blame.add(p)
+                return INF  # nothing starts later on a dosing day
+            if entry.dosing and t > s:
+                blame.add(p)
+                return t + 1
+        md = self.cfg.min_dosing
+        if entry.dosing and md is not None and not md.calendar:
+            i = bisect_left(self.dosing_starts, (s, -1))
+            for near in self.dosing_starts[max(0, i - 1):i + 1]:
+                if abs(near[0] - s) < md.minutes:
+                    blame.add(near[1], monotone=near[0] < floor)
+                    return near[0] + md.minutes
+        return -1
+
+    def _cap_window(self, w: Window) -> None:
+        assert self.cfg.lateness_cap is not None
+        room = self.cfg.lateness_cap - self.late
+        for _rule, calendar, limit, running, _refs in w.uppers:
+            over = self.over.get(running, 0) if running is not None else 0
+            if calendar:
+                w.hi_day = min(w.hi_day, limit + (over + room) // 1440)
+            else:
+                w.hi = min(w.hi, limit + over + room)
+
+    def _within_cap(self, w: Window, s: int, d: int) -> bool:
+        if self.cfg.lateness_cap is None or not w.uppers:
+            return True
+        extra = 0
+        for _rule, calendar, limit, running, _refs in w.uppers:
+            past = (d - limit) * 1440 if calendar else s - limit
+            over = self.over.get(running, 0) if running is not None else 0
+            extra += max(0, past - over)
+        return self.late + extra <= self.cfg.lateness_cap
+
+    # ------------------------------------------------------------------ look-ahead
+
+    def _span_last(self, first_day: int) -> int | None:
+        span = self.cfg.max_span
+        if span is None or self.cfg.relaxed:
+            return None
+        return self.cal.bit(first_day + upper_days(span, slack=self.cal.clock.slack))
+
+    def _looks_ahead(self, k: int, frame: Frame) -> bool:
+        """After a step's last session: can the steps that start from it still be entered?"""
+        layout = self.layout
+        entry = layout.entries[k]
+        step = layout.steps[entry.step]
+        if k != step.last or not self.cfg.prune:
+            return True
+        for later in layout.steps[entry.step + 1:]:
+            if self._step_fixed[later.index]:
+                continue
+            next_on = later.index == entry.step + 1 and (not later.tied or later.anchor == entry.step)
+            if (next_on or (later.tied and later.anchor == entry.step)) and not self._can_enter(k, later.index, frame):
+                return False
+        return True
+
+    def _can_enter(self, k: int, step: int, frame: Frame) -> bool:
+        self._tick()
+        cal = self.cal
+        target = self.layout.steps[step].first
+        w = self.window(target)
+        lo_day, hi_day = self.day_range(w)
+        span_last = self._span_last(self.clock.day_of(self.first_session()))
+        if self.lookahead.can_enter(step, cal.bit(lo_day), cal.bit(hi_day), span_last):
+            return True
+        (low, low_exact), (high, high_exact) = w.binding()
+        later = self.lookahead.can_enter(step, cal.bit(lo_day), cal.bit(self.cfg.last_day), span_last)
+        if not later:
+            high = ()  # a later upper bound would not help
+        frame.blame.update((p for p in low if p != k), monotone=True, exact=low_exact)
+        frame.blame.update((p for p in high if p != k), exact=high_exact)
+        if span_last is not None:
+            frame.blame.add(self.first_start[-1][1], exact=False)
+        if self.cfg.relaxed:
+            frame.blame.update(self.window_refs(target))
+        mine = Blame({}, typed=True)
+        if k in low:
+            mine.add(k, monotone=True, exact=low_exact)
+        if k in high:
+            mine.add(k, exact=high_exact)
+        if span_last is not None and k == self.first_start[-1][1]:
+            mine.add(k, exact=False)
+        self._rule_out(k, frame, mine.flags.get(k, (True, True, True)))
+        self._record(target)
+        return False
+
+    def _project(self, k: int, d: int, first: int, span_last: int | None) -> None:
+        """Remember, for the explanation, where the look-ahead says the plan gets stuck: a
+        follow-up of k with no day in reach, or a later occurrence the series cannot reach."""
+        entry = self.layout.entries[k]
+        cal = self.cal
+        shape = self.lookahead.shapes[entry.step]
+        if not shape.allowed[entry.index - 1] >> cal.bit(d) & 1:
+            position = next((q for q in entry.siblings if not self._occurrence_days_with(entry, q) >> cal.bit(d) & 1),
+                             k)
+            if self._record(position):
+                self.snapshot[k] = cal.table(entry.shape).slots(d)[0]
+            return
+        step, n, late = self.lookahead.stuck_at(entry.step, entry.index, cal.bit(d), cal.bit(first), span_last)
+        position = self.layout.steps[step].occurrences[n - 1]
+        # Only running into the horizon: the search meets that at its last dates, so it
+        # explains the failure only when nothing else has been seen to fail yet.
+        if not (late and self._seen_failure):
+            self._record(position, horizon=late)
+
+    def _record(self, position: int, horizon: bool = False) -> bool:
+        """Remember the deepest position that could not be placed, to explain it."""
+        if position <= self.deepest:
+            return False
+        self.deepest, self.snapshot = position, self._snapshot()
+        self._seen_failure = not horizon
+        return True
+
+    def _occurrence_days_with(self, occ: Entry, follow: int) -> int:
+        """Days on which ``occ`` leaves its follow-up at position ``follow`` a day in reach."""
+        own = self.cal.table(occ.shape).mask()
+        return own & self.followup_days(occ, self.layout.entries[follow], self.cfg.relaxed)
+
+    def _value(self, p: int, exact: bool) -> int:
+        """What a nogood compares of a blamed position: its start, or only its day."""
+        return self.start[p] if exact else self.day[p]
+
+
+
+def _day_order(lo: int, hi: int, target: int | None) -> Iterator[int]:
+    """Days from lo to hi, nearest the target first (ties: the earlier)."""
+    if target is None or target <= lo:
+        yield from range(lo, hi + 1)
+        return
+    if target >= hi:
+        yield from range(hi, lo - 1, -1)
+        return
+    for distance in range(max(target - lo, hi - target) + 1):
+        if target - distance >= lo:
+            yield target - distance
+        if distance and target + distance <= hi:
+            yield target + distance
+
+

@@ -1,0 +1,84 @@
+"""File input and output at the edge: atomic, permission-aware writes (nothing
+half-written is ever left behind) and reads whose failures are usage errors."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from kapplan.models.errors import UsageError
+
+
+def open_input(path: Path, what: str = "file") -> BinaryIO:
+    """Open an input for reading; a missing or unreadable path is exit 2."""
+    try:
+        if path.is_dir():
+            raise UsageError(f"{path}: is a folder, not a {what}")
+        return path.open("rb")
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except PermissionError:
+        raise UsageError(f"{path}: permission denied") from None
+    except OSError as err:
+        raise UsageError(f"{path}: cannot be read ({err.strerror or 'I/O error'})") from None
+
+
+def read_input(path: Path, limit: int, what: str = "file") -> bytes:
+    """At most ``limit + 1`` bytes of ``path`` (one more than allowed, so the
+    caller can tell an oversized file without reading all of it)."""
+    with open_input(path, what) as handle:
+        try:
+            return handle.read(limit + 1)
+        except OSError as err:
+            raise UsageError(f"{path}: cannot be read ({err.strerror or 'I/O error'})") from None
+
+
+def atomic_write(path: Path, data: bytes | str, *, private: bool = False, durable: bool = True) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename it over.
+
+    ``private`` files (plans, calendars with personal data) are created readable
+    by their owner only, from the first byte on.
+    """
+    with atomic_output(path, private=private, durable=durable) as handle:
+        handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+
+
+@contextlib.contextmanager
+def atomic_output(path: Path, *, private: bool = False, durable: bool = True) -> Iterator[BinaryIO]:
+    """Write to the yielded handle; the file appears at ``path`` only if the
+    block completes (for output too large to hold in memory, too).
+
+    A ``durable`` file is on disk before it gets its name. Callers writing
+    thousands of files pass False and call ``flush_to_disk`` once at the end:
+    the rename alone already means no half-written file on interruption."""
+    folder = path.parent if str(path.parent) else Path(".")
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            if durable:
+                os.fsync(handle.fileno())
+        os.chmod(temp, 0o600 if private else 0o644 & ~_umask())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
+def flush_to_disk() -> None:
+    """Everything written so far onto the disk, in one call (where the system has one)."""
+    sync = getattr(os, "sync", None)
+    if sync is not None:
+        sync()
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current

@@ -1,0 +1,175 @@
+"""Lint rules: the registry, the catalogue of codes, and ``lint``.
+
+Each rule is a small function registered with its code, its fixed severity
+and a one-line summary; its docstring is the rationale ``kapplan rules`` and
+docs/protocol-format.md show. KP1xx codes come from loading.py (structure);
+they are catalogued here so every code has one place to be explained.
+KP2xx (references and consistency) live in rules_consistency.py, KP3xx
+(clinical safety) in rules_safety.py.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cached_property
+
+from kapplan.io.documents import Document, Loc
+from kapplan.lint.shape import SessionGraph, build_graph, count_sessions
+from kapplan.models.errors import Diagnostic
+from kapplan.models.protocol import Protocol, SessionType, Step
+
+MAX_COUNT = 100
+MAX_STEPS = 50
+MAX_SESSIONS = 500
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem a rule found, at the path of the offending node."""
+
+    loc: Loc
+    message: str
+    hint: str | None = None
+    key: bool = False  # point at the key (``medicine:``) rather than its value
+
+
+Check = Callable[["LintContext"], Iterator[Finding]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    severity: str  # "error" | "warning"
+    summary: str
+    rationale: str
+    check: Check | None = None  # None: reported by loading.py (KP1xx)
+
+    @property
+    def silenceable(self) -> bool:
+        """Only KP3xx warnings may be listed in ``allow:`` (SPEC §7)."""
+        return self.code.startswith("KP3") and self.severity == "warning"
+
+
+RULES: dict[str, Rule] = {}
+
+
+def rule(code: str, severity: str, summary: str) -> Callable[[Check], Check]:
+    """Register a check; its docstring becomes the rule's rationale."""
+
+    def register(check: Check) -> Check:
+        rationale = inspect.cleandoc(check.__doc__ or "").replace("``", "`")
+        RULES[code] = Rule(code, severity, summary, rationale, check)
+        return check
+
+    return register
+
+
+def _structure(code: str, summary: str, rationale: str) -> None:
+    RULES[code] = Rule(code, "error", summary, rationale)
+
+
+_structure("KP101", "YAML syntax error, unsupported tag or merge key",
+           "The file must parse as plain YAML 1.2 (or JSON). Tags and merge keys (<<) are "
+           "refused because they build objects or hide where a value came from.")
+_structure("KP102", "file is binary or not UTF-8 text",
+           "Input files are UTF-8 text (a byte-order mark is accepted); anything else is "
+           "almost certainly the wrong file.")
+_structure("KP103", "file is empty",
+           "An empty file (or one with only comments) declares nothing; most likely the wrong file was named.")
+_structure("KP104", "not a mapping, or a missing or unknown kind",
+           "Every file is a mapping whose 'kind' says what it is (protocol, client or clinic), "
+           "so validate can check any file it is given.")
+_structure("KP105", "file too large, nested too deeply or too many aliases",
+           "Limits (1 MiB, 64 levels, 200,000 nodes after alias expansion) keep a hostile "
+           "file from exhausting memory ('billion laughs').")
+_structure("KP106", "duplicate key",
+           "YAML parsers silently keep the last of two equal keys; a duplicate is nearly "
+           "always a copy-paste mistake, so it is refused.")
+_structure("KP110", "unknown key", "A misspelt key would otherwise be ignored; the hint "
+           "suggests the nearest known key.")
+_structure("KP111", "missing required key",
+           "Required keys (a session's kind and duration, a step's session, a client's id) have no safe "
+           "default, so kapplan never guesses them.")
+_structure("KP112", "wrong type or invalid value",
+           "A value of the wrong shape (text where a list is expected, a number out of range, "
+           "a value outside its allowed set).")
+_structure("KP120", "bad duration", "Durations are 90min, 1h30min, 2d, 1w or ISO 8601 (PT90M).")
+_structure("KP121", "bad range", "Ranges are A..B, A.., ..B, A, T±W or {min, target, max}.")
+_structure("KP122", "bad date or date range",
+           "Dates are YYYY-MM-DD and must exist (2026-02-30 does not).")
+_structure("KP123", "bad weekday, weekly window or time window",
+           "Windows are 'Mon-Fri 09:00-17:00'; start times 'HH:MM..HH:MM'; no overnight windows.")
+_structure("KP124", "bad identifier",
+           "Identifiers become file names and session keys, so they are restricted to safe "
+           "characters (protocol-internal ids: lower-case a-z, 0-9 and '-').")
+_structure("KP125", "bad mass or dose amount",
+           "A unit is required ('72 kg', '158 lb', '56 mg', '0.5 mg/kg'): a bare number is "
+           "never guessed. Client weight must lie within 20-350 kg.")
+_structure("KP126", "unknown time zone", "Time zones are IANA names such as America/New_York.")
+_structure("KP127", "unknown holiday calendar",
+           "Holiday codes are a country, or country-subdivision, known to the holidays package.")
+
+
+def all_rules() -> dict[str, Rule]:
+    """Every rule, KP1xx to KP3xx, in code order."""
+    from kapplan.lint import consistency, safety  # noqa: F401  (importing registers them)
+
+    return dict(sorted(RULES.items()))
+
+
+class LintContext:
+    """What the rules share: the protocol, its document, derived lookups."""
+
+    def __init__(self, protocol: Protocol, doc: Document) -> None:
+        self.protocol = protocol
+        self.doc = doc
+
+    def kind_of(self, session: str) -> str | None:
+        session_type = self.protocol.sessions.get(session)
+        return session_type.kind if session_type else None
+
+    def session_type(self, step: Step) -> SessionType | None:
+        return self.protocol.sessions.get(step.session)
+
+    @cached_property
+    def within_caps(self) -> bool:
+        """Graph-based rules only run on protocols within the input caps."""
+        schedule = self.protocol.schedule
+        return (
+            len(schedule) <= MAX_STEPS
+            and all(step.count <= MAX_COUNT for step in schedule)
+            and count_sessions(self.protocol) <= MAX_SESSIONS
+        )
+
+    @cached_property
+    def graph(self) -> SessionGraph | None:
+        return build_graph(self.protocol) if self.within_caps else None
+
+    def dosing_sessions(self) -> Iterator[tuple[str, SessionType]]:
+        for name, session_type in self.protocol.sessions.items():
+            if session_type.kind == "dosing":
+                yield name, session_type
+
+
+def lint(protocol: Protocol, doc: Document) -> list[Diagnostic]:
+    """Every KP2xx/KP3xx diagnostic, located, minus the warnings ``allow:`` lists."""
+    context = LintContext(protocol, doc)
+    allowed = set(protocol.allow)
+    out: list[Diagnostic] = []
+    for code, entry in all_rules().items():
+        if entry.check is None or (entry.silenceable and code in allowed):
+            continue
+        for finding in entry.check(context):
+            out.append(
+                doc.diagnostic(
+                    finding.loc, code, finding.message, severity=entry.severity, hint=finding.hint, key=finding.key
+                )
+            )
+    return sorted(out, key=lambda d: (d.line, d.column, d.code))
+
+
+__all__ = [
+    "MAX_COUNT", "MAX_SESSIONS", "MAX_STEPS", "RULES", "Finding", "LintContext", "Rule", "all_rules", "lint", "rule",
+]

@@ -1,0 +1,172 @@
+"""Protocol models (SPEC §2): the declarative description of a treatment series.
+
+The models check structure only (KP1xx); references and consistency between
+fields are lint rules (rules.py), so every problem in a file is reported at once
+with its own code.
+
+Annotations stay real objects (no postponed evaluation): pydantic would
+otherwise evaluate every string when the classes are created, at start-up.
+"""
+
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import Field, PlainSerializer, PlainValidator, PositiveInt, WithJsonSchema
+
+from kapplan.models.base import StrictModel
+from kapplan.models.values import (
+    DoseAmount,
+    DoseAmountT,
+    Duration,
+    DurationT,
+    LocalIdT,
+    Range,
+    RangeT,
+    TimeWindowT,
+    parse_range,
+    parse_weekday,
+)
+
+SessionKind = Literal["screening", "preparation", "dosing", "integration", "follow-up", "assessment"]
+Setting = Literal["in-person", "telehealth", "home"]
+Medication = Literal["ketamine", "esketamine"]
+Route = Literal["IV", "IM", "SL", "IN", "PO"]
+
+WeekdayT = Annotated[
+    int,
+    PlainValidator(lambda v: v if isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 7
+                   else parse_weekday(v if isinstance(v, str) else "")),
+    PlainSerializer(lambda d: ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")[d], return_type=str),
+    WithJsonSchema({"type": "string", "description": "Mon Tue Wed Thu Fri Sat Sun"}),
+]
+
+
+class Reference(StrictModel):
+    cite: str
+    doi: str | None = None
+    url: str | None = None
+
+
+class Reminder(StrictModel):
+    """A client-facing alarm ``before`` the session start."""
+
+    before: DurationT
+    text: str
+
+
+class Dose(StrictModel):
+    """How a dosing session's planned dose is computed (never prescribed)."""
+
+    medication: Medication
+    route: Route
+    per_kg: DoseAmountT | None = None
+    fixed: DoseAmountT | None = None
+    by_prescriber: bool = False
+    titrate: list[Annotated[Decimal, Field(allow_inf_nan=False)]] | None = None
+    round_to: DoseAmountT | None = None
+    max: DoseAmountT | None = None
+
+    @property
+    def base(self) -> DoseAmount | None:
+        return self.per_kg or self.fixed
+
+
+class SessionType(StrictModel):
+    kind: SessionKind
+    title: str | None = None
+    duration: DurationT
+    setting: Setting = "in-person"
+    staff: list[str] = []
+    assessments: list[str] = []
+    checklist: list[str] = []
+    days: list[WeekdayT] | None = None
+    time: TimeWindowT | None = None
+    observation: DurationT | None = None
+    monitoring: list[str] = []
+    dose: Dose | None = None
+    reminders: list[Reminder] = []
+    instructions: str | None = None
+    notes: str | None = None
+
+    @property
+    def display_title(self) -> str:
+        return self.title or self.kind.replace("-", " ").capitalize() + " session"
+
+
+DEFAULT_GAP = parse_range("1d..")
+DEFAULT_AFTER = parse_range("0d..")
+DEFAULT_OFFSET = parse_range("0d..")
+
+
+class FollowUp(StrictModel):
+    """A session attached to occurrences of a step (``followed_by``)."""
+
+    session: LocalIdT
+    id: LocalIdT | None = None
+    offset: RangeT = DEFAULT_OFFSET
+    on: list[PositiveInt] | None = None
+
+    @property
+    def key(self) -> str:
+        return self.id or self.session
+
+    def applies_to(self, occurrence: int) -> bool:
+        return self.on is None or occurrence in self.on
+
+
+class Step(StrictModel):
+    id: LocalIdT | None = None
+    session: LocalIdT
+    count: PositiveInt = 1
+    gap: RangeT = DEFAULT_GAP
+    after: RangeT = DEFAULT_AFTER
+    from_: LocalIdT | None = Field(default=None, alias="from")
+    per_week: PositiveInt | None = None
+    within: DurationT | None = None
+    followed_by: list[FollowUp] = []
+
+    @property
+    def key(self) -> str:
+        return self.id or self.session
+
+    model_config = StrictModel.model_config | {"serialize_by_alias": True}
+
+
+class Constraints(StrictModel):
+    min_dosing_interval: DurationT | None = None
+    max_span: DurationT | None = None
+
+
+class Protocol(StrictModel):
+    kind: Literal["protocol"]
+    id: LocalIdT
+    version: str
+    title: str
+    summary: str | None = None
+    population: str | None = None
+    references: list[Reference] = []
+    sessions: dict[LocalIdT, SessionType] = Field(min_length=1)
+    schedule: list[Step] = Field(min_length=1)
+    constraints: Constraints = Constraints()
+    allow: list[str] = []
+
+    def step(self, key: str) -> Step | None:
+        return next((s for s in self.schedule if s.key == key), None)
+
+    def definition(self) -> dict[str, object]:
+        """The protocol as validated, in JSON form (embedded in plans)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+__all__ = [
+    "Constraints",
+    "Dose",
+    "Duration",
+    "FollowUp",
+    "Protocol",
+    "Range",
+    "Reference",
+    "Reminder",
+    "SessionType",
+    "Step",
+]

@@ -1,0 +1,297 @@
+"""From a protocol and a client to a Plan: the glue around the schedule engine.
+
+Resolves the client (flags over file, defaults), expands holidays for the
+horizon, runs the engine, computes planned doses, and builds the self-contained
+Plan of SPEC §5. Pure apart from the random series id: the clock is an argument.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from kapplan import __version__
+from kapplan.io.readers import LoadedProtocol
+from kapplan.models.client import Client, Clinic
+from kapplan.models.errors import Diagnostic, InfeasibleError, InputError
+from kapplan.models.plan import Deviation, Plan, PlannedReminder, PlannedSession, ProtocolRef, Warning_
+from kapplan.models.protocol import Protocol, SessionType
+from kapplan.planning.doses import DoseError, planned_dose
+
+SERIES_NAMESPACE = uuid.UUID("6f1d3c0e-5b7a-4f43-9a8e-2c7d1e0b9a55")
+HORIZON_DAYS = 365  # SPEC §2: the search looks this far past the start date
+SCAN_DAYS = 365  # how far the nearest-later-start scan looks
+
+
+@dataclass
+class ClientFlags:
+    """Client fields given on the command line (strings as typed)."""
+
+    id: str | None = None
+    start: str | None = None
+    tz: str | None = None
+    weight: str | None = None
+    available: list[str] = field(default_factory=list)
+    unavailable: list[str] = field(default_factory=list)
+    holidays: str | None = None
+
+    def overrides(self) -> dict[str, Any]:
+        """Fields that replace the file's; ``unavailable`` is added separately."""
+        values = {
+            "id": self.id,
+            "start": self.start,
+            "timezone": self.tz,
+            "weight": self.weight,
+            "availability": list(self.available) or None,
+            "holidays": self.holidays,
+        }
+        return {key: value for key, value in values.items() if value is not None}
+
+
+_FLAG_NAMES = {
+    "id": "--id",
+    "start": "--start",
+    "timezone": "--tz",
+    "weight": "--weight",
+    "availability": "--available",
+    "unavailable": "--unavailable",
+    "holidays": "--holidays",
+}
+
+
+def merge_client(base: Client | None, flags: ClientFlags, *, default_id: str = "client") -> Client:
+    """Flags override the file, except ``--unavailable``, which adds to its list."""
+    from pydantic import ValidationError
+
+    data: dict[str, Any] = base.model_dump(mode="json", exclude_none=True) if base else {"id": default_id}
+    data.update(flags.overrides())
+    data["unavailable"] = list(data.get("unavailable", [])) + list(flags.unavailable)
+    try:
+        return Client.model_validate(data)
+    except ValidationError as err:
+        problems = []
+        for error in err.errors(include_input=False, include_url=False):
+            name = str(error["loc"][0]) if error["loc"] else "client"
+            message = str(error["msg"]).removeprefix("Value error, ")
+            where = _FLAG_NAMES.get(name, name) if name in flags.overrides() or name == "unavailable" else name
+            problems.append(Diagnostic("command line", 0, 0, "error", "KP112", f"{where}: {message}"))
+        raise InputError(problems, "invalid client") from None
+
+
+def resolve_client(client: Client, *, today: date, system_zone: str) -> tuple[Client, list[Warning_]]:
+    """Fill the `plan` defaults of SPEC §3: system zone (with a warning), tomorrow."""
+    notes: list[Warning_] = []
+    updates: dict[str, Any] = {}
+    if client.timezone is None:
+        updates["timezone"] = system_zone
+        notes.append(Warning_(code="note", message=f"no time zone given; using the system zone {system_zone}"))
+    if client.start is None:
+        updates["start"] = today + timedelta(days=1)
+    return (client.model_copy(update=updates) if updates else client), notes
+
+
+def usable_zone(name: str) -> str:
+    """The system's zone when the tz database knows it, else UTC: a stray $TZ must not stop `plan`."""
+    from kapplan.models.values import parse_timezone
+
+    try:
+        return parse_timezone(name)
+    except ValueError:
+        return "UTC"
+
+
+def holiday_map(code: str | None, start: date, days: int) -> dict[date, str]:
+    """Public holidays of ``code`` from ``start`` through the horizon, with names."""
+    if code is None:
+        return {}
+    from kapplan.models.public_holidays import holiday_names
+
+    last = start + timedelta(days=days + 1)
+    names = holiday_names(code, start.year, last.year)
+    return {day: name or "public holiday" for day, name in names.items() if start <= day <= last}
+
+
+def build_request(
+    protocol: Protocol,
+    client: Client,
+    clinic: Clinic | None,
+    *,
+    fixed: dict[str, tuple[datetime, datetime]] | None = None,
+    not_before: datetime | None = None,
+    allow_deviations: bool = False,
+    start_date: date | None = None,
+) -> Any:
+    """A ScheduleRequest for a resolved client (zone and start set)."""
+    from kapplan.engine import ClinicRules, ScheduleRequest
+
+    assert client.timezone is not None
+    assert client.start is not None
+    first = start_date or client.start
+    # The scan for a later start date looks past the horizon: its holidays count too.
+    days = HORIZON_DAYS + SCAN_DAYS
+    rules = None
+    if clinic is not None:
+        rules = ClinicRules(
+            zone=ZoneInfo(clinic.timezone),
+            hours=tuple(clinic.hours),
+            closed=tuple(clinic.closed),
+            holidays=holiday_map(clinic.holidays, first, days),
+        )
+    return ScheduleRequest(
+        protocol=protocol,
+        zone=ZoneInfo(client.timezone),
+        start_date=first,
+        availability=client.windows,
+        unavailable=tuple(client.unavailable),
+        holidays=holiday_map(client.holidays, first, days),
+        horizon_days=HORIZON_DAYS,
+        clinic=rules,
+        fixed=fixed or {},
+        not_before=not_before,
+        allow_deviations=allow_deviations,
+    )
+
+
+def session_for(protocol: Protocol, placement: Any) -> SessionType:
+    return protocol.sessions[placement.session]
+
+
+def sessions_from_placements(
+    placements: list[Any], protocol: Protocol, client: Client, deviations: list[Deviation]
+) -> list[PlannedSession]:
+    """Placements -> PlannedSessions (titles, doses, reminders), sorted by start."""
+    out = []
+    for placement in placements:
+        session_type = session_for(protocol, placement)
+        dose = None
+        if session_type.dose is not None:
+            try:
+                dose = planned_dose(session_type.dose, placement.index, client.weight, client.dose_scale)
+            except DoseError as err:
+                raise InputError(
+                    [Diagnostic(f"client {client.id}", 0, 0, "error", "KP125", str(err))], f"client {client.id}: {err}"
+                ) from None
+        out.append(
+            PlannedSession(
+                key=placement.key,
+                step=placement.step,
+                session=placement.session,
+                kind=session_type.kind,
+                index=placement.index,
+                count=placement.count,
+                follows=placement.follows,
+                title=session_type.display_title,
+                start=placement.start,
+                end=placement.end,
+                setting=session_type.setting,
+                staff=list(session_type.staff),
+                dose=dose,
+                reminders=[PlannedReminder(before=r.before.iso(), text=r.text) for r in session_type.reminders],
+                assessments=list(session_type.assessments),
+                monitoring=list(session_type.monitoring),
+                checklist=list(session_type.checklist),
+                instructions=session_type.instructions,
+                notes=session_type.notes,
+                deviations=[d for d in deviations if d.key == placement.key],
+            )
+        )
+    return sorted(out, key=lambda s: (s.start, s.key))
+
+
+def client_record(client: Client) -> dict[str, Any]:
+    """The resolved client as embedded in a plan (adds ``weight_kg``)."""
+    record = client.model_dump(mode="json", exclude_none=True)
+    if client.weight is not None:
+        record["weight_kg"] = float(client.weight.kg)
+    return record
+
+
+def client_from_plan(plan: Plan) -> Client:
+    data = {k: v for k, v in plan.client.items() if k != "weight_kg"}
+    return Client.model_validate(data)
+
+
+def clinic_from_plan(plan: Plan) -> Clinic | None:
+    return Clinic.model_validate(plan.clinic) if plan.clinic else None
+
+
+def protocol_from_plan(plan: Plan) -> Protocol:
+    return Protocol.model_validate(plan.protocol.definition)
+
+
+def new_series(client_id: str, protocol_id: str, created: datetime, reproducible: bool) -> str:
+    """Random, or derived from ids and ``created`` under SOURCE_DATE_EPOCH."""
+    if reproducible:
+        return str(uuid.uuid5(SERIES_NAMESPACE, f"{client_id}|{protocol_id}|{created.isoformat()}"))
+    return str(uuid.uuid4())
+
+
+def run_schedule(request: Any) -> Any:
+    """Run the engine; when no plan exists, add the nearest workable start date."""
+    from kapplan.engine import earliest_workable_start, schedule
+
+    try:
+        return schedule(request)
+    except InfeasibleError as err:
+        if not err.explanation.search_limit and err.explanation.suggested_start is None:
+            later = earliest_workable_start(request, limit_days=SCAN_DAYS)
+            if later is not None:
+                err.explanation.suggested_start = later.isoformat()
+            raise InfeasibleError(err.explanation) from None
+        raise
+
+
+def make_plan(
+    loaded: LoadedProtocol,
+    client: Client,
+    clinic: Clinic | None,
+    *,
+    now: datetime,
+    allow_deviations: bool = False,
+    series: str | None = None,
+    reproducible: bool = False,
+    notes: list[Warning_] | None = None,
+) -> Plan:
+    """Plan one client (zone and start already resolved) under one protocol."""
+    protocol = loaded.protocol
+    if client.timezone is None or client.start is None:
+        missing = "timezone" if client.timezone is None else "start"
+        raise InputError(
+            [Diagnostic(f"client {client.id}", 0, 0, "error", "KP111", f"missing required key '{missing}'")],
+            f"client {client.id}: no {missing} given",
+        )
+    _check_weight(protocol, client)
+    # The engine relaxes upper bounds only when no strict plan exists.
+    result = run_schedule(build_request(protocol, client, clinic, allow_deviations=allow_deviations))
+    sessions = sessions_from_placements(result.placements, protocol, client, result.deviations)
+    warnings = [Warning_(code=d.code, message=d.message) for d in loaded.warnings] + list(notes or [])
+    return Plan(
+        generator=f"kapplan {__version__}",
+        created=now,
+        series=series or new_series(client.id, protocol.id, now, reproducible),
+        protocol=ProtocolRef(
+            id=protocol.id,
+            version=protocol.version,
+            title=protocol.title,
+            sha256=loaded.sha256,
+            definition=protocol.definition(),
+        ),
+        client=client_record(client),
+        clinic=clinic.model_dump(mode="json", exclude_none=True) if clinic else None,
+        sessions=sessions,
+        warnings=warnings,
+        deviations=list(result.deviations),
+    )
+
+
+def _check_weight(protocol: Protocol, client: Client) -> None:
+    """A per-kg protocol needs a weight: say so before searching."""
+    per_kg = any(s.dose and s.dose.per_kg for s in protocol.sessions.values())
+    if per_kg and client.weight is None:
+        raise InputError(
+            [Diagnostic(f"client {client.id}", 0, 0, "error", "KP111", "missing 'weight': the protocol doses per kg")],
+            f"client {client.id}: the protocol doses per kg; give a weight such as --weight '72 kg'",
+        )
