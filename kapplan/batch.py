@@ -32,6 +32,7 @@ from kapplan import __version__
 from kapplan.io.files import atomic_output, atomic_write, flush_to_disk
 from kapplan.io.roster import Roster, RosterRecord
 from kapplan.models.errors import InputError, KapplanError, UsageError
+from kapplan.models.options import Audience, Privacy
 
 SUMMARY_NAME = "summary.json"
 SUFFIXES = {"ics": ".ics", "json": ".plan.json"}
@@ -51,10 +52,89 @@ class BatchSettings:
     timezone: str | None = None  # --tz
     start: str | None = None  # --start
     clinic: Any = None  # a Clinic, or None
-    audience: str = "client"
-    privacy: str = "standard"
+    audience: Audience = "client"
+    privacy: Privacy = "standard"
     formats: tuple[str, ...] = ("ics", "json")
     combined: bool = False
+
+
+def batch_settings(
+    *,
+    now: datetime,
+    reproducible: bool,
+    protocol: str | None,
+    tz: str | None,
+    start: str | None,
+    clinic: Any,
+    audience: Audience,
+    privacy: Privacy,
+    formats: str | Iterable[str],
+    combined: Path | None,
+    out: Path,
+) -> BatchSettings:
+    """The run's settings, each default checked once here rather than failing every record."""
+    _check_combined(combined, out)
+    return BatchSettings(
+        base=Path("."),
+        now=now,
+        reproducible=reproducible,
+        protocol=_default_protocol(protocol),
+        timezone=_default_value("--tz", tz),
+        start=_default_value("--start", start),
+        clinic=clinic,
+        audience=audience,
+        privacy=privacy,
+        formats=_formats(formats),
+        combined=combined is not None,
+    )
+
+
+def _formats(value: str | Iterable[str]) -> tuple[str, ...]:
+    from kapplan.models.errors import UsageError
+
+    parts = value.split(",") if isinstance(value, str) else list(value)
+    chosen = [part.strip().lower() for part in parts if part.strip()]
+    if not chosen or any(part not in SUFFIXES for part in chosen):
+        shown = value if isinstance(value, str) else ",".join(value)
+        raise UsageError(f"--format: expected ics, json or ics,json, not '{shown}'")
+    return tuple(kind for kind in SUFFIXES if kind in chosen)
+
+
+def _default_value(flag: str, value: str | None) -> str | None:
+    """--tz / --start: a zone the tz database knows, a real date."""
+    if value is None:
+        return None
+    from pydantic_core import PydanticCustomError
+
+    from kapplan.models.values import parse_date, parse_timezone
+
+    try:
+        parsed = parse_timezone(value) if flag == "--tz" else parse_date(value).isoformat()
+    except PydanticCustomError as err:
+        raise UsageError(f"{flag}: {err.message()}") from None
+    return str(parsed)
+
+
+def _default_protocol(name: str | None) -> str | None:
+    """--protocol: a path (made absolute, as records resolve theirs elsewhere) or a bundled id."""
+    if name is None:
+        return None
+    from kapplan.io.bundled import bundled_paths
+
+    if Path(name).exists():
+        return str(Path(name).resolve())
+    if name in bundled_paths():
+        return name
+    raise UsageError(f"--protocol: unknown protocol '{name}': not a bundled protocol id, and no such file")
+
+
+def _check_combined(path: Path | None, out: Path) -> None:
+    if path is None:
+        return
+    if path.suffix.lower() not in (".ics", ".ical"):
+        raise UsageError(f"--combined {path}: name the calendar FILE.ics")
+    if not path.parent.is_dir() and path.parent.resolve() != out.resolve():
+        raise UsageError(f"--combined {path}: the folder {path.parent} does not exist")
 
 
 @dataclass(frozen=True)
@@ -341,11 +421,11 @@ def _protocol(name: str, settings: BatchSettings) -> Any:
 
 
 def _load_protocol(name: str, base: Path) -> Any:
+    from kapplan.api import load_protocol
     from kapplan.io.bundled import bundled_paths, resolve_protocol_path
-    from kapplan.io.readers import load_protocol
 
     try:
-        return load_protocol(name, base)
+        return load_protocol(name, base=base)
     except UsageError as err:
         if name not in bundled_paths() and not resolve_protocol_path(name, base).exists():
             return f"unknown protocol '{name}': not a bundled protocol id, and no such file"
@@ -360,17 +440,15 @@ def _load_protocol(name: str, base: Path) -> Any:
 
 
 def _plan_into(outcome: Outcome, loaded: Any, client: Any, settings: BatchSettings) -> None:
-    from kapplan.export.ics import plan_events, plan_span, plan_to_ics, plan_zone_name
-    from kapplan.planning.build import make_plan
+    from kapplan.api import calendar, make_plan
+    from kapplan.export.ics import plan_events, plan_span, plan_zone_name
 
     plan = make_plan(loaded, client, settings.clinic, now=settings.now, reproducible=settings.reproducible)
     outcome.sessions = len(plan.sessions)
     if plan.sessions:  # sorted by start, each start in the client's local time
         outcome.first, outcome.last = plan.sessions[0].start.date(), plan.sessions[-1].start.date()
     if "ics" in settings.formats:
-        outcome.outputs[SUFFIXES["ics"]] = plan_to_ics(
-            plan, audience=settings.audience, privacy=settings.privacy, alarms=True
-        )
+        outcome.outputs[SUFFIXES["ics"]] = calendar(plan, audience=settings.audience, privacy=settings.privacy)
     if "json" in settings.formats:
         outcome.outputs[SUFFIXES["json"]] = plan.to_json().encode("utf-8")
     if settings.combined:

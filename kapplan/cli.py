@@ -92,6 +92,11 @@ def main_options(
     _state["debug"] = debug
 
 
+def _choice(option: StrEnum) -> Any:
+    """An option's value as the API's literal type (Typer needs enums, the API takes literals)."""
+    return option.value
+
+
 class TextFormat(StrEnum):
     text = "text"
     json = "json"
@@ -157,26 +162,17 @@ UnavailableOpt = Annotated[
 HolidaysOpt = Annotated[str | None, typer.Option("--holidays", help="Public holidays, e.g. US-NY.")]
 
 
-def emit(data: bytes | str, output: str | None, *, private: bool = True) -> None:
-    """Write command output to stdout (no -o, or '-') or atomically to a file."""
-    payload = data.encode("utf-8") if isinstance(data, str) else data
+def emit(data: bytes | str, output: str | None) -> None:
+    """Command output to stdout (no -o, or '-') or atomically to a file (owner-only)."""
     if output in (None, "-"):
+        payload = data.encode("utf-8") if isinstance(data, str) else data
         sys.stdout.flush()
         sys.stdout.buffer.write(payload)
         sys.stdout.flush()
         return
-    from kapplan.io.files import atomic_write
-    from kapplan.models.errors import UsageError
+    from kapplan.api import write_output
 
-    target = Path(output)
-    if target.is_dir():
-        raise UsageError(f"{output}: is a folder; give a file name")
-    if not target.parent.exists():
-        raise UsageError(f"{output}: folder {target.parent} does not exist")
-    try:
-        atomic_write(target, payload, private=private)
-    except OSError as err:
-        raise UsageError(f"{output}: cannot be written ({err.strerror or 'I/O error'})") from None
+    write_output(str(output), data)
 
 
 _EXTENSIONS = {".json": "json", ".csv": "csv", ".ics": "ics", ".txt": "table"}
@@ -209,27 +205,14 @@ def validate(
     there is one, 2 when a path cannot be read (the other files are still
     checked). 'kapplan rules' lists the codes.
     """
-    import json
+    from kapplan.api import validate as check
+    from kapplan.render import validation_text
 
-    from kapplan.io.readers import check_paths, validation_exit_code
-
-    reports = check_paths(paths, strict=strict)
-    diagnostics = [d for report in reports for d in report.diagnostics]
-    if format is TextFormat.json:
-        sys.stdout.write(json.dumps([d.as_dict() for d in diagnostics], indent=2) + "\n")
-    else:
-        sys.stdout.writelines(d.as_text() + "\n" for d in diagnostics)
-    for report in reports:
-        if report.unreadable:
-            sys.stderr.write(f"kapplan: {report.unreadable}\n")
-    errors = sum(d.is_error for d in diagnostics)
-    warnings = len(diagnostics) - errors
-    unreadable = sum(1 for r in reports if r.unreadable)
-    counts = [f"{errors} error(s)", f"{warnings} warning(s)"] + ([f"{unreadable} unreadable"] if unreadable else [])
-    sys.stderr.write(f"{len(reports)} file(s) checked: {', '.join(counts)}\n")
-    code = validation_exit_code(reports)
-    if code:
-        raise typer.Exit(int(code))
+    report = check(paths, strict=strict)
+    sys.stdout.write(validation_text(report, as_json=format is TextFormat.json))
+    sys.stderr.writelines(f"kapplan: {r.unreadable}\n" for r in report.unreadable)
+    report.raise_for_errors()
+    sys.stderr.write(report.summary() + "\n")
 
 
 @app.command()
@@ -241,14 +224,13 @@ def protocols(
     The span is the earliest shape in days from the first session to the
     last (every gap at its minimum, availability ignored).
     """
-    import json
+    from kapplan.api import list_protocols
 
-    from kapplan.io.bundled import bundled_paths
-    from kapplan.io.readers import load_protocol, protocol_summary
-
-    rows = [protocol_summary(load_protocol(path), name) for name, path in bundled_paths().items()]
+    rows = list_protocols()
     if format is ListFormat.json:
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        import json
+
+        sys.stdout.write(json.dumps([row.as_dict() for row in rows], indent=2) + "\n")
         return
     from kapplan.render import protocols_table_text
 
@@ -263,8 +245,7 @@ def show(protocol: Annotated[str, typer.Argument(metavar="PROTOCOL", help="Proto
     (each gap, after and offset at its minimum; availability ignored). Lint
     warnings go to stderr.
     """
-    from kapplan.io.readers import load_protocol
-    from kapplan.lint.shape import earliest_shape
+    from kapplan.api import earliest_shape, load_protocol
     from kapplan.render import protocol_text
 
     loaded = load_protocol(protocol)
@@ -305,44 +286,38 @@ def plan(
     it, and the nearest later start date that works; --allow-deviations then
     relaxes upper bounds and records every deviation in the plan.
     """
-    from kapplan.clock import current_time, reproducible_epoch, system_zone_name
-    from kapplan.io.readers import load_client, load_clinic, load_protocol
-    from kapplan.planning.build import ClientFlags, make_plan, merge_client, resolve_client, usable_zone
+    from kapplan.api import client_from, load_protocol, make_plan
     from kapplan.render import print_plan_notes
 
     fmt = output_format(output, format.value if format else None)
     loaded = load_protocol(protocol)
-    flags = ClientFlags(id, start, tz, weight, list(available or []), list(unavailable or []), holidays)
-    profile = merge_client(load_client(client, {"id": id}) if client else None, flags)
-    now = current_time()
-    from zoneinfo import ZoneInfo
-
-    zone = profile.timezone or usable_zone(system_zone_name())
-    today = now.astimezone(ZoneInfo(zone)).date()
-    profile, notes = resolve_client(profile, today=today, system_zone=zone)
-    site = load_clinic(clinic) if clinic else None
-    result = make_plan(
-        loaded, profile, site, now=now, allow_deviations=allow_deviations,
-        reproducible=reproducible_epoch() is not None, notes=notes,
-    )
+    changes = _client_changes(id, start, tz, weight, available, unavailable, holidays)
+    result = make_plan(loaded, client_from(client, changes), clinic, allow_deviations=allow_deviations)
     print_plan_notes(result)
-    emit(render_plan(result, fmt, audience.value, privacy.value, not no_alarms), output)
+    emit(render_plan(result, fmt, _choice(audience), _choice(privacy), not no_alarms), output)
 
 
-def render_plan(result: Any, fmt: str, audience: str, privacy: str, alarms: bool) -> bytes | str:
+def _client_changes(id: str | None, start: str | None, tz: str | None, weight: str | None,
+                    available: list[str] | None, unavailable: list[str] | None, holidays: str | None) -> Any:
+    from kapplan.api import ClientChanges
+
+    return ClientChanges(id, start, tz, weight, list(available or []), list(unavailable or []), holidays)
+
+
+def render_plan(result: Any, fmt: str, audience: Any, privacy: Any, alarms: bool) -> bytes | str:
     """One Plan, several outputs."""
     if fmt == "json":
         return str(result.to_json())
     if fmt == "ics":
-        from kapplan.export.ics import plan_to_ics
+        from kapplan.api import calendar
 
-        return plan_to_ics(result, audience=audience, privacy=privacy, alarms=alarms)
+        return calendar(result, audience=audience, privacy=privacy, alarms=alarms)
+    if fmt == "csv":
+        from kapplan.api import plan_csv
+
+        return plan_csv(result)
     from kapplan import render
 
-    if fmt == "csv":
-        from kapplan.export.csv_rows import plan_to_csv
-
-        return plan_to_csv(result)
     if fmt == "calendar":
         return render.plan_calendar_text(result)
     return render.plan_table_text(result)
@@ -363,27 +338,15 @@ def export(
     for the clinic also notes, monitoring, assessments and staff. The file is
     created readable by its owner only.
     """
-    from kapplan.export.ics import plan_to_ics
-    from kapplan.models.errors import UsageError
-    from kapplan.models.plan import read_plan
+    from kapplan.api import export_file
 
-    target = None if output in (None, "-") else Path(output)
-    if target is not None and target.suffix.lower() not in (".ics", ".ical"):
-        raise UsageError(f"{target}: export writes iCalendar; name the output FILE.ics, or '-' for stdout")
-    if target is not None and target.resolve() == plan_file.resolve():
-        raise UsageError(f"{target}: that is the plan file itself; choose another output file")
-    current = read_plan(plan_file)
-    data = plan_to_ics(current, audience=audience.value, privacy=privacy.value, alarms=not no_alarms)
+    target = None if output in (None, "-") else Path(str(output))
+    current, data = export_file(plan_file, target, audience=_choice(audience), privacy=_choice(privacy),
+                                alarms=not no_alarms)
     if target is None:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
         return
-    from kapplan.io.files import atomic_write
-
-    try:
-        atomic_write(target, data, private=True)
-    except OSError as err:
-        raise UsageError(f"{target}: cannot be written ({err.strerror or 'write failed'})") from None
     sys.stderr.write(f"{target}: {len(current.sessions)} session(s) exported\n")
 
 
@@ -420,45 +383,21 @@ def batch(
     never stops the others; the exit code is then 4. --combined writes one
     clinic calendar of every record, without alarms.
     """
-    import dataclasses
     import os
 
-    from kapplan.batch import BatchSettings, run_batch
-    from kapplan.clock import current_time, reproducible_epoch
-    from kapplan.io.roster import open_roster
+    from kapplan.api import batch as run
     from kapplan.models.errors import BatchFailedError
     from kapplan.render import batch_reporter, batch_summary_line
     from kapplan.startup import collect_as_usual
 
     collect_as_usual()
     folder = out or Path(".")
-    settings = BatchSettings(
-        base=Path("."),
-        now=current_time(),
-        reproducible=reproducible_epoch() is not None,
-        protocol=_batch_protocol(protocol),
-        timezone=_batch_flag("--tz", tz),
-        start=_batch_flag("--start", start),
-        clinic=_batch_clinic(clinic),
-        audience=audience.value,
-        privacy=privacy.value,
-        formats=_batch_formats(format),
-        combined=combined is not None,
-    )
-    _check_combined(combined, folder)
     show_progress = sys.stderr.isatty() and not os.environ.get("NO_COLOR")
-    with open_roster(roster, sys.stdin.buffer) as source:
-        settings = dataclasses.replace(settings, base=source.base)
-        with batch_reporter(source.name, progress=show_progress) as reporter:
-            summary = run_batch(
-                source,
-                settings,
-                folder,
-                jobs=jobs or os.cpu_count() or 1,
-                fail_fast=fail_fast,
-                combined=combined,
-                report=reporter,
-            )
+    name = "<stdin>" if roster == "-" else roster
+    with batch_reporter(name, progress=show_progress) as reporter:
+        summary = run(roster, out=folder, protocol=protocol, tz=tz, start=start, clinic=clinic,
+                      audience=_choice(audience), privacy=_choice(privacy), formats=format,
+                      combined=combined, jobs=jobs, fail_fast=fail_fast, stdin=sys.stdin.buffer, report=reporter)
     if report == TextFormat.json:
         sys.stdout.buffer.write(summary.path.read_bytes())
         sys.stdout.buffer.flush()
@@ -471,64 +410,6 @@ def batch(
         )
     if report != TextFormat.json:
         batch_summary_line(summary, folder)
-
-
-def _batch_formats(value: str) -> tuple[str, ...]:
-    from kapplan.models.errors import UsageError
-
-    chosen = [part.strip().lower() for part in value.split(",") if part.strip()]
-    if not chosen or any(part not in ("ics", "json") for part in chosen):
-        raise UsageError(f"--format: expected ics, json or ics,json, not '{value}'")
-    return tuple(kind for kind in ("ics", "json") if kind in chosen)
-
-
-def _batch_flag(flag: str, value: str | None) -> str | None:
-    """--tz / --start checked once here rather than failing every record."""
-    if value is None:
-        return None
-    from pydantic_core import PydanticCustomError
-
-    from kapplan.models.errors import UsageError
-    from kapplan.models.values import parse_date, parse_timezone
-
-    try:
-        parsed = parse_timezone(value) if flag == "--tz" else parse_date(value).isoformat()
-    except PydanticCustomError as err:
-        raise UsageError(f"{flag}: {err.message()}") from None
-    return str(parsed)
-
-
-def _batch_protocol(name: str | None) -> str | None:
-    """--protocol: a path (made absolute, as records resolve theirs elsewhere) or a bundled id."""
-    if name is None:
-        return None
-    from kapplan.io.bundled import bundled_paths
-    from kapplan.models.errors import UsageError
-
-    if Path(name).exists():
-        return str(Path(name).resolve())
-    if name in bundled_paths():
-        return name
-    raise UsageError(f"--protocol: unknown protocol '{name}': not a bundled protocol id, and no such file")
-
-
-def _batch_clinic(path: Path | None) -> Any:
-    if path is None:
-        return None
-    from kapplan.io.readers import load_clinic
-
-    return load_clinic(path)
-
-
-def _check_combined(path: Path | None, out: Path) -> None:
-    from kapplan.models.errors import UsageError
-
-    if path is None:
-        return
-    if path.suffix.lower() not in (".ics", ".ical"):
-        raise UsageError(f"--combined {path}: name the calendar FILE.ics")
-    if not path.parent.is_dir() and path.parent.resolve() != out.resolve():
-        raise UsageError(f"--combined {path}: the folder {path.parent} does not exist")
 
 
 @app.command()
@@ -546,16 +427,9 @@ def mark(
     local time such as '2026-12-14 10:30' in the client's zone). missed or
     cancelled: it did not; 'kapplan reschedule' plans the occurrence again.
     """
-    from kapplan.clock import current_time
-    from kapplan.lifecycle.reschedule import mark_session, parse_actual_start, plan_zone
-    from kapplan.models.plan import read_plan
+    from kapplan.api import mark_file
 
-    current = read_plan(plan_file)
-    moment = parse_actual_start(at, plan_zone(current)) if at is not None else None
-    command = f"mark {key} {status.value}" + (f" --at {moment.isoformat()}" if moment else "")
-    outcome = mark_session(current, key, status.value, now=current_time(), at=moment, command=command)
-    if outcome.changed:
-        _replace_plan_file(plan_file, outcome.plan)
+    outcome = mark_file(plan_file, key, _choice(status), at=at)
     sys.stderr.write(f"{outcome.message}\n")
     for warning in outcome.warnings:
         sys.stderr.write(f"deviation: {warning}\n")
@@ -564,14 +438,12 @@ def mark(
 @app.command()
 def status(plan_file: Annotated[Path, typer.Argument(metavar="PLAN.json")]) -> None:
     """Show a plan with statuses, what is next, and deviations."""
-    from kapplan.clock import current_time
-    from kapplan.lifecycle.reschedule import plan_status
-    from kapplan.models.plan import read_plan
+    from kapplan.api import read_plan
+    from kapplan.api import status as status_of
     from kapplan.render import status_text
 
     current = read_plan(plan_file)
-    now = current_time()
-    sys.stdout.write(status_text(current, plan_status(current, now), now))
+    sys.stdout.write(status_text(current, status_of(current)))
 
 
 @app.command()
@@ -599,81 +471,21 @@ def reschedule(
     and every later session are planned again from --from (default: today).
     Client flags change the embedded client (--unavailable adds dates).
     """
-    from kapplan.clock import current_time
-    from kapplan.io.readers import load_clinic
-    from kapplan.lifecycle.reschedule import embedded_client, embedded_clinic, plan_zone, reschedule_plan
-    from kapplan.models.plan import read_plan
-    from kapplan.planning.build import ClientFlags, merge_client
+    from kapplan.api import reschedule_file
+    from kapplan.render import print_deviations, reschedule_text
 
-    current = read_plan(plan_file)
-    flags = ClientFlags(
-        start=start, tz=tz, weight=weight, available=list(available or []),
-        unavailable=list(unavailable or []), holidays=holidays,
-    )
-    client = merge_client(embedded_client(current), flags)
-    clinic_model = load_clinic(clinic) if clinic is not None else embedded_clinic(current)
-    outcome = reschedule_plan(
-        current, now=current_time(), client=client, clinic=clinic_model,
-        from_date=_date_option("--from", from_), allow_deviations=allow_deviations,
-        command=_reschedule_command(from_, flags, clinic, allow_deviations),
-    )
-    zone = plan_zone(outcome.plan)
-    for change in outcome.changes:
-        sys.stdout.write(change.line(zone) + "\n")
+    changes = _client_changes(None, start, tz, weight, available, unavailable, holidays)
+    outcome = reschedule_file(plan_file, dry_run=dry_run, changes=changes, clinic=clinic, from_date=from_,
+                              allow_deviations=allow_deviations)
+    sys.stdout.write(reschedule_text(outcome))
     if outcome.note:
         sys.stderr.write(outcome.note + "\n")
-    _print_deviations(outcome.plan)
+    print_deviations(outcome.plan)
     if dry_run:
         sys.stderr.write("dry run: the plan file was not changed\n")
     elif outcome.changed:
-        _replace_plan_file(plan_file, outcome.plan)
         sys.stderr.write(f"{plan_file}: {len(outcome.changes)} session(s) changed; the previous plan is in "
                          f"{plan_file.name}.bak\n")
-
-
-def _replace_plan_file(path: Path, new: Any) -> None:
-    """Keep the previous plan as PLAN.json.bak, then replace the plan atomically."""
-    from kapplan.io.files import atomic_write
-    from kapplan.models.errors import UsageError
-
-    try:
-        previous = path.read_bytes()
-        atomic_write(path.with_name(path.name + ".bak"), previous, private=True)
-        atomic_write(path, new.to_json(), private=True)
-    except OSError as err:
-        raise UsageError(f"{path}: cannot write the plan ({err.strerror or 'write failed'})") from None
-
-
-def _date_option(flag: str, value: str | None) -> Any:
-    if value is None:
-        return None
-    from pydantic_core import PydanticCustomError
-
-    from kapplan.models.errors import UsageError
-    from kapplan.models.values import parse_date
-
-    try:
-        return parse_date(value)
-    except PydanticCustomError as err:
-        raise UsageError(f"{flag}: {err.message()}") from None
-
-
-def _reschedule_command(from_: str | None, flags: Any, clinic: Path | None, allow: bool) -> str:
-    """The reschedule as recorded in the plan's history."""
-    parts = ["reschedule"]
-    pairs = [("--from", from_), ("--start", flags.start), ("--tz", flags.tz), ("--weight", flags.weight),
-             ("--holidays", flags.holidays), ("--clinic", str(clinic) if clinic else None)]
-    pairs += [("--available", v) for v in flags.available] + [("--unavailable", v) for v in flags.unavailable]
-    parts += [f"{name} {value}" for name, value in pairs if value is not None]
-    return " ".join(parts + (["--allow-deviations"] if allow else []))
-
-
-def _print_deviations(current: Any) -> None:
-    """Deviations are shown, never hidden."""
-    from kapplan.engine.deviations import describe_deviation
-
-    for deviation in current.deviations:
-        sys.stderr.write(f"deviation: {describe_deviation(deviation)}\n")
 
 
 @app.command()
@@ -683,9 +495,9 @@ def schema(
     """Print the JSON Schema of a file type (for editor integration)."""
     import json
 
-    from kapplan.models.schema import json_schema
+    from kapplan.api import schema as schema_of
 
-    sys.stdout.write(json.dumps(json_schema(kind.value), indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.write(json.dumps(schema_of(_choice(kind)), indent=2, ensure_ascii=False) + "\n")
 
 
 @app.command()
@@ -699,7 +511,7 @@ def rules(
     KP1xx: file structure; KP2xx: references and consistency; KP3xx:
     clinical safety. docs/protocol-format.md explains each one.
     """
-    from kapplan.lint.registry import all_rules
+    from kapplan.api import rules as all_rules
 
     registry = all_rules()
     if not codes:

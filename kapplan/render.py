@@ -6,9 +6,24 @@ terminal and never with NO_COLOR set (Rich honours both).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from kapplan.api import ProtocolSummary
+    from kapplan.batch import BatchSummary, RecordResult
+    from kapplan.lifecycle.reschedule import RescheduleOutcome
+    from kapplan.lifecycle.status import StatusReport
+    from kapplan.lint.checks import ValidationReport
+    from kapplan.lint.registry import Rule
+    from kapplan.lint.shape import ShapePoint, ShapeSession
+    from kapplan.models.errors import KapplanError
+    from kapplan.models.plan import Plan
+    from kapplan.models.protocol import Dose, Protocol, SessionType, Step
 
 
 def stderr_console() -> Any:
@@ -23,13 +38,16 @@ def stdout_console() -> Any:
     return Console(highlight=False, soft_wrap=True)
 
 
-def print_error(err: Any) -> None:
+def print_error(err: KapplanError) -> None:
     """One clear message per error; input errors list every diagnostic."""
     from rich.markup import escape
 
-    from kapplan.models.errors import InputError
+    from kapplan.models.errors import InputError, ValidationFailed
 
     console = stderr_console()
+    if isinstance(err, ValidationFailed):  # its diagnostics are on stdout already: only the count
+        console.print(escape(err.message))
+        return
     if isinstance(err, InputError):
         for diagnostic in sorted(err.diagnostics, key=lambda d: (d.file, d.line, d.column)):
             style = "red" if diagnostic.is_error else "yellow"
@@ -71,10 +89,12 @@ def _duration_text(minutes: int) -> str:
     return format_minutes(minutes)
 
 
-def plan_table_text(plan: Any) -> str:
+def plan_table_text(plan: Plan) -> str:
     """Date, local time, session, phase/step, duration, planned dose, notes, deviations."""
     from rich.markup import escape
     from rich.table import Table
+
+    from kapplan.wording import deviation_note, dose_with_route
 
     zone = plan.client.get("timezone", "")
     title = f"Plan for {plan.client.get('id')} ({zone}) — {plan.protocol.title}"
@@ -85,11 +105,9 @@ def plan_table_text(plan: Any) -> str:
                          min_width=10 if column == "Notes" else None)
     for s in plan.sessions:
         mark, style = KIND_MARKS.get(s.kind, ("?", "white"))
-        dose = ""
-        if s.dose is not None:
-            dose = "set by the prescriber" if s.dose.amount_mg is None else f"{s.dose.amount_mg:g} mg {s.dose.route}"
+        dose = "" if s.dose is None else dose_with_route(s.dose)
         notes = [f"{s.setting}"] if s.setting != "in-person" else []
-        notes += [f"deviation: {d.rule} {d.actual} (allowed {d.allowed})" for d in s.deviations]
+        notes += [f"deviation: {deviation_note(d)}" for d in s.deviations]
         if s.status != "planned":
             notes.append(s.status)
         table.add_row(
@@ -105,7 +123,7 @@ def plan_table_text(plan: Any) -> str:
     return _capture([table, footer])
 
 
-def plan_calendar_text(plan: Any) -> str:
+def plan_calendar_text(plan: Plan) -> str:
     """Month grids with each session day marked by kind: the series at a glance."""
     import calendar as cal
 
@@ -144,7 +162,7 @@ def plan_calendar_text(plan: Any) -> str:
     return _capture([heading, *grids, legend])
 
 
-def print_plan_notes(plan: Any) -> None:
+def print_plan_notes(plan: Plan) -> None:
     """Warnings and deviations go to stderr, always: never hidden.
 
     Most plans have neither: rich is then not even imported."""
@@ -152,7 +170,7 @@ def print_plan_notes(plan: Any) -> None:
         return
     from rich.markup import escape
 
-    from kapplan.engine.deviations import describe_deviation
+    from kapplan.wording import describe_deviation
 
     console = stderr_console()
     for warning in plan.warnings:
@@ -165,23 +183,24 @@ def print_plan_notes(plan: Any) -> None:
 STATUS_STYLES = {"planned": "white", "done": "green", "missed": "red", "cancelled": "dim"}
 
 
-def status_text(plan: Any, report: Any, now: Any) -> str:
+def status_text(plan: Plan, report: StatusReport) -> str:
     """`kapplan status`: every session with its status, what is next, deviations so far."""
     from rich.markup import escape
     from rich.table import Table
 
-    from kapplan.engine.deviations import describe_deviation
-    from kapplan.lifecycle.reschedule import plan_zone, when
+    from kapplan.lifecycle.times import plan_zone
+    from kapplan.wording import describe_deviation, deviation_note, when
 
     zone = plan_zone(plan)
+    unmarked = {s.key for s in report.unmarked}
     table = Table(title=f"Status of {escape(str(plan.client.get('id')))} ({zone.key})", title_justify="left")
     for column in ("Date", "Time", "Session", "Title", "Status", "Seq", "Notes"):
         table.add_column(column)
     for s in plan.sessions:
         start, end = s.start.astimezone(zone), s.end.astimezone(zone)
         style = STATUS_STYLES.get(s.status, "white")
-        notes = [f"{d.rule} {d.actual} (allowed {d.allowed})" for d in s.deviations]
-        if s.status == "planned" and s.start < now:
+        notes = [deviation_note(d) for d in s.deviations]
+        if s.key in unmarked:
             notes.insert(0, "not marked yet")
         if report.next is not None and s.key == report.next.key:
             notes.insert(0, "next")
@@ -215,7 +234,7 @@ def status_text(plan: Any, report: Any, now: Any) -> str:
     return _capture(lines)
 
 
-def rules_table_text(rules: Any) -> str:
+def rules_table_text(rules: dict[str, Rule]) -> str:
     """`kapplan rules`: code, severity, summary of every lint rule."""
     from rich.markup import escape
     from rich.table import Table
@@ -230,7 +249,7 @@ def rules_table_text(rules: Any) -> str:
     return _capture([table])
 
 
-def protocols_table_text(rows: list[dict[str, Any]]) -> str:
+def protocols_table_text(rows: list[ProtocolSummary]) -> str:
     """`kapplan protocols`: one row per bundled protocol."""
     from rich.markup import escape
     from rich.table import Table
@@ -239,14 +258,15 @@ def protocols_table_text(rows: list[dict[str, Any]]) -> str:
     for column in ("Id", "Version", "Title", "Sessions", "Span"):
         table.add_column(column, justify="right" if column in ("Sessions", "Span") else "left")
     for row in rows:
-        table.add_row(escape(str(row["id"])), escape(str(row["version"])), escape(str(row["title"])),
-                      str(row["sessions"]), f"{row['span_days']}d")
+        table.add_row(escape(row.id), escape(row.version), escape(row.title), str(row.sessions), f"{row.span_days}d")
     return _capture([table])
 
 
-def _dose_text(dose: Any) -> str:
+def _dose_rule_text(dose: Dose) -> str:
+    from kapplan.wording import SET_BY_PRESCRIBER
+
     if dose.by_prescriber:
-        amount = "set by the prescriber"
+        amount = SET_BY_PRESCRIBER
     else:
         base = dose.per_kg or dose.fixed
         amount = str(base)
@@ -259,7 +279,7 @@ def _dose_text(dose: Any) -> str:
     return "planned dose: " + ", ".join(parts)
 
 
-def _session_branch(tree: Any, name: str, session: Any) -> None:
+def _session_branch(tree: Any, name: str, session: SessionType) -> None:
     from rich.markup import escape
 
     from kapplan.models.values import format_days
@@ -274,7 +294,7 @@ def _session_branch(tree: Any, name: str, session: Any) -> None:
         if values:
             branch.add(f"{label}: {escape(', '.join(values))}")
     if session.dose:
-        branch.add(escape(_dose_text(session.dose)))
+        branch.add(escape(_dose_rule_text(session.dose)))
     for reminder in session.reminders:
         branch.add(f"reminder {reminder.before} before: {escape(reminder.text.strip())}")
     for label in ("instructions", "notes"):
@@ -283,7 +303,7 @@ def _session_branch(tree: Any, name: str, session: Any) -> None:
             branch.add(f"{label}: {escape(text.strip())}")
 
 
-def _step_branch(tree: Any, number: int, step: Any) -> None:
+def _step_branch(tree: Any, number: int, step: Step) -> None:
     from rich.markup import escape
 
     facts = [f"{step.count}× {step.session}"]
@@ -298,7 +318,7 @@ def _step_branch(tree: Any, number: int, step: Any) -> None:
                    f"offset {follow_up.offset}{on}")
 
 
-def protocol_tree(protocol: Any) -> Any:
+def protocol_tree(protocol: Protocol) -> Any:
     """A protocol as a Rich tree: sessions, steps, follow-ups, doses, constraints, references."""
     from rich.markup import escape
     from rich.tree import Tree
@@ -329,11 +349,11 @@ def protocol_tree(protocol: Any) -> Any:
     return tree
 
 
-def shape_timeline(points: list[Any]) -> list[str]:
+def shape_timeline(points: list[ShapePoint]) -> list[str]:
     """The earliest shape as week rows of kind marks, then one line per session."""
     from rich.markup import escape
 
-    by_day: dict[int, list[Any]] = {}
+    by_day: dict[int, list[ShapeSession]] = {}
     for point in points:
         by_day.setdefault(point.day, []).append(point.session)
     last = max(by_day, default=0)
@@ -343,7 +363,7 @@ def shape_timeline(points: list[Any]) -> list[str]:
         cells = []
         for day in range(week * 7, week * 7 + 7):
             sessions = by_day.get(day, [])
-            mark, style = KIND_MARKS.get(sessions[0].kind, ("?", "white")) if sessions else ("·", "dim")
+            mark, style = KIND_MARKS.get(sessions[0].kind or "", ("?", "white")) if sessions else ("·", "dim")
             cells.append(f"[{style}]{mark}[/{style}]" + ("+" if len(sessions) > 1 else " "))
         lines.append(f"week {week + 1:>2}  " + "".join(cells).rstrip())
     lines += [f"day {p.day:>3}  {escape(p.session.key)} ({p.session.kind})"
@@ -351,26 +371,26 @@ def shape_timeline(points: list[Any]) -> list[str]:
     return lines
 
 
-def protocol_text(protocol: Any, points: list[Any]) -> str:
+def protocol_text(protocol: Protocol, points: list[ShapePoint]) -> str:
     """`kapplan show`: the tree, then the timeline of the earliest shape."""
     return _capture([protocol_tree(protocol), "", *shape_timeline(points)])
 
 
 @contextmanager
-def batch_reporter(roster: str, *, progress: bool) -> Iterator[Callable[[Any], None]]:
+def batch_reporter(roster: str, *, progress: bool) -> Iterator[Callable[[RecordResult], None]]:
     """`kapplan batch`: each failed record as it comes (stderr), under a live
     progress bar when ``progress`` (a terminal without NO_COLOR)."""
     from rich.markup import escape
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    def failure_line(result: Any) -> str:
+    def failure_line(result: RecordResult) -> str:
         who = escape(result.id) if result.id else f"record {result.number}"
         return f"[red]{escape(roster)}:{result.row}:[/red] {who}: {escape(result.error or 'failed')}"
 
     if not progress:
         console = stderr_console()
 
-        def report(result: Any) -> None:
+        def report(result: RecordResult) -> None:
             if not result.ok:
                 console.print(failure_line(result))
 
@@ -381,7 +401,7 @@ def batch_reporter(roster: str, *, progress: bool) -> Iterator[Callable[[Any], N
         task = bar.add_task("batch", total=None, failed="")
         failed = 0
 
-        def advance(result: Any) -> None:
+        def advance(result: RecordResult) -> None:
             nonlocal failed
             if not result.ok:
                 failed += 1
@@ -391,16 +411,41 @@ def batch_reporter(roster: str, *, progress: bool) -> Iterator[Callable[[Any], N
         yield advance
 
 
-def batch_summary_line(summary: Any, out: Any) -> None:
+def batch_summary_line(summary: BatchSummary, out: Path) -> None:
     """The one-line outcome of a batch that had no failed record."""
     from rich.markup import escape
 
     stderr_console().print(f"{summary.ok} record(s) planned into {escape(str(out))} (see {escape(str(summary.path))})")
 
 
-def rule_text(rule: Any) -> str:
+def rule_text(rule: Rule) -> str:
     """`kapplan rules CODE`: the rule's code, severity, summary and rationale."""
     import textwrap
 
     paragraph = textwrap.fill(" ".join(rule.rationale.split()), width=78, initial_indent="  ", subsequent_indent="  ")
     return f"{rule.code} ({rule.severity}): {rule.summary}\n{paragraph}\n"
+
+
+def validation_text(report: ValidationReport, *, as_json: bool) -> str:
+    """`kapplan validate`: one line per diagnostic (FILE:LINE:COL: SEVERITY CODE message), or JSON."""
+    if as_json:
+        import json
+
+        return json.dumps([d.as_dict() for d in report.diagnostics], indent=2) + "\n"
+    return "".join(d.as_text() + "\n" for d in report.diagnostics)
+
+
+def reschedule_text(outcome: RescheduleOutcome) -> str:
+    """`kapplan reschedule`: old -> new time and why, one line per changed session."""
+    from kapplan.lifecycle.times import plan_zone
+
+    zone = plan_zone(outcome.plan)
+    return "".join(change.line(zone) + "\n" for change in outcome.changes)
+
+
+def print_deviations(plan: Plan) -> None:
+    """Deviations are shown, never hidden."""
+    from kapplan.wording import describe_deviation
+
+    for deviation in plan.deviations:
+        sys.stderr.write(f"deviation: {describe_deviation(deviation)}\n")

@@ -13,8 +13,9 @@ from decimal import Decimal
 
 import pytest
 
+from kapplan.api import load_protocol
 from kapplan.io.bundled import bundled_paths
-from kapplan.io.readers import check_file, load_protocol
+from kapplan.lint.checks import check_file
 
 VERIFY_NOTE = "Scheduling illustration; verify against the current label or source."
 EXPECTED_IDS = {

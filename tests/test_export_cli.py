@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from kapplan.cli import app
 from kapplan.export.ics import plan_to_ics
-from kapplan.models.plan import read_plan
+from kapplan.io.plan_files import read_plan
 
 runner = CliRunner()
 

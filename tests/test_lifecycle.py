@@ -33,10 +33,12 @@ from typer.testing import CliRunner
 from kapplan.cli import app
 from kapplan.engine import Placement
 from kapplan.export.ics import plan_to_ics
-from kapplan.lifecycle.reschedule import local_midnight, parse_actual_start
+from kapplan.io.plan_files import read_plan
+from kapplan.lifecycle.times import local_midnight, parse_actual_start
 from kapplan.models.errors import UsageError
-from kapplan.models.plan import Deviation, Plan, read_plan
-from kapplan.planning.build import build_request, client_from_plan, clinic_from_plan, protocol_from_plan
+from kapplan.models.plan import Deviation, Plan
+from kapplan.planning.build import build_request
+from kapplan.planning.embedded import client_of, clinic_of, protocol_of
 
 DATA = Path(__file__).parent / "data"
 PROTOCOL = DATA / "protocol_four_doses_weekly_integration.yaml"
@@ -123,7 +125,7 @@ def events(plan: Plan) -> dict[str, tuple[str, int, str]]:
 
 def check_replan(before: Plan, after: Plan, now: str, first_day: date, *, relaxed: bool = False) -> list[str]:
     """Every rule of SPEC §2 for the re-planned sessions, relative to the done ones."""
-    protocol = protocol_from_plan(after)
+    protocol = protocol_of(after)
     cutoff = datetime.combine(first_day, time(0), tzinfo=NEW_YORK)
     fixed = {
         s.key: (s.start, s.end)
@@ -132,8 +134,8 @@ def check_replan(before: Plan, after: Plan, now: str, first_day: date, *, relaxe
     }
     request = build_request(
         protocol,
-        client_from_plan(after),
-        clinic_from_plan(after),
+        client_of(after),
+        clinic_of(after),
         fixed=fixed,
         not_before=max(cutoff, datetime.fromisoformat(now)),
         allow_deviations=relaxed,

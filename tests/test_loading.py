@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from kapplan.io.documents import MAX_BYTES, parse_document, read_bytes
-from kapplan.io.readers import check_file, load_client, load_clinic, load_protocol
+from kapplan.io.readers import load_client, load_clinic
+from kapplan.lint.checks import check_file, load_protocol
 from kapplan.models.errors import InputError, UsageError
 
 DATA = Path(__file__).parent / "data"

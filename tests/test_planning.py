@@ -1,4 +1,4 @@
-"""The planning core (kapplan.planning.build): client merge and defaults, doses, and the plans themselves.
+"""The planning core (kapplan.planning): client merge and defaults, doses, and the plans themselves.
 
 Every bundled protocol is planned for two example clients and compared with a
 literal schedule that was checked by hand against the protocol's rules (SPEC
@@ -15,22 +15,12 @@ from typing import Any
 import pytest
 from plan_checker import expected_keys, violations
 
-from kapplan.io.readers import load_client, load_clinic, load_protocol
+from kapplan.api import ClientChanges, load_client, load_clinic, load_protocol
 from kapplan.models.client import Client, Clinic
 from kapplan.models.errors import InfeasibleError, InputError
 from kapplan.models.plan import Plan, PlannedSession
-from kapplan.planning.build import (
-    HORIZON_DAYS,
-    SCAN_DAYS,
-    ClientFlags,
-    build_request,
-    holiday_map,
-    make_plan,
-    merge_client,
-    new_series,
-    resolve_client,
-    usable_zone,
-)
+from kapplan.planning.build import HORIZON_DAYS, SCAN_DAYS, build_request, holiday_map, make_plan, new_series
+from kapplan.planning.clients import merge_client, resolve_client, usable_zone
 
 DATA = Path(__file__).parent / "data"
 NOW = datetime(2026, 11, 18, 11, 6, 40, tzinfo=UTC)
@@ -508,7 +498,7 @@ def test_plan_embeds_protocol_client_and_reproducible_series() -> None:
 
 
 def test_flags_override_the_file_but_unavailable_adds() -> None:
-    flags = ClientFlags(
+    flags = ClientChanges(
         tz="America/New_York", weight="80 kg", available=["Tue 10:00-12:00"], unavailable=["2026-12-14"],
         holidays="US-NY", start="2027-01-04", id="C-9",
     )
@@ -533,11 +523,11 @@ def test_flags_override_the_file_but_unavailable_adds() -> None:
 
 def test_without_flags_the_file_is_kept_as_is() -> None:
     base = load_client(DATA / LONDON)
-    assert merge_client(base, ClientFlags()) == base
+    assert merge_client(base, ClientChanges()) == base
 
 
 def test_flags_alone_make_a_client_with_defaults() -> None:
-    merged = merge_client(None, ClientFlags(weight="72 kg"))
+    merged = merge_client(None, ClientChanges(weight="72 kg"))
     assert (merged.id, merged.timezone, merged.start, merged.availability) == ("client", None, None, None)
     assert [str(w) for w in merged.windows] == ["Mon,Tue,Wed,Thu,Fri 09:00-17:00"]
     resolved, notes = resolve_client(merged, today=date(2026, 11, 18), system_zone="Europe/Berlin")
@@ -557,18 +547,18 @@ def test_resolve_keeps_given_zone_and_start_without_a_note() -> None:
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (ClientFlags(weight="72"), "--weight: expected a mass with a unit"),
-        (ClientFlags(weight="500 kg"), "--weight: weight must lie within 20-350 kg"),
-        (ClientFlags(weight="30 lb"), "--weight: weight must lie within 20-350 kg"),
-        (ClientFlags(tz="Mars/Olympus_Mons"), "--tz: unknown time zone"),
-        (ClientFlags(start="2026-02-30"), "--start: that day does not exist"),
-        (ClientFlags(holidays="XX-YY"), "--holidays: unknown holiday calendar"),
-        (ClientFlags(unavailable=["2026-13-01"]), "--unavailable: that day does not exist"),
-        (ClientFlags(available=["Mon 17:00-09:00"]), "--available: the window must end after it starts"),
-        (ClientFlags(id="../etc"), "--id: expected an identifier"),
+        (ClientChanges(weight="72"), "--weight: expected a mass with a unit"),
+        (ClientChanges(weight="500 kg"), "--weight: weight must lie within 20-350 kg"),
+        (ClientChanges(weight="30 lb"), "--weight: weight must lie within 20-350 kg"),
+        (ClientChanges(tz="Mars/Olympus_Mons"), "--tz: unknown time zone"),
+        (ClientChanges(start="2026-02-30"), "--start: that day does not exist"),
+        (ClientChanges(holidays="XX-YY"), "--holidays: unknown holiday calendar"),
+        (ClientChanges(unavailable=["2026-13-01"]), "--unavailable: that day does not exist"),
+        (ClientChanges(available=["Mon 17:00-09:00"]), "--available: the window must end after it starts"),
+        (ClientChanges(id="../etc"), "--id: expected an identifier"),
     ],
 )
-def test_bad_flag_values_name_the_flag(flags: ClientFlags, message: str) -> None:
+def test_bad_flag_values_name_the_flag(flags: ClientChanges, message: str) -> None:
     with pytest.raises(InputError) as caught:
         merge_client(load_client(DATA / NEW_YORK), flags)
     (diagnostic,) = caught.value.diagnostics

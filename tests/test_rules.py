@@ -17,7 +17,7 @@ import pytest
 from pydantic import BaseModel
 
 from kapplan.io.documents import parse_document
-from kapplan.io.readers import check_file, protocol_from_document
+from kapplan.lint.checks import check_file, protocol_from_document
 from kapplan.lint.registry import all_rules
 from kapplan.lint.shape import earliest_shape, span_days
 from kapplan.models.protocol import Protocol

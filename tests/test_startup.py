@@ -21,7 +21,7 @@ PROBE = textwrap.dedent(
 
     tune_short_run()
     tuned_gc = gc.isenabled()
-    from kapplan.io.readers import load_protocol
+    from kapplan.api import load_protocol
 
     loaded = load_protocol("iv-ketamine-trd")
     from pydantic.plugin._loader import get_plugins

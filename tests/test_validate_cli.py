@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from kapplan.api import load_protocol
 from kapplan.cli import app
 from kapplan.io.bundled import bundled_paths
 from kapplan.io.documents import parse_document
-from kapplan.io.readers import load_protocol
 from kapplan.lint.registry import all_rules
 
 DATA = Path(__file__).parent / "data"

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from kapplan.engine.layout import Entry, Layout, range_text
+from kapplan.engine.layout import Entry, Layout
 from kapplan.engine.slots import Calendar, LocalClock
 from kapplan.models.protocol import Duration, Range
 
@@ -103,12 +103,12 @@ class Bounds:
         if follow is not None:
             self._after(w, entry.occ)
             self._apply(w, follow.offset, entry.occ, (entry.occ,), "offset",
-                        lambda: f"{follow.key} must fall {range_text(follow.offset)} after {keys[entry.occ].key}")
+                        lambda: f"{follow.key} must fall {follow.offset.as_written()} after {keys[entry.occ].key}")
         elif prev is not None:
             for p in entry.prev_group:
                 self._after(w, p)
             self._apply(w, model.gap, prev, (prev,), "gap",
-                        lambda: f"{entry.key} must fall {range_text(model.gap)} after {keys[prev].key}")
+                        lambda: f"{entry.key} must fall {model.gap.as_written()} after {keys[prev].key}")
             self._step_windows(w, entry, step.first)
         elif step.anchor is not None:
             anchor = self.anchor_of(step.anchor)
@@ -119,7 +119,7 @@ class Bounds:
                     self._after(w, self.maxend_at[j])
             group = self.anchor_group(step.anchor)
             self._apply(w, model.after, anchor, group, "after",
-                        lambda: f"{entry.key} must fall {range_text(model.after)} after {keys[anchor].key}")
+                        lambda: f"{entry.key} must fall {model.after.as_written()} after {keys[anchor].key}")
         first, first_at = self.first_start[-1]
         if cfg.max_span is not None and first < INF:
             self._upper(w, cfg.max_span, first, (first_at,), "max_span", ("span",),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from kapplan.engine.layout import Layout, range_text
+from kapplan.engine.layout import Layout
 from kapplan.models.plan import Deviation
 from kapplan.models.protocol import Duration, Protocol, Range
 from kapplan.models.values import MINUTES_PER_DAY, format_minutes
@@ -75,7 +75,7 @@ def _past_range(engine: Engine, value: Range, ref: int, pos: int, rule: Rule) ->
     if late <= 0:
         return None
     key = engine.layout.entries[pos].key
-    return Deviation(key=key, rule=rule, allowed=range_text(value), actual=actual, lateness_min=late)
+    return Deviation(key=key, rule=rule, allowed=value.as_written(), actual=actual, lateness_min=late)
 
 
 def _within(engine: Engine, layout: Layout, step: int) -> list[Deviation]:
@@ -127,16 +127,3 @@ def _max_span(engine: Engine, layout: Layout, span: Duration) -> list[Deviation]
     return [Deviation(key=layout.entries[last].key, rule="max_span", allowed=str(span), actual=actual,
                       lateness_min=late)]
 
-
-def describe_deviation(deviation: Deviation) -> str:
-    """``medicine-4: gap 16d where the protocol allows 5d..14d (2d late)``."""
-    text = f"{deviation.key}: {deviation.rule} {deviation.actual} where the protocol allows {deviation.allowed}"
-    if deviation.lateness_min > 0:
-        text += f" ({_minutes_text(deviation.lateness_min)} late)"
-    elif deviation.lateness_min < 0:
-        text += f" ({_minutes_text(-deviation.lateness_min)} early)"
-    return text
-
-
-def _minutes_text(minutes: int) -> str:
-    return f"{minutes // 1440}d" if minutes % 1440 == 0 else format_minutes(minutes)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kapplan.engine.slots import Shape
-from kapplan.models.protocol import Duration, FollowUp, Protocol, Range, SessionType, Step
+from kapplan.models.protocol import FollowUp, Protocol, Range, SessionType, Step
 from kapplan.models.values import MINUTES_PER_DAY, clock_minutes
 
 
@@ -130,16 +130,3 @@ class Layout:
     def __len__(self) -> int:
         return len(self.entries)
 
-
-def range_text(value: Range) -> str:
-    """A range as a protocol writes it, with day counts kept in days (``5d..14d``, not ``5d..2w``)."""
-    def part(bound: Duration) -> str:
-        return f"{bound.days}d" if bound.calendar else str(bound)
-
-    if value.target is not None or value.max is None:
-        return str(value)
-    if value.max == value.min:
-        return part(value.min)
-
-    low = "" if value.min.minutes == 0 else part(value.min)
-    return f"{low}..{part(value.max)}"

@@ -37,6 +37,19 @@ def read_input(path: Path, limit: int, what: str = "file") -> bytes:
             raise UsageError(f"{path}: cannot be read ({err.strerror or 'I/O error'})") from None
 
 
+def write_file(path: Path, data: bytes | str, *, private: bool = False, what: str = "cannot be written") -> None:
+    """An output file the user named, written atomically; every failure is a usage
+    error naming the file (a folder given as a file, a missing folder, a full disk)."""
+    if path.is_dir():
+        raise UsageError(f"{path}: is a folder; give a file name")
+    if not path.parent.exists():
+        raise UsageError(f"{path}: cannot be written: the folder {path.parent} does not exist")
+    try:
+        atomic_write(path, data, private=private)
+    except OSError as err:
+        raise UsageError(f"{path}: {what} ({err.strerror or 'write failed'})") from None
+
+
 def atomic_write(path: Path, data: bytes | str, *, private: bool = False, durable: bool = True) -> None:
     """Write ``data`` to a temporary file beside ``path``, then rename it over.
 

@@ -1,4 +1,4 @@
-"""A plan's life after `plan`: record what happened, re-plan what remains.
+"""``reschedule``: re-plan what remains after what happened.
 
 Pure: the clock (`now`), the client and the clinic are arguments, and every
 function returns a new Plan instead of touching files. The rules of the game:
@@ -17,375 +17,25 @@ function returns a new Plan instead of touching files. The rules of the game:
   silently: it fails, naming the deviations `--allow-deviations` would accept.
 """
 
+
 from __future__ import annotations
 
-import difflib
-import re
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
-from itertools import pairwise
-from typing import Any, Literal
+from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from kapplan.engine.deviations import describe_deviation
-from kapplan.engine.layout import range_text
+from kapplan.engine import schedule
+from kapplan.lifecycle.actuals import actual_deviations
+from kapplan.lifecycle.mark import diff_states, session_state
+from kapplan.lifecycle.times import local, local_midnight, plan_zone
 from kapplan.models.client import Client, Clinic
-from kapplan.models.errors import Explanation, InfeasibleError, InputError, KapplanError, UsageError
-from kapplan.models.plan import Change, Deviation, HistoryEntry, Plan, PlannedSession, Status
+from kapplan.models.errors import Explanation, InfeasibleError, InputError, KapplanError
+from kapplan.models.plan import Change, Deviation, HistoryEntry, Plan, PlannedSession
 from kapplan.models.protocol import Protocol
-from kapplan.models.values import Duration, Range, format_minutes
-
-Rule = Literal["gap", "after", "offset", "within"]
-MARKABLE: tuple[Status, ...] = ("done", "missed", "cancelled")
-_AT_FORM = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)?$", re.IGNORECASE)
-AT_HELP = (
-    "expected the actual start as ISO 8601 with an offset (2026-12-14T10:30-05:00) "
-    "or a local time in the client's zone (2026-12-14 10:30)"
-)
-
-
-# --------------------------------------------------------------------------- time helpers
-
-
-def plan_zone(plan: Plan) -> ZoneInfo:
-    """The client's zone: every local date and time of the plan is read in it."""
-    return ZoneInfo(str(plan.client.get("timezone") or "UTC"))
-
-
-def local(moment: datetime, zone: ZoneInfo) -> datetime:
-    return moment.astimezone(zone)
-
-
-def later_by(moment: datetime, elapsed: timedelta, zone: ZoneInfo) -> datetime:
-    """``moment + elapsed`` on instants (aware arithmetic would add wall-clock time)."""
-    return (moment.astimezone(UTC) + elapsed).astimezone(zone)
-
-
-def local_midnight(day: date, zone: ZoneInfo) -> datetime:
-    """The first instant of ``day`` in ``zone`` (a midnight lost to DST moves to 01:00)."""
-    return strict_local(datetime.combine(day, time(0)), zone, lenient=True)
-
-
-def strict_local(naive: datetime, zone: ZoneInfo, *, lenient: bool = False) -> datetime:
-    """A wall-clock time in ``zone``; one that does not exist or occurs twice is an error."""
-    first, second = naive.replace(tzinfo=zone, fold=0), naive.replace(tzinfo=zone, fold=1)
-    if first.utcoffset() == second.utcoffset():
-        return first
-    exists = first.astimezone(UTC).astimezone(zone).replace(tzinfo=None) == naive
-    if lenient:  # fold=0 of a skipped time is the instant the clocks jump to
-        return first.astimezone(UTC).astimezone(zone)
-    shown = naive.strftime("%Y-%m-%d %H:%M")
-    if not exists:
-        raise UsageError(
-            f"--at: {shown} does not exist in {zone.key} (the clocks skip that hour); "
-            "give the actual start with its UTC offset"
-        )
-    raise UsageError(
-        f"--at: {shown} occurs twice in {zone.key} (the clocks go back); give the actual start "
-        f"with its UTC offset, e.g. {first.isoformat(timespec='minutes')} or "
-        f"{second.isoformat(timespec='minutes')}"
-    )
-
-
-def parse_actual_start(text: str, zone: ZoneInfo) -> datetime:
-    """``--at``: ISO 8601 with an offset, or a local date and time read in ``zone``."""
-    value = text.strip()
-    if not _AT_FORM.match(value):
-        raise UsageError(f"--at: {AT_HELP}")
-    try:
-        moment = datetime.fromisoformat(value.replace("z", "Z"))
-    except ValueError:
-        raise UsageError(f"--at: no such date or time ({AT_HELP})") from None
-    if moment.tzinfo is not None:
-        return moment.astimezone(zone)
-    return strict_local(moment, zone)
-
-
-def when(moment: datetime, zone: ZoneInfo) -> str:
-    """``Mon 2026-12-14 09:00``: how a session time is shown to the user."""
-    return local(moment, zone).strftime("%a %Y-%m-%d %H:%M")
-
-
-# --------------------------------------------------------------------------- mark
-
-
-def find_session(plan: Plan, key: str) -> PlannedSession:
-    """The session with ``key``; an unknown key is an input error with a hint."""
-    session = plan.session(key)
-    if session is not None:
-        return session
-    keys = [s.key for s in plan.sessions]
-    close = difflib.get_close_matches(key.lower(), keys, n=1, cutoff=0.5)
-    hint = f" (did you mean '{close[0]}'?)" if close else ""
-    raise InputError([], f"no session '{key}' in this plan{hint}; 'kapplan status' lists the keys")
-
-
-@dataclass(frozen=True)
-class MarkOutcome:
-    plan: Plan
-    changed: bool
-    message: str
-    warnings: list[str] = field(default_factory=list)
-
-
-def mark_session(
-    plan: Plan, key: str, status: str, *, now: datetime, at: datetime | None = None, command: str
-) -> MarkOutcome:
-    """Record what happened to one session; ``at`` is the actual start of a done one."""
-    if status not in MARKABLE:
-        raise UsageError("a session is marked done, missed or cancelled")
-    session = find_session(plan, key)
-    zone = plan_zone(plan)
-    if at is not None and status != "done":
-        raise UsageError("--at records when a session actually started; it applies to 'done' only")
-    start, end = session.start, session.end
-    if status == "done" and at is not None:
-        start, end = local(at, zone), later_by(at, session.end - session.start, zone)
-    if status == "done" and start > now:
-        what = "the actual start" if at is not None else f"{key}'s planned start"
-        raise UsageError(
-            f"{what} ({when(start, zone)}) is after now; a session is marked done once it has "
-            "started (give its actual start with --at)"
-        )
-    before = _state(session)
-    updated = session.model_copy(update={"status": status, "start": start, "end": end})
-    after = _state(updated)
-    if _calendar_changed(session, updated):
-        # Calendars apply an update only when SEQUENCE grows (RFC 5545 / 5546).
-        updated = updated.model_copy(update={"sequence": session.sequence + 1})
-    if before == after:
-        return MarkOutcome(plan, False, f"{key} is already {status} at {when(start, zone)}; nothing changed")
-    changes = [Change(key=key, from_=_diff(before, after), to=_diff(after, before))]
-    sessions = sorted((updated if s.key == key else s for s in plan.sessions), key=lambda s: (s.start, s.key))
-    new_plan = plan.model_copy(
-        update={
-            "sessions": sessions,
-            "history": [*plan.history, HistoryEntry(at=now, command=command, changes=changes)],
-        }
-    )
-    message = f"{key}: {session.status} -> {status}"
-    if (start, end) != (session.start, session.end):
-        message += f", {when(session.start, zone)} -> {when(start, zone)}"
-    return MarkOutcome(new_plan, True, message, _deviations_of(new_plan, key) if status == "done" else [])
-
-
-def _deviations_of(plan: Plan, key: str) -> list[str]:
-    """What the session just marked done broke, so the person marking it sees it at once."""
-    protocol = _readable_protocol(plan)
-    if protocol is None:
-        return []
-    happened = {s.key: s for s in plan.sessions if s.status == "done"}
-    found, safety = actual_deviations(protocol, happened, plan_zone(plan))
-    return [describe_deviation(d) for d in found if d.key == key] + [n for n in safety if key in n.split()]
-
-
-def _calendar_changed(old: PlannedSession, new: PlannedSession) -> bool:
-    """Would the exported event differ: a new time, or a cancellation (missed/cancelled)?"""
-    cancelled = {"missed", "cancelled"}
-    return (old.start, old.end) != (new.start, new.end) or (old.status in cancelled) != (new.status in cancelled)
-
-
-def _state(session: PlannedSession) -> dict[str, Any]:
-    return {"status": session.status, "start": session.start.isoformat(), "end": session.end.isoformat()}
-
-
-def _diff(mine: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
-    return {name: value for name, value in mine.items() if other.get(name) != value}
-
-
-# --------------------------------------------------------------------------- status
-
-
-@dataclass(frozen=True)
-class StatusReport:
-    """What `kapplan status` shows besides the table."""
-
-    next: PlannedSession | None
-    unmarked: list[PlannedSession]
-    counts: dict[str, int]
-    so_far: list[Deviation]
-    planned: list[Deviation]
-    safety: list[str]
-
-
-def plan_status(plan: Plan, now: datetime) -> StatusReport:
-    """Next session, sessions awaiting a mark, and deviations so far vs still planned."""
-    zone = plan_zone(plan)
-    upcoming = [s for s in plan.sessions if s.status == "planned" and s.start >= now]
-    unmarked = [s for s in plan.sessions if s.status == "planned" and s.start < now]
-    counts: dict[str, int] = {
-        status: sum(s.status == status for s in plan.sessions) for status in ("planned", *MARKABLE)
-    }
-    happened = {s.key: s for s in plan.sessions if s.status == "done"}
-    protocol = _readable_protocol(plan)
-    actual, safety = actual_deviations(protocol, happened, zone) if protocol else ([], [])
-    pending = {s.key for s in plan.sessions if s.status != "done"}
-    planned = [d for d in plan.deviations if d.key in pending]
-    return StatusReport(upcoming[0] if upcoming else None, unmarked, counts, actual, planned, safety)
-
-
-def _readable_protocol(plan: Plan) -> Protocol | None:
-    """Status is a read-only view: a plan without a usable protocol still shows its sessions."""
-    try:
-        return protocol_of(plan)
-    except InputError:
-        return None
-
-
-def protocol_of(plan: Plan) -> Protocol:
-    """The embedded protocol; a plan whose protocol no longer validates is bad input."""
-    from pydantic import ValidationError
-
-    try:
-        return Protocol.model_validate(plan.protocol.definition)
-    except ValidationError:
-        raise InputError([], "the plan's embedded protocol is not valid; re-create the plan") from None
-
-
-def embedded_client(plan: Plan) -> Client:
-    """The client the plan was made for; a damaged record is bad input, not a crash."""
-    from pydantic import ValidationError
-
-    from kapplan.planning.build import client_from_plan
-
-    try:
-        return client_from_plan(plan)
-    except ValidationError:
-        raise InputError([], "the plan's client record is not valid; re-create the plan") from None
-
-
-def embedded_clinic(plan: Plan) -> Clinic | None:
-    from pydantic import ValidationError
-
-    from kapplan.planning.build import clinic_from_plan
-
-    try:
-        return clinic_from_plan(plan)
-    except ValidationError:
-        raise InputError([], "the plan's clinic record is not valid; re-create the plan") from None
-
-
-# --------------------------------------------------------------------------- actual deviations
-
-
-def _measure(rule: Range, earlier: datetime, later: datetime, zone: ZoneInfo) -> tuple[int, str, int] | None:
-    """(lateness in minutes, actual text) when outside ``rule``, else None.
-
-    Calendar ranges compare local dates; others elapsed minutes. Earliness is
-    negative lateness: a dose given too soon is a deviation too.
-    """
-    if rule.calendar:
-        days = (local(later, zone).date() - local(earlier, zone).date()).days
-        value, actual = days * 1440, f"{days}d"
-    else:
-        value = int((later - earlier).total_seconds() // 60)
-        actual = format_minutes(value) if value >= 0 else f"-{format_minutes(-value)}"
-    if value < rule.min.minutes:
-        return value - rule.min.minutes, actual, -1
-    if rule.max is not None and value > rule.max.minutes:
-        return value - rule.max.minutes, actual, 1
-    return None
-
-
-def actual_deviations(
-    protocol: Protocol, happened: dict[str, PlannedSession], zone: ZoneInfo
-) -> tuple[list[Deviation], list[str]]:
-    """Deviations between sessions that took place, and minimum-interval breaches.
-
-    Only pairs whose both ends happened are judged: the future is the engine's job.
-    """
-    found: list[Deviation] = []
-
-    def judge(key: str, rule_name: Rule, rule: Range, earlier: datetime, later: datetime) -> None:
-        result = _measure(rule, earlier, later, zone)
-        if result is not None:
-            found.append(
-                Deviation(key=key, rule=rule_name, allowed=range_text(rule), actual=result[1], lateness_min=result[0])
-            )
-
-    for position, step in enumerate(protocol.schedule):
-        occurrences = [happened.get(f"{step.key}-{n}") for n in range(1, step.count + 1)]
-        first = occurrences[0]
-        reference = _after_reference(protocol, position, happened)
-        if first is not None and reference is not None:
-            judge(first.key, "after", step.after, reference, first.start)
-        for n, current in enumerate(occurrences, start=1):
-            if current is None:
-                continue
-            previous = occurrences[n - 2] if n > 1 else None
-            if previous is not None:
-                judge(current.key, "gap", step.gap, previous.start, current.start)
-            if first is not None and step.within is not None and n > 1:
-                judge(current.key, "within", up_to(step.within), first.start, current.start)
-            for follow in step.followed_by:
-                attached = happened.get(f"{current.key}.{follow.key}")
-                if attached is not None and follow.applies_to(n):
-                    judge(attached.key, "offset", follow.offset, current.start, attached.start)
-    found += _span_deviation(protocol, happened, zone)
-    return found, _interval_breaches(protocol, happened, zone)
-
-
-def _after_reference(protocol: Protocol, position: int, happened: dict[str, PlannedSession]) -> datetime | None:
-    """Latest start of the step ``after`` is measured from, once all of it happened."""
-    step = protocol.schedule[position]
-    if position == 0:
-        return None
-    reference = protocol.step(step.from_) if step.from_ else protocol.schedule[position - 1]
-    if reference is None:
-        return None
-    keys = step_keys(reference)
-    if not keys or any(k not in happened for k in keys):
-        return None
-    return max(happened[k].start for k in keys)
-
-
-def up_to(limit: Duration) -> Range:
-    """``..limit`` in the limit's own mode (calendar days or elapsed time)."""
-    return Range(Duration(0, limit.calendar), limit)
-
-
-def step_keys(step: Any) -> list[str]:
-    """Every session key a step places, follow-ups included."""
-    keys = []
-    for n in range(1, step.count + 1):
-        keys.append(f"{step.key}-{n}")
-        keys += [f"{step.key}-{n}.{f.key}" for f in step.followed_by if f.applies_to(n)]
-    return keys
-
-
-def _span_deviation(protocol: Protocol, happened: dict[str, PlannedSession], zone: ZoneInfo) -> list[Deviation]:
-    limit = protocol.constraints.max_span
-    if limit is None or len(happened) < 2:
-        return []
-    ordered = sorted(happened.values(), key=lambda s: s.start)
-    rule = up_to(limit)
-    result = _measure(rule, ordered[0].start, ordered[-1].start, zone)
-    if result is None or result[2] < 0:
-        return []
-    return [
-        Deviation(key=ordered[-1].key, rule="max_span", allowed=str(limit), actual=result[1], lateness_min=result[0])
-    ]
-
-
-def _interval_breaches(protocol: Protocol, happened: dict[str, PlannedSession], zone: ZoneInfo) -> list[str]:
-    """Dosing sessions that took place closer together than ``min_dosing_interval``."""
-    interval = protocol.constraints.min_dosing_interval
-    if interval is None:
-        return []
-    doses = sorted((s for s in happened.values() if s.kind == "dosing"), key=lambda s: s.start)
-    rule = Range(interval)
-    notes = []
-    for earlier, later in pairwise(doses):
-        result = _measure(rule, earlier.start, later.start, zone)
-        if result is not None and result[2] < 0:
-            notes.append(
-                f"{earlier.key} and {later.key} took place {result[1]} apart; the protocol's "
-                f"minimum dosing interval is {interval}"
-            )
-    return notes
-
-
-# --------------------------------------------------------------------------- reschedule
+from kapplan.planning.build import build_request, sessions_from_placements
+from kapplan.planning.embedded import client_record, clinic_record, protocol_of
+from kapplan.wording import describe_deviation, planned_amount, when
 
 
 @dataclass(frozen=True)
@@ -470,8 +120,6 @@ def reschedule_plan(
         why = f"; {kept} planned session(s) before {first_day} are kept" if kept else ""
         return RescheduleOutcome(plan, [], f"nothing to re-plan: every session is done{why}")
     result = _schedule(protocol, client, clinic, fixed, max(cutoff, now), first_day, allow_deviations)
-    from kapplan.planning.build import sessions_from_placements
-
     replanned = sessions_from_placements(list(result.placements), protocol, client, list(result.deviations))
     sessions, changes = _merge(plan, replanned, fixed, protocol, client, clinic, zone)
     happened = {s.key: s for s in sessions if s.status == "done"}
@@ -484,14 +132,12 @@ def reschedule_plan(
         command=command,
         changes=[_history_change(c) for c in changes],
     )
-    from kapplan.planning.build import client_record
-
     new_plan = plan.model_copy(
         update={
             "sessions": sessions,
             "deviations": deviations,
             "client": client_record(_without_repeats(client)),
-            "clinic": clinic.model_dump(mode="json", exclude_none=True) if clinic else None,
+            "clinic": clinic_record(clinic),
             "history": [*plan.history, history],
         }
     )
@@ -528,8 +174,7 @@ def _schedule(
     allow_deviations: bool,
 ) -> Any:
     """Strict first; when only deviations would help, say which instead of applying them."""
-    from kapplan.engine import schedule
-    from kapplan.planning.build import build_request
+
 
     def run(relaxed: bool) -> Any:
         request = build_request(
@@ -568,7 +213,7 @@ def _merge(
     old_by_key = {s.key: s for s in plan.sessions}
     new_keys = {s.key for s in replanned}
     causes = _root_causes(plan, client, clinic, zone)
-    order = {key: n for n, key in enumerate(k for step in protocol.schedule for k in step_keys(step))}
+    order = {key: n for n, key in enumerate(k for step in protocol.schedule for k in step.session_keys())}
     sessions: list[PlannedSession] = []
     changes: list[SessionChange] = []
     for new in replanned:
@@ -689,7 +334,7 @@ def predecessor(session: PlannedSession, protocol: Protocol) -> str | None:
     if step is None or protocol.schedule.index(step) == 0:
         return None
     reference = protocol.step(step.from_) if step.from_ else protocol.schedule[protocol.schedule.index(step) - 1]
-    return step_keys(reference)[-1] if reference is not None else None
+    return reference.session_keys()[-1] if reference is not None else None
 
 
 def binding_rule(session: PlannedSession, protocol: Protocol) -> str | None:
@@ -700,14 +345,14 @@ def binding_rule(session: PlannedSession, protocol: Protocol) -> str | None:
     if session.follows is not None:
         follow_key = session.key.rsplit(".", 1)[-1]
         follow = next((f for f in step.followed_by if f.key == follow_key), None)
-        return f"{session.key} must fall {range_text(follow.offset)} after {session.follows}" if follow else None
+        return f"{session.key} must fall {follow.offset.as_written()} after {session.follows}" if follow else None
     if session.index > 1:
-        return f"{session.key} must follow {step.key}-{session.index - 1} by {range_text(step.gap)}"
+        return f"{session.key} must follow {step.key}-{session.index - 1} by {step.gap.as_written()}"
     position = protocol.schedule.index(step)
     if position == 0:
         return None
     reference = step.from_ or protocol.schedule[position - 1].key
-    return f"{session.key} must start {range_text(step.after)} after the {reference} step"
+    return f"{session.key} must start {step.after.as_written()} after the {reference} step"
 
 
 def _combine(engine: list[Deviation], actual: list[Deviation]) -> list[Deviation]:
@@ -717,18 +362,12 @@ def _combine(engine: list[Deviation], actual: list[Deviation]) -> list[Deviation
 
 
 def _dose_reason(old: PlannedSession, new: PlannedSession) -> str:
-    return f"planned dose recomputed: {_dose_text(old)} -> {_dose_text(new)}"
-
-
-def _dose_text(session: PlannedSession) -> str:
-    if session.dose is None or session.dose.amount_mg is None:
-        return "set by the prescriber"
-    return f"{session.dose.amount_mg:g} mg"
+    return f"planned dose recomputed: {planned_amount(old.dose)} -> {planned_amount(new.dose)}"
 
 
 def _history_change(change: SessionChange) -> Change:
-    before = _state(change.old) if change.old is not None else {}
-    after = _state(change.new)
+    before = session_state(change.old) if change.old is not None else {}
+    after = session_state(change.new)
     if change.old is not None and change.old.dose != change.new.dose:
-        before["planned_dose"], after["planned_dose"] = _dose_text(change.old), _dose_text(change.new)
-    return Change(key=change.key, from_=_diff(before, after), to=_diff(after, before), reason=change.reason)
+        before["planned_dose"], after["planned_dose"] = planned_amount(change.old.dose), planned_amount(change.new.dose)
+    return Change(key=change.key, from_=diff_states(before, after), to=diff_states(after, before), reason=change.reason)

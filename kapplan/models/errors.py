@@ -118,6 +118,15 @@ class InfeasibleError(KapplanError):
         self.explanation = explanation
 
 
+class ValidationFailed(KapplanError):
+    """``validate`` found an error or an unreadable file; each was reported on its
+    own, so the message is only the count (exit 1, or 2 when a file was unreadable)."""
+
+    def __init__(self, summary: str, exit_code: ExitCode) -> None:
+        super().__init__(summary)
+        self.exit_code = exit_code
+
+
 class BatchFailedError(KapplanError):
     """Some records of a roster failed; the good ones were written."""
 

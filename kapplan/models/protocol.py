@@ -1,19 +1,22 @@
 """Protocol models (SPEC §2): the declarative description of a treatment series.
 
 The models check structure only (KP1xx); references and consistency between
-fields are lint rules (rules.py), so every problem in a file is reported at once
+fields are lint rules (``kapplan.lint``), so every problem in a file is reported at once
 with its own code.
 
 Annotations stay real objects (no postponed evaluation): pydantic would
 otherwise evaluate every string when the classes are created, at start-up.
 """
 
+from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, PlainSerializer, PlainValidator, PositiveInt, WithJsonSchema
 
 from kapplan.models.base import StrictModel
+from kapplan.models.errors import Diagnostic
 from kapplan.models.values import (
     DoseAmount,
     DoseAmountT,
@@ -129,6 +132,15 @@ class Step(StrictModel):
     def key(self) -> str:
         return self.id or self.session
 
+    def session_keys(self) -> list[str]:
+        """Every session key the step places, in placement order: each occurrence
+        (``medicine-2``), then its follow-ups (``medicine-2.integration``)."""
+        keys = []
+        for n in range(1, self.count + 1):
+            keys.append(f"{self.key}-{n}")
+            keys += [f"{self.key}-{n}.{f.key}" for f in self.followed_by if f.applies_to(n)]
+        return keys
+
     model_config = StrictModel.model_config | {"serialize_by_alias": True}
 
 
@@ -163,6 +175,7 @@ __all__ = [
     "Dose",
     "Duration",
     "FollowUp",
+    "LoadedProtocol",
     "Protocol",
     "Range",
     "Reference",
@@ -170,3 +183,13 @@ __all__ = [
     "SessionType",
     "Step",
 ]
+
+
+@dataclass
+class LoadedProtocol:
+    """A protocol that passed lint, with its warnings and the file's digest (a plan records both)."""
+
+    protocol: Protocol
+    path: Path
+    sha256: str
+    warnings: list[Diagnostic] = field(default_factory=list)

@@ -139,6 +139,18 @@ class Range:
     def contains_minutes(self, minutes: int) -> bool:
         return self.min.minutes <= minutes and (self.max is None or minutes <= self.max.minutes)
 
+    def as_written(self) -> str:
+        """The range as a protocol writes it, day counts kept in days (``5d..14d``, not ``5d..2w``)."""
+        def part(bound: Duration) -> str:
+            return f"{bound.days}d" if bound.calendar else str(bound)
+
+        if self.target is not None or self.max is None:
+            return str(self)
+        if self.max == self.min:
+            return part(self.min)
+        low = "" if self.min.minutes == 0 else part(self.min)
+        return f"{low}..{part(self.max)}"
+
 
 def range_to_json(value: Range) -> str | dict[str, str]:
     """The string form where one exists, else the mapping form (round-trips)."""

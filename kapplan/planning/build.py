@@ -1,106 +1,29 @@
 """From a protocol and a client to a Plan: the glue around the schedule engine.
 
-Resolves the client (flags over file, defaults), expands holidays for the
-horizon, runs the engine, computes planned doses, and builds the self-contained
-Plan of SPEC §5. Pure apart from the random series id: the clock is an argument.
+Expands holidays for the horizon, runs the engine, computes planned doses,
+and builds the self-contained Plan of SPEC §5 for a resolved client (zone and
+start set: ``clients.py``). Pure apart from the random series id: the clock is
+an argument.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from kapplan import __version__
-from kapplan.io.readers import LoadedProtocol
 from kapplan.models.client import Client, Clinic
 from kapplan.models.errors import Diagnostic, InfeasibleError, InputError
 from kapplan.models.plan import Deviation, Plan, PlannedReminder, PlannedSession, ProtocolRef, Warning_
-from kapplan.models.protocol import Protocol, SessionType
+from kapplan.models.protocol import LoadedProtocol, Protocol, SessionType
 from kapplan.planning.doses import DoseError, planned_dose
+from kapplan.planning.embedded import client_record, clinic_record
 
 SERIES_NAMESPACE = uuid.UUID("6f1d3c0e-5b7a-4f43-9a8e-2c7d1e0b9a55")
 HORIZON_DAYS = 365  # SPEC §2: the search looks this far past the start date
 SCAN_DAYS = 365  # how far the nearest-later-start scan looks
-
-
-@dataclass
-class ClientFlags:
-    """Client fields given on the command line (strings as typed)."""
-
-    id: str | None = None
-    start: str | None = None
-    tz: str | None = None
-    weight: str | None = None
-    available: list[str] = field(default_factory=list)
-    unavailable: list[str] = field(default_factory=list)
-    holidays: str | None = None
-
-    def overrides(self) -> dict[str, Any]:
-        """Fields that replace the file's; ``unavailable`` is added separately."""
-        values = {
-            "id": self.id,
-            "start": self.start,
-            "timezone": self.tz,
-            "weight": self.weight,
-            "availability": list(self.available) or None,
-            "holidays": self.holidays,
-        }
-        return {key: value for key, value in values.items() if value is not None}
-
-
-_FLAG_NAMES = {
-    "id": "--id",
-    "start": "--start",
-    "timezone": "--tz",
-    "weight": "--weight",
-    "availability": "--available",
-    "unavailable": "--unavailable",
-    "holidays": "--holidays",
-}
-
-
-def merge_client(base: Client | None, flags: ClientFlags, *, default_id: str = "client") -> Client:
-    """Flags override the file, except ``--unavailable``, which adds to its list."""
-    from pydantic import ValidationError
-
-    data: dict[str, Any] = base.model_dump(mode="json", exclude_none=True) if base else {"id": default_id}
-    data.update(flags.overrides())
-    data["unavailable"] = list(data.get("unavailable", [])) + list(flags.unavailable)
-    try:
-        return Client.model_validate(data)
-    except ValidationError as err:
-        problems = []
-        for error in err.errors(include_input=False, include_url=False):
-            name = str(error["loc"][0]) if error["loc"] else "client"
-            message = str(error["msg"]).removeprefix("Value error, ")
-            where = _FLAG_NAMES.get(name, name) if name in flags.overrides() or name == "unavailable" else name
-            problems.append(Diagnostic("command line", 0, 0, "error", "KP112", f"{where}: {message}"))
-        raise InputError(problems, "invalid client") from None
-
-
-def resolve_client(client: Client, *, today: date, system_zone: str) -> tuple[Client, list[Warning_]]:
-    """Fill the `plan` defaults of SPEC §3: system zone (with a warning), tomorrow."""
-    notes: list[Warning_] = []
-    updates: dict[str, Any] = {}
-    if client.timezone is None:
-        updates["timezone"] = system_zone
-        notes.append(Warning_(code="note", message=f"no time zone given; using the system zone {system_zone}"))
-    if client.start is None:
-        updates["start"] = today + timedelta(days=1)
-    return (client.model_copy(update=updates) if updates else client), notes
-
-
-def usable_zone(name: str) -> str:
-    """The system's zone when the tz database knows it, else UTC: a stray $TZ must not stop `plan`."""
-    from kapplan.models.values import parse_timezone
-
-    try:
-        return parse_timezone(name)
-    except ValueError:
-        return "UTC"
 
 
 def holiday_map(code: str | None, start: date, days: int) -> dict[date, str]:
@@ -201,27 +124,6 @@ def sessions_from_placements(
     return sorted(out, key=lambda s: (s.start, s.key))
 
 
-def client_record(client: Client) -> dict[str, Any]:
-    """The resolved client as embedded in a plan (adds ``weight_kg``)."""
-    record = client.model_dump(mode="json", exclude_none=True)
-    if client.weight is not None:
-        record["weight_kg"] = float(client.weight.kg)
-    return record
-
-
-def client_from_plan(plan: Plan) -> Client:
-    data = {k: v for k, v in plan.client.items() if k != "weight_kg"}
-    return Client.model_validate(data)
-
-
-def clinic_from_plan(plan: Plan) -> Clinic | None:
-    return Clinic.model_validate(plan.clinic) if plan.clinic else None
-
-
-def protocol_from_plan(plan: Plan) -> Protocol:
-    return Protocol.model_validate(plan.protocol.definition)
-
-
 def new_series(client_id: str, protocol_id: str, created: datetime, reproducible: bool) -> str:
     """Random, or derived from ids and ``created`` under SOURCE_DATE_EPOCH."""
     if reproducible:
@@ -280,7 +182,7 @@ def make_plan(
             definition=protocol.definition(),
         ),
         client=client_record(client),
-        clinic=clinic.model_dump(mode="json", exclude_none=True) if clinic else None,
+        clinic=clinic_record(clinic),
         sessions=sessions,
         warnings=warnings,
         deviations=list(result.deviations),

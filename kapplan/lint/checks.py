@@ -1,0 +1,116 @@
+"""Files checked fully: structure (``kapplan.io``), then the lint rules.
+
+``load_protocol`` is how every command gets a protocol it may plan with;
+``check_paths`` is ``validate``: every problem of every file, none skipped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kapplan.io.documents import Document, document_kind, load_document, to_model
+from kapplan.io.readers import read_protocol_document
+from kapplan.lint.registry import lint
+from kapplan.models.client import Client, Clinic
+from kapplan.models.errors import Diagnostic, ExitCode, InputError, UsageError, ValidationFailed
+from kapplan.models.protocol import LoadedProtocol, Protocol
+
+
+def protocol_from_document(doc: Document) -> tuple[Protocol | None, list[Diagnostic]]:
+    """Model plus every diagnostic (structure errors stop before lint)."""
+    try:
+        protocol = to_model(doc, Protocol)
+    except InputError as err:
+        return None, err.diagnostics
+    return protocol, lint(protocol, doc)
+
+
+def load_protocol(name: str | Path, base: Path | None = None) -> LoadedProtocol:
+    """A path or bundled id -> LoadedProtocol; a protocol with any lint error raises InputError."""
+    source = read_protocol_document(name, base)
+    protocol, diagnostics = protocol_from_document(source.document)
+    errors = [d for d in diagnostics if d.is_error]
+    if protocol is None or errors:
+        raise InputError(diagnostics, f"{source.path}: the protocol has {len(errors)} error(s)")
+    return LoadedProtocol(protocol, source.path, source.sha256, diagnostics)
+
+
+def check_file(path: str | Path) -> list[Diagnostic]:
+    """Every diagnostic for one file of any kind (for ``validate``)."""
+    try:
+        doc = load_document(path)
+        kind = document_kind(doc)
+        if kind == "protocol":
+            return protocol_from_document(doc)[1]
+        to_model(doc, Client if kind == "client" else Clinic)
+    except InputError as err:
+        return err.diagnostics
+    return []
+
+
+@dataclass
+class FileReport:
+    """What ``validate`` found in one path: diagnostics, or why it was unreadable."""
+
+    path: str
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    unreadable: str | None = None  # the usage message (exit 2)
+
+
+@dataclass
+class ValidationReport:
+    """Every file's report; the worst outcome decides the exit code."""
+
+    files: list[FileReport]
+
+    @property
+    def diagnostics(self) -> list[Diagnostic]:
+        return [d for report in self.files for d in report.diagnostics]
+
+    @property
+    def errors(self) -> int:
+        return sum(d.is_error for d in self.diagnostics)
+
+    @property
+    def warnings(self) -> int:
+        return len(self.diagnostics) - self.errors
+
+    @property
+    def unreadable(self) -> list[FileReport]:
+        return [r for r in self.files if r.unreadable]
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """Unreadable (2) over errors (1) over clean (0)."""
+        if self.unreadable:
+            return ExitCode.USAGE
+        return ExitCode.INVALID_INPUT if self.errors else ExitCode.OK
+
+    def raise_for_errors(self) -> None:
+        """ValidationFailed unless every file was read and has no error."""
+        if self.exit_code:
+            raise ValidationFailed(self.summary(), self.exit_code)
+
+    def summary(self) -> str:
+        """``2 file(s) checked: 1 error(s), 0 warning(s)``."""
+        counts = [f"{self.errors} error(s)", f"{self.warnings} warning(s)"]
+        counts += [f"{len(self.unreadable)} unreadable"] if self.unreadable else []
+        return f"{len(self.files)} file(s) checked: {', '.join(counts)}"
+
+
+def check_paths(paths: Iterable[str | Path], *, strict: bool = False) -> ValidationReport:
+    """Check every path, never stopping at a bad one; ``strict`` makes warnings errors."""
+    reports = []
+    for path in paths:
+        try:
+            diagnostics = check_file(path)
+        except UsageError as err:
+            reports.append(FileReport(str(path), unreadable=err.message))
+            continue
+        if strict:
+            diagnostics = [dataclasses.replace(d, severity="error") for d in diagnostics]
+        reports.append(FileReport(str(path), diagnostics))
+    return ValidationReport(reports)

@@ -1,0 +1,17 @@
+"""The fixed choices of the command line and the API, as literal types.
+
+No pydantic here: the API module imports this at start-up.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Audience = Literal["client", "clinic"]
+"""Who a calendar is for: the client's texts, or the clinic's (notes, monitoring, staff)."""
+Privacy = Literal["minimal", "standard", "full"]
+"""How much a calendar may show at all (SPEC §8)."""
+MarkStatus = Literal["done", "missed", "cancelled"]
+"""What happened to a session."""
+SchemaKind = Literal["protocol", "client", "clinic", "plan"]
+"""The file types with a JSON Schema."""

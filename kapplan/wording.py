@@ -1,0 +1,56 @@
+"""How plan facts read in words, shared by every renderer.
+
+The terminal tables (render.py), the calendars (export/) and the messages of
+mark and reschedule (lifecycle/) say the same thing the same way: a deviation,
+a planned dose, a session's local time. Presentation, not logic: the engine
+never imports this.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from kapplan.models.plan import Deviation, PlannedDose
+from kapplan.models.values import MINUTES_PER_DAY, format_minutes
+
+SET_BY_PRESCRIBER = "set by the prescriber"
+
+
+def planned_amount(dose: PlannedDose | None) -> str:
+    """``45 mg``, or "set by the prescriber" when the protocol computes none."""
+    if dose is None or dose.amount_mg is None:
+        return SET_BY_PRESCRIBER
+    return f"{dose.amount_mg:g} mg"
+
+
+def dose_with_route(dose: PlannedDose) -> str:
+    """``45 mg IM`` for tables; a prescriber-set dose names no route."""
+    if dose.amount_mg is None:
+        return SET_BY_PRESCRIBER
+    return f"{planned_amount(dose)} {dose.route}"
+
+
+def describe_deviation(deviation: Deviation) -> str:
+    """``medicine-4: gap 16d where the protocol allows 5d..14d (2d late)``."""
+    text = f"{deviation.key}: {deviation.rule} {deviation.actual} where the protocol allows {deviation.allowed}"
+    if deviation.lateness_min > 0:
+        text += f" ({minutes_text(deviation.lateness_min)} late)"
+    elif deviation.lateness_min < 0:
+        text += f" ({minutes_text(-deviation.lateness_min)} early)"
+    return text
+
+
+def deviation_note(deviation: Deviation) -> str:
+    """The short form beside a session: ``gap 16d (allowed 5d..14d)``."""
+    return f"{deviation.rule} {deviation.actual} (allowed {deviation.allowed})"
+
+
+def minutes_text(minutes: int) -> str:
+    """Whole days as days (``2d``), anything else as a duration (``1h30min``)."""
+    return f"{minutes // MINUTES_PER_DAY}d" if minutes % MINUTES_PER_DAY == 0 else format_minutes(minutes)
+
+
+def when(moment: datetime, zone: ZoneInfo) -> str:
+    """``Mon 2026-12-14 09:00``: how a session time is shown to the user."""
+    return moment.astimezone(zone).strftime("%a %Y-%m-%d %H:%M")
