@@ -1,28 +1,86 @@
 """kapplan: plan ketamine-assisted psychotherapy series from protocol files.
 
-The public API is imported lazily so that ``kapplan --help`` stays fast.
+The Python API lives in ``kapplan.api`` (documented in docs/api.md); its
+functions are re-exported here (``batch`` only as ``kapplan.api.batch``: the
+name is also the ``kapplan.batch`` module), imported on first use so that
+``kapplan --help`` stays fast.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["KapplanError", "load_client", "load_protocol", "make_plan", "plan_to_ics"]
 
-_EXPORTS = {
-    "KapplanError": ("kapplan.models.errors", "KapplanError"),
-    "load_protocol": ("kapplan.io.readers", "load_protocol"),
-    "load_client": ("kapplan.io.readers", "load_client"),
-    "make_plan": ("kapplan.planning.build", "make_plan"),
-    "plan_to_ics": ("kapplan.export.ics", "plan_to_ics"),
+if TYPE_CHECKING:
+    from kapplan.api import (
+        ClientChanges,
+        calendar,
+        client_from,
+        export_file,
+        list_protocols,
+        load_client,
+        load_clinic,
+        load_protocol,
+        make_plan,
+        mark,
+        mark_file,
+        plan_csv,
+        read_plan,
+        reschedule,
+        reschedule_file,
+        status,
+        validate,
+        write_plan,
+    )
+    from kapplan.models.client import Client, Clinic
+    from kapplan.models.errors import InfeasibleError, InputError, KapplanError, UsageError
+    from kapplan.models.plan import Plan
+
+_FROM = {
+    "kapplan.api": (
+        "ClientChanges", "calendar", "client_from", "export_file", "list_protocols", "load_client",
+        "load_clinic", "load_protocol", "make_plan", "mark", "mark_file", "plan_csv", "read_plan", "reschedule",
+        "reschedule_file", "status", "validate", "write_plan",
+    ),
+    "kapplan.models.client": ("Client", "Clinic"),
+    "kapplan.models.errors": ("InfeasibleError", "InputError", "KapplanError", "UsageError"),
+    "kapplan.models.plan": ("Plan",),
 }
+_EXPORTS = {name: module for module, names in _FROM.items() for name in names}
+
+__all__ = [
+    "Client",
+    "ClientChanges",
+    "Clinic",
+    "InfeasibleError",
+    "InputError",
+    "KapplanError",
+    "Plan",
+    "UsageError",
+    "calendar",
+    "client_from",
+    "export_file",
+    "list_protocols",
+    "load_client",
+    "load_clinic",
+    "load_protocol",
+    "make_plan",
+    "mark",
+    "mark_file",
+    "plan_csv",
+    "read_plan",
+    "reschedule",
+    "reschedule_file",
+    "status",
+    "validate",
+    "write_plan",
+]
 
 
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         from importlib import import_module
 
-        module, attribute = _EXPORTS[name]
-        return getattr(import_module(module), attribute)
+        return getattr(import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'kapplan' has no attribute {name!r}")

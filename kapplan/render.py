@@ -1,7 +1,8 @@
 """Everything a terminal sees: Rich tables, trees, calendar grids, diagnostics.
 
-Besides cli.py this is the only module that imports rich. Colour only on a
-terminal and never with NO_COLOR set (Rich honours both).
+Besides cli.py this is the only module that imports rich (tests/test_layers.py
+keeps it so). Colour only on a terminal and never with NO_COLOR set (Rich
+honours both).
 """
 
 from __future__ import annotations

@@ -38,6 +38,7 @@ from kapplan.export.vtimezone import vtimezone_lines
 from kapplan.models.errors import Diagnostic, InputError
 from kapplan.models.plan import Plan, PlannedSession
 from kapplan.models.sensitive import mentions_medication_or_dose
+from kapplan.wording import planned_amount
 
 COMBINED_NAME = "Clinic sessions"
 GENERIC_NAME = "Therapy sessions"
@@ -396,8 +397,7 @@ def _human(before: timedelta) -> str:
 def _dose_text(session: PlannedSession) -> str:
     dose = session.dose
     assert dose is not None
-    amount = "set by the prescriber" if dose.amount_mg is None else f"{dose.amount_mg:g} mg"
-    text = f"{clean_text(dose.medication)} {clean_text(dose.route)} {amount}"
+    text = f"{clean_text(dose.medication)} {clean_text(dose.route)} {planned_amount(dose)}"
     basis = clean_text(dose.basis)
     return f"{text} ({basis})" if basis else text
 

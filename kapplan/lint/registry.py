@@ -2,10 +2,10 @@
 
 Each rule is a small function registered with its code, its fixed severity
 and a one-line summary; its docstring is the rationale ``kapplan rules`` and
-docs/protocol-format.md show. KP1xx codes come from loading.py (structure);
-they are catalogued here so every code has one place to be explained.
-KP2xx (references and consistency) live in rules_consistency.py, KP3xx
-(clinical safety) in rules_safety.py.
+docs/protocol-format.md show. KP1xx codes come from reading the file
+(``kapplan.io.documents``); they are catalogued here so every code has one
+place to be explained. KP2xx (references and consistency) live in
+consistency.py, KP3xx (clinical safety) in safety.py.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class Rule:
     severity: str  # "error" | "warning"
     summary: str
     rationale: str
-    check: Check | None = None  # None: reported by loading.py (KP1xx)
+    check: Check | None = None  # None: reported by kapplan.io.documents (KP1xx)
 
     @property
     def silenceable(self) -> bool:

@@ -9,7 +9,7 @@ are one pass. A bound written in h/min counts as its whole days rounded down
 (36h after 09:00 can be the next day), so every figure is a true lower bound:
 lint rules may call a protocol infeasible from it without false alarms.
 
-``show`` and ``protocols`` draw the shape; rules.py reasons with the graph.
+``show`` and ``protocols`` draw the shape; the lint rules reason with the graph.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The shared value syntax of SPEC §1 as parsers and pydantic types.
 
 Every parser takes the raw value and returns a small frozen value object, or
-raises ``PydanticCustomError`` whose type names the syntax (loading.py maps the
-type to a KP1xx code). Messages describe the expected form and never echo the
+raises ``PydanticCustomError`` whose type names the syntax (``kapplan.io.documents``
+maps the type to a KP1xx code). Messages describe the expected form and never echo the
 input, which may be personal data.
 """
 
