@@ -149,3 +149,14 @@ def test_reschedule_file_dry_run_writes_nothing(tmp_path: Path) -> None:
     assert outcome.changed
     assert path.read_bytes() == before
     assert not (tmp_path / "p.json.bak").exists()
+
+
+def test_the_readme_python_example_runs(tmp_path: Path, monkeypatch) -> None:
+    example = Path("docs", "examples", "client.yaml")
+    (tmp_path / example).parent.mkdir(parents=True)
+    (tmp_path / example).write_bytes((ROOT / example).read_bytes())
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {}
+    exec(compile(python_blocks(ROOT / "README.md")[0], "README.md", "exec"), namespace)  # noqa: S102 - our own docs
+    assert api.read_plan(tmp_path / "plan.json").client["id"] == "C-0042"
+    assert Calendar.from_ical(namespace["calendar"]).walk("VEVENT")
