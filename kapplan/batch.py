@@ -26,13 +26,17 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from itertools import chain, islice
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from kapplan import __version__
 from kapplan.io.files import atomic_output, atomic_write, flush_to_disk
 from kapplan.io.roster import Roster, RosterRecord
 from kapplan.models.errors import InputError, KapplanError, UsageError
 from kapplan.models.options import Audience, Privacy
+
+if TYPE_CHECKING:
+    from kapplan.models.client import Client, Clinic
+    from kapplan.models.protocol import LoadedProtocol
 
 SUMMARY_NAME = "summary.json"
 SUFFIXES = {"ics": ".ics", "json": ".plan.json"}
@@ -51,7 +55,7 @@ class BatchSettings:
     protocol: str | None = None  # --protocol
     timezone: str | None = None  # --tz
     start: str | None = None  # --start
-    clinic: Any = None  # a Clinic, or None
+    clinic: Clinic | None = None
     audience: Audience = "client"
     privacy: Privacy = "standard"
     formats: tuple[str, ...] = ("ics", "json")
@@ -65,7 +69,7 @@ def batch_settings(
     protocol: str | None,
     tz: str | None,
     start: str | None,
-    clinic: Any,
+    clinic: Clinic | None,
     audience: Audience,
     privacy: Privacy,
     formats: str | Iterable[str],
@@ -382,7 +386,7 @@ def _protocol_name(data: dict[str, Any], settings: BatchSettings) -> str:
     return protocol
 
 
-def _client(data: dict[str, Any], settings: BatchSettings) -> Any:
+def _client(data: dict[str, Any], settings: BatchSettings) -> Client:
     """The record as a validated Client, batch defaults applied; never guesses a zone or start."""
     from pydantic import ValidationError
 
@@ -409,9 +413,9 @@ def _with_hint(message: str, hint: str | None) -> str:
     return f"{message} ({hint})" if hint else message
 
 
-def _protocol(name: str, settings: BatchSettings) -> Any:
+def _protocol(name: str, settings: BatchSettings) -> LoadedProtocol:
     """The loaded protocol, once per process; a broken one fails each record that uses it."""
-    cache: dict[str, Any] = _worker["protocols"]
+    cache: dict[str, LoadedProtocol | str] = _worker["protocols"]
     if name not in cache:
         cache[name] = _load_protocol(name, settings.base)
     found = cache[name]
@@ -420,7 +424,8 @@ def _protocol(name: str, settings: BatchSettings) -> Any:
     return found
 
 
-def _load_protocol(name: str, base: Path) -> Any:
+def _load_protocol(name: str, base: Path) -> LoadedProtocol | str:
+    """The protocol, or why the records that name it fail (one line, no values)."""
     from kapplan.api import load_protocol
     from kapplan.io.bundled import bundled_paths, resolve_protocol_path
 
@@ -439,7 +444,7 @@ def _load_protocol(name: str, base: Path) -> Any:
         return f"protocol '{name}' has errors: line {first.line}: {first.code} {first.message}{more}"
 
 
-def _plan_into(outcome: Outcome, loaded: Any, client: Any, settings: BatchSettings) -> None:
+def _plan_into(outcome: Outcome, loaded: LoadedProtocol, client: Client, settings: BatchSettings) -> None:
     from kapplan.api import calendar, make_plan
     from kapplan.export.ics import plan_events, plan_span, plan_zone_name
 

@@ -10,12 +10,17 @@ Typer reads them on every run, and evaluating strings costs start-up time.
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from typer.core import TyperGroup
 
 from kapplan import __version__
+
+if TYPE_CHECKING:
+    from kapplan.api import ClientChanges
+    from kapplan.models import options
+    from kapplan.models.plan import Plan
 
 _state = {"debug": False}
 
@@ -298,16 +303,18 @@ def plan(
 
 
 def _client_changes(id: str | None, start: str | None, tz: str | None, weight: str | None,
-                    available: list[str] | None, unavailable: list[str] | None, holidays: str | None) -> Any:
+                    available: list[str] | None, unavailable: list[str] | None,
+                    holidays: str | None) -> ClientChanges:
     from kapplan.api import ClientChanges
 
     return ClientChanges(id, start, tz, weight, list(available or []), list(unavailable or []), holidays)
 
 
-def render_plan(result: Any, fmt: str, audience: Any, privacy: Any, alarms: bool) -> bytes | str:
+def render_plan(result: Plan, fmt: str, audience: options.Audience, privacy: options.Privacy,
+                alarms: bool) -> bytes | str:
     """One Plan, several outputs."""
     if fmt == "json":
-        return str(result.to_json())
+        return result.to_json()
     if fmt == "ics":
         from kapplan.api import calendar
 
