@@ -304,13 +304,13 @@ def plan(
 
 def _client_changes(id: str | None, start: str | None, tz: str | None, weight: str | None,
                     available: list[str] | None, unavailable: list[str] | None,
-                    holidays: str | None) -> ClientChanges:
+                    holidays: str | None) -> "ClientChanges":
     from kapplan.api import ClientChanges
 
     return ClientChanges(id, start, tz, weight, list(available or []), list(unavailable or []), holidays)
 
 
-def render_plan(result: Plan, fmt: str, audience: options.Audience, privacy: options.Privacy,
+def render_plan(result: "Plan", fmt: str, audience: "options.Audience", privacy: "options.Privacy",
                 alarms: bool) -> bytes | str:
     """One Plan, several outputs."""
     if fmt == "json":
