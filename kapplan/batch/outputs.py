@@ -1,0 +1,140 @@
+"""What a batch writes, in the main process only: each record's files, the
+streamed ``summary.json`` and the streamed ``--combined`` calendar.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from datetime import date, datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from kapplan import __version__
+from kapplan.batch.records import Outcome, RecordResult
+from kapplan.batch.settings import SUFFIXES
+from kapplan.io.files import atomic_output, atomic_write
+from kapplan.models.errors import UsageError
+
+if TYPE_CHECKING:
+    from kapplan.batch import BatchSummary
+
+SUMMARY_NAME = "summary.json"
+
+def store(outcome: Outcome, out: Path, formats: tuple[str, ...]) -> RecordResult:
+    """Write one record's files (atomically, owner-only) and describe it for the summary."""
+    names: list[str] = []
+    error = outcome.error
+    if error is None and outcome.id is not None:
+        for kind in formats:
+            name = f"{outcome.id}{SUFFIXES[kind]}"
+            try:
+                atomic_write(out / name, outcome.outputs[SUFFIXES[kind]], private=True, durable=False)
+            except OSError as err:
+                error = f"{name} cannot be written ({err.strerror or 'write failed'})"
+                break
+            names.append(name)
+    ok = error is None
+    return RecordResult(
+        number=outcome.number,
+        row=outcome.row,
+        id=outcome.id,
+        ok=ok,
+        protocol=outcome.protocol,
+        sessions=outcome.sessions if ok else 0,
+        first=outcome.first if ok else None,
+        last=outcome.last if ok else None,
+        files=tuple(names),
+        error=error,
+    )
+
+
+class SummaryFile:
+    """``summary.json`` streamed record by record, renamed into place at the end."""
+
+    def __init__(self, path: Path, roster: str, now: datetime) -> None:
+        from kapplan.models.plan import format_utc
+
+        self._output = atomic_output(path, private=True)
+        self._head = {
+            "kind": "batch-summary",
+            "format": 1,
+            "generator": f"kapplan {__version__}",
+            "created": format_utc(now),
+            "roster": roster,
+        }
+        self._handle: IO[bytes] | None = None
+        self._count = 0
+
+    def __enter__(self) -> SummaryFile:
+        self._handle = self._output.__enter__()
+        head = json.dumps(self._head, ensure_ascii=False)[:-1]
+        self._handle.write(f'{head}, "records": ['.encode())
+        return self
+
+    def add(self, result: RecordResult) -> None:
+        assert self._handle is not None
+        separator = "," if self._count else ""
+        self._handle.write(f"{separator}\n  {json.dumps(result.as_dict(), ensure_ascii=False)}".encode())
+        self._count += 1
+
+    def finish(self, summary: BatchSummary) -> None:
+        assert self._handle is not None
+        totals = {"records": summary.records, "ok": summary.ok, "failed": summary.failed}
+        error = summary.fault.message if summary.fault else None
+        tail = {"totals": totals, "stopped": summary.stopped, "error": error}
+        self._handle.write(f"\n], {json.dumps(tail, ensure_ascii=False)[1:]}\n".encode())
+
+    def __exit__(self, *exc: Any) -> None:
+        self._output.__exit__(*exc)
+
+
+class CombinedCalendar:
+    """One clinic calendar of every record, without holding the events in memory.
+
+    Events go to an anonymous temporary file as plans finish; the zones and the
+    dates they must cover are collected, and the file is assembled (head,
+    VTIMEZONEs, events, tail) and renamed into place at the end.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._events: IO[bytes] | None = None
+        self._zones: dict[str, tuple[date, date]] = {}
+
+    def __enter__(self) -> CombinedCalendar:
+        folder = self._path.parent if str(self._path.parent) else Path(".")
+        try:
+            self._events = tempfile.TemporaryFile(dir=folder)
+        except OSError as err:
+            raise UsageError(f"{self._path}: cannot be written ({err.strerror or 'error'})") from None
+        return self
+
+    def add(self, outcome: Outcome) -> None:
+        assert self._events is not None
+        if outcome.events is None or outcome.zone is None or outcome.span is None:
+            return
+        self._events.write(outcome.events)
+        first, last = outcome.span
+        known = self._zones.get(outcome.zone, (first, last))
+        self._zones[outcome.zone] = (min(known[0], first), max(known[1], last))
+
+    def finish(self) -> None:
+        from kapplan.export.ics import COMBINED_NAME, calendar_head, calendar_tail, timezone_block
+
+        assert self._events is not None
+        self._events.seek(0)
+        try:
+            with atomic_output(self._path, private=True) as handle:
+                handle.write(calendar_head(COMBINED_NAME))
+                for zone, (first, last) in sorted(self._zones.items()):
+                    handle.write(timezone_block(zone, first, last))
+                shutil.copyfileobj(self._events, handle)
+                handle.write(calendar_tail())
+        except OSError as err:
+            raise UsageError(f"{self._path}: cannot be written ({err.strerror or 'error'})") from None
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._events is not None:
+            self._events.close()
