@@ -77,7 +77,7 @@ def _bound_ok(bound: Duration, ref: datetime, moment: datetime, zone: ZoneInfo, 
     if bound.calendar:
         days = (moment.astimezone(zone).date() - ref.astimezone(zone).date()).days
         return days <= bound.days if upper else days >= bound.days
-    minutes = (moment - ref).total_seconds() / 60
+    minutes = (moment.astimezone(UTC) - ref.astimezone(UTC)).total_seconds() / 60  # elapsed, not wall-clock
     return minutes <= bound.minutes if upper else minutes >= bound.minutes
 
 
@@ -142,7 +142,7 @@ def _session_problems(protocol: Protocol, request: Any, p: Any, fixed: tuple[dat
         if (p.start, p.end) != fixed:
             out.append("a fixed session moved")
         return out
-    if p.end - p.start != timedelta(minutes=session.duration.minutes):
+    if p.end.astimezone(UTC) - p.start.astimezone(UTC) != timedelta(minutes=session.duration.minutes):
         out.append("end is not start + duration")
     local = p.start.astimezone(zone)
     day = local.date()

@@ -271,6 +271,18 @@ def test_elapsed_target_prefers_the_nearest_instant() -> None:
     assert local(plan(make_request(protocol))) == ["2026-12-07 09:00", "2026-12-08 15:00"]
 
 
+def test_elapsed_target_across_a_half_hour_shift_counts_instants_and_ties_go_earlier() -> None:
+    """Lord Howe's clocks go back 30 minutes at 02:00 on 2026-04-05: 30h after Sat 04:00
+    (+11:00) is Sun 09:30 (+10:30). 09:00 and 10:00 both lie 30 minutes from it; the
+    earlier wins. Wall-clock arithmetic would aim at 10:00 instead."""
+    protocol = make_protocol({"dose": one("dosing"), "call": one("integration")},
+                             [{"session": "dose", "followed_by": [
+                                 {"session": "call", "offset": {"min": "24h", "target": "30h", "max": "36h"}}]}])
+    request = make_request(protocol, zone="Australia/Lord_Howe", start="2026-04-04",
+                           available=("Sat 04:00-06:00", "Sun 09:00-11:00"), grid_minutes=60)
+    assert local_with_offsets(plan(request)) == ["2026-04-04T04:00+11:00", "2026-04-05T09:00+10:30"]
+
+
 def test_steps_follow_each_other_in_file_order() -> None:
     protocol = make_protocol(
         {"intake": one(), "prep": one(duration="90min"), "medicine": one("dosing", "3h")},

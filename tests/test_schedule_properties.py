@@ -172,8 +172,9 @@ def _preference(protocol: Protocol, placed: dict[str, Slot], key: tuple[Any, ...
     if target.calendar:
         goal = ref.astimezone(zone).date() + timedelta(days=target.days)
         return lambda slot: (abs((slot.start.astimezone(zone).date() - goal).days), slot.start)
-    aim = ref + timedelta(minutes=target.minutes)
-    return lambda slot: (abs((slot.start - aim).total_seconds()), slot.start)
+    # Elapsed time (SPEC §1): aware datetimes sharing a zone add and subtract wall-clock time.
+    aim = ref.astimezone(UTC) + timedelta(minutes=target.minutes)
+    return lambda slot: (abs((slot.start.astimezone(UTC) - aim).total_seconds()), slot.start)
 
 
 def brute_force(request: ScheduleRequest) -> list[datetime] | None | str:
