@@ -2,12 +2,14 @@
 
 Pure and deterministic: no I/O, no clock; the caller passes the start date,
 the zone, expanded holidays and (for a reschedule) the sessions that already
-happened. This module is the interface and the deviation policy; the parts:
+happened. This module is the engine's one public interface (nothing outside
+``kapplan.engine`` imports the modules below) and its deviation policy:
 
 - layout.py: the sessions in placement order and the references between them;
 - slots.py: local time, DST, the static grid of permitted starts per day;
-- windows.py: the bounds each rule gives a session, from the placed ones;
-- search.py: the depth-first search (look-ahead from relaxation.py,
+- bounds.py: the window each rule gives a session, from the placed ones;
+- modes.py: strict search or deviation search, everything that differs;
+- search.py: the depth-first search (look-ahead from lookahead.py,
   backjumping and learned nogoods from blame.py, a node budget);
 - infeasibility.py: why a session could not be placed, in words;
 - deviations.py: what a relaxed plan breaks.

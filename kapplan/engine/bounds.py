@@ -4,19 +4,29 @@ A mix-in of the search Engine (search.py): every rule tying position j to
 earlier positions (gap, after, offset, within, per_week, max_span, the
 horizon, "after every earlier step has ended") becomes a lower or upper bound,
 kept with the positions it came from so a failure can blame exactly those.
-In relaxed mode (deviations) upper bounds become lateness instead.
+What an upper bound or ``per_week`` does (a hard bound, or lateness when
+deviations are allowed) is the search's mode's to say (modes.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from kapplan.engine.layout import Entry, Layout
 from kapplan.engine.slots import Calendar, LocalClock
 from kapplan.models.protocol import Duration, Range
 
+if TYPE_CHECKING:
+    from kapplan.engine.modes import Mode
+
 INF = 1 << 62
+
+Upper = tuple[str, bool, int, object, tuple[int, ...]]
+"""An upper bound turned into lateness: (rule, calendar, limit (a day when calendar, else an
+instant), the key of the running overrun it shares (``within``, ``max_span``) or None, the
+positions it is measured from)."""
 
 
 @dataclass
@@ -29,8 +39,7 @@ class Window:
     hi_day: int = INF
     target_day: int | None = None
     target_instant: int | None = None
-    # relaxed mode: upper bounds turned into lateness: (rule, calendar, limit, running-overrun key)
-    uppers: list[tuple[str, bool, int, object, tuple[int, ...]]] = field(default_factory=list)
+    uppers: list[Upper] = field(default_factory=list)  # deviation mode: upper bounds as lateness
     # positions blamed for any refusal whatever their role (exact: their start counts, else their day)
     general: list[tuple[int, bool]] = field(default_factory=list)
     notes: list[tuple[str, str]] | None = None  # (rule, human text), when explaining
@@ -60,8 +69,8 @@ class Settings:
     fixed: dict[int, tuple[int, int]]
     min_dosing: Duration | None
     max_span: Duration | None
-    relaxed: bool = False
-    lateness_cap: int | None = None
+    relaxed: bool = False  # deviations (the Engine's mode is chosen from it once: modes.py)
+    lateness_cap: int | None = None  # deviations: the total lateness allowed (minutes)
     budget: int = 40_000
     prune: bool = True  # False: plain chronological backtracking (a reference for tests)
 
@@ -74,6 +83,7 @@ class Bounds:
     cal: Calendar
     clock: LocalClock
     cfg: Settings
+    mode: Mode
     start: list[int]
     end: list[int]
     day: list[int]
@@ -81,7 +91,6 @@ class Bounds:
     maxend: list[int]
     maxend_at: list[int]
     first_start: list[tuple[int, int]]
-    undo: dict[int, tuple[int, list[tuple[object, int]], bool, tuple[int, ...]]]
     _static_low: tuple[int, tuple[int, ...], bool]
     _static_high: tuple[int, tuple[int, ...], bool]
 
@@ -114,7 +123,7 @@ class Bounds:
             anchor = self.anchor_of(step.anchor)
             self._after(w, anchor)
             if not step.tied:
-                self._low(w, self.maxend[j], (self.maxend_at[j],))
+                self.low(w, self.maxend[j], (self.maxend_at[j],))
                 if self.maxend_at[j] >= 0:
                     self._after(w, self.maxend_at[j])
             group = self.anchor_group(step.anchor)
@@ -129,28 +138,28 @@ class Bounds:
     def _after(self, w: Window, p: int) -> None:
         """Start after p ends; after a dosing session that means a later day."""
         if self.layout.entries[p].dosing:
-            self._low_day(w, self.day[p] + 1, (p,))
+            self.low_day(w, self.day[p] + 1, (p,))
         else:
-            self._low(w, self.end[p], (p,))
+            self.low(w, self.end[p], (p,))
 
-    def _low(self, w: Window, instant: int, refs: tuple[int, ...]) -> None:
+    def low(self, w: Window, instant: int, refs: tuple[int, ...]) -> None:
         w.lo = max(w.lo, instant)
         w.lows.append((instant, refs, True))
 
-    def _low_day(self, w: Window, day: int, refs: tuple[int, ...]) -> None:
+    def low_day(self, w: Window, day: int, refs: tuple[int, ...]) -> None:
         w.lo_day = max(w.lo_day, day)
         w.lows.append((self.clock.midnight(day), refs, False))
 
-    def _high(self, w: Window, instant: int, refs: tuple[int, ...]) -> None:
+    def high(self, w: Window, instant: int, refs: tuple[int, ...]) -> None:
         w.hi = min(w.hi, instant)
         w.highs.append((instant, refs, True))
 
-    def _high_day(self, w: Window, day: int, refs: tuple[int, ...]) -> None:
+    def high_day(self, w: Window, day: int, refs: tuple[int, ...]) -> None:
         w.hi_day = min(w.hi_day, day)
         w.highs.append((self.clock.midnight(day + 1) - 1, refs, False))
 
     def window_refs(self, j: int) -> set[int]:
-        """The placed positions whose values ``window(j)`` depends on."""
+        """The placed positions the rules of ``window(j)`` refer to (the mode may read more)."""
         layout = self.layout
         entry = layout.entries[j]
         step = layout.steps[entry.step]
@@ -161,16 +170,12 @@ class Bounds:
             refs.update(entry.prev_group)
             if step.model.within is not None or step.model.per_week is not None:
                 refs.add(step.first)
-                if self.cfg.relaxed and step.model.per_week:
-                    refs.update(step.occurrences[:entry.index - 1])
         elif step.anchor is not None:
             refs.update(self.anchor_group(step.anchor))
             if not step.tied:
                 refs.add(self.maxend_at[j])
         if self.cfg.max_span is not None:
             refs.add(self.first_start[-1][1])
-        if self.cfg.lateness_cap is not None:
-            refs.update(self.undo)
         return refs
 
     def _step_windows(self, w: Window, entry: Entry, first: int) -> None:
@@ -180,26 +185,18 @@ class Bounds:
                         lambda: f"{entry.key} must start within {model.within} of "
                         f"{self.layout.entries[first].key}")
         if model.per_week is not None:
-            f = self.day[first]
-            week = (entry.index - 1) // model.per_week
-            if not self.cfg.relaxed:
-                self._low_day(w, f + 7 * week, (first,))
-                self._high_day(w, f + 7 * week + 6, (first,))
-                w.note("per_week", lambda: f"{model.key} takes exactly {model.per_week} per treatment "
-                       f"week (7-day weeks from {self.layout.entries[first].key})")
-            elif entry.index > model.per_week:
-                earlier = self.layout.steps[entry.step].occurrences[entry.index - 1 - model.per_week]
-                self._low_day(w, f + 7 * ((self.day[earlier] - f) // 7 + 1), (earlier,))
-                w.general.append((first, False))  # moving the first moves every week's edges
+            self.mode.per_week(self, w, entry, first, model.per_week,
+                               lambda: f"{model.key} takes exactly {model.per_week} per treatment "
+                               f"week (7-day weeks from {self.layout.entries[first].key})")
 
     def _apply(self, w: Window, rng: Range, ref: int, group: tuple[int, ...], rule: str,
                text: Callable[[], str]) -> None:
         """``rng`` measured from ``ref``; ``group``: positions that decide the upper end."""
         s, d = self.start[ref], self.day[ref]
         if rng.min.calendar:
-            self._low_day(w, d + rng.min.days, (ref,))
+            self.low_day(w, d + rng.min.days, (ref,))
         else:
-            self._low(w, s + rng.min.minutes, (ref,))
+            self.low(w, s + rng.min.minutes, (ref,))
         if rng.max is not None:
             self._upper(w, rng.max, s, group, rule, None, text)
         else:
@@ -212,18 +209,12 @@ class Bounds:
 
     def _upper(self, w: Window, bound: Duration, ref: int, refs: tuple[int, ...], rule: str, running: object,
                text: Callable[[], str]) -> None:
-        """``start <= ref + bound`` (ref is an instant), or its lateness when relaxed."""
+        """``start <= ref + bound`` (ref is an instant): a hard bound or lateness, as the mode says."""
         w.note(rule, text)
         if bound.calendar:
-            limit = self.clock.day_of(ref) + bound.days
-            if self.cfg.relaxed:
-                w.uppers.append((rule, True, limit, running, refs))
-            else:
-                self._high_day(w, limit, refs)
-        elif self.cfg.relaxed:
-            w.uppers.append((rule, False, ref + bound.minutes, running, refs))
+            self.mode.upper(self, w, rule, True, self.clock.day_of(ref) + bound.days, running, refs)
         else:
-            self._high(w, ref + bound.minutes, refs)
+            self.mode.upper(self, w, rule, False, ref + bound.minutes, running, refs)
 
     def anchor_group(self, step: int) -> tuple[int, ...]:
         """Where a step's latest session can be: its last occurrence, or once placed, that

@@ -147,7 +147,7 @@ def _followups_without_room(engine: Engine, position: int, lo_day: int, hi_day: 
     for sibling in entry.siblings:
         follow = engine.layout.entries[sibling]
         assert follow.followup is not None
-        if own & ~engine.followup_days(entry, follow, engine.cfg.relaxed):
+        if own & ~engine.followup_days(entry, follow):
             out.append(f"{follow.key} must follow {entry.key} by {follow.followup.offset}, "
                        f"and finds no available time then")
     return out

@@ -49,9 +49,10 @@ def upper_days(bound: Duration, earlier: Spread = ANY_TIME, later: Spread = ANY_
     return (bound.minutes + earlier[1] - later[0] + slack) // MINUTES_PER_DAY
 
 
-def range_days(value: Range, relaxed: bool, earlier: Spread = ANY_TIME, later: Spread = ANY_TIME,
+def range_days(value: Range, earlier: Spread = ANY_TIME, later: Spread = ANY_TIME,
                slack: int = DST_SLACK) -> tuple[int, int | None]:
-    high = None if relaxed or value.max is None else upper_days(value.max, earlier, later, slack)
+    """Fewest and most calendar days between two starts that ``value`` can allow (None: no most)."""
+    high = None if value.max is None else upper_days(value.max, earlier, later, slack)
     return lower_days(value.min, earlier, later, slack), high
 
 

@@ -5,7 +5,7 @@ preference order (nearest its target, else earliest), so the first complete
 plan found is the best one (a lexicographic optimum). What keeps the search
 small:
 
-- look-ahead (relaxation.py): a candidate is refused as soon as the rest of
+- look-ahead (lookahead.py): a candidate is refused as soon as the rest of
   its step, or the rest of the plan, can no longer fit at day level;
 - conflict-directed backjumping: every refused candidate blames the placed
   positions that refused it (the sessions its rules refer to, the sessions in
@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from kapplan.engine.blame import Blame, Flags, Nogoods
 from kapplan.engine.bounds import INF, Bounds, Settings, Window
 from kapplan.engine.layout import Entry, Layout
-from kapplan.engine.lookahead import Lookahead, StepShape, lower_days, range_days, upper_days
+from kapplan.engine.lookahead import Lookahead, StepShape, lower_days
+from kapplan.engine.modes import Admits, mode_for
 from kapplan.engine.slots import Calendar, spread_backward
 
 __all__ = ["INF", "BudgetExhausted", "Engine", "Settings", "Window"]
@@ -57,6 +58,9 @@ class Engine(Bounds):
         self.cal = calendar
         self.clock = calendar.clock
         self.cfg = settings
+        self.mode = mode_for(settings)  # strict or deviations: every difference between them is its to decide
+        self._charged = self.mode.charged  # read on every unplacing: bound once
+        self._span_days = self.mode.most_days(settings.max_span, slack=calendar.clock.slack)  # look-ahead's max_span
         n = self.n = len(layout)
         self.start, self.end, self.day = [0] * n, [0] * n, [0] * n
         self.placed = [False] * n
@@ -70,11 +74,6 @@ class Engine(Bounds):
         self.dosing_starts: list[tuple[int, int]] = []
         self.dosing_days: list[tuple[int, int]] = []
         self.first_start: list[tuple[int, int]] = [(INF, -1)]
-        self.late = 0  # relaxed mode: minutes past relaxed bounds so far
-        self.over: dict[object, int] = {}  # relaxed mode: running overrun of within / max_span
-        # relaxed mode, per position charged: (minutes, overruns replaced, charged by the minute,
-        # the positions its bounds were measured from)
-        self.undo: dict[int, tuple[int, list[tuple[object, int]], bool, tuple[int, ...]]] = {}
         self.nogoods = Nogoods()
         # debugging hook: called with (position, frame, culprits) whenever the search retreats
         self.trace: Callable[[int, Frame, dict[int, Flags]], None] | None = None
@@ -90,6 +89,11 @@ class Engine(Bounds):
         first_day = self.clock.midnight(settings.start_day)
         self._static_low = (max(settings.not_before, first_day), (), settings.not_before <= first_day)
         self._static_high = (self.clock.midnight(settings.last_day + 1) - 1, (), False)
+
+    @property
+    def late(self) -> int:
+        """Minutes of lateness the positions placed are charged (deviation mode; else 0)."""
+        return self.mode.late
 
     # ------------------------------------------------------------------ set-up
 
@@ -111,51 +115,48 @@ class Engine(Bounds):
                 self.first_start[0] = (s, p)
 
     def _make_lookahead(self) -> Lookahead:
-        cal, relaxed, layout = self.cal, self.cfg.relaxed, self.layout
+        cal, mode, layout = self.cal, self.mode, self.layout
         slack = cal.clock.slack
         shapes = []
         for step in layout.steps:
             model = step.model
             entries = [layout.entries[p] for p in step.occurrences]
             own = cal.table(entries[0].shape).spread()
-            gap_low, gap_high = range_days(model.gap, relaxed, own, own, slack)
+            gap_low, gap_high = mode.reach(model.gap, own, own, slack)
             if entries[0].dosing:
                 md = self.cfg.min_dosing
                 gap_low = max(gap_low, 1, lower_days(md, own, own, slack) if md else 0)
-            allowed = [self._occurrence_days(occ, relaxed) for occ in entries]
-            after_low, after_high = range_days(model.after, relaxed, slack=slack)
+            allowed = [self._occurrence_days(occ) for occ in entries]
+            after_low, after_high = mode.reach(model.after, slack=slack)
             trail: int | None = 0
             lead = 0
             for sibling in entries[-1].siblings:
                 follow = layout.entries[sibling]
                 assert follow.followup is not None
-                low, high = range_days(follow.followup.offset, relaxed, own, cal.table(follow.shape).spread(), slack)
+                low, high = mode.reach(follow.followup.offset, own, cal.table(follow.shape).spread(), slack)
                 lead = max(lead, low)
                 trail = None if trail is None or high is None else max(trail, high)
-            within = model.within
             shapes.append(StepShape(
                 count=model.count, allowed=tuple(allowed), gap_low=gap_low, gap_high=gap_high,
-                per_week=None if relaxed else model.per_week,
-                within_days=None if relaxed or within is None else upper_days(within, own, own, slack),
+                per_week=mode.weekly(model.per_week), within_days=mode.most_days(model.within, own, own, slack),
                 after_low=after_low, after_high=after_high, trail=trail,
                 follows_on=not step.tied or step.anchor == step.index - 1,
                 lead=lead, ends_dosing=entries[-1].dosing,
             ))
         return Lookahead(shapes, cal.bit(self.cfg.start_day), cal.bit(self.cfg.last_day), cal.last - cal.first + 1)
 
-    def _occurrence_days(self, occ: Entry, relaxed: bool) -> int:
+    def _occurrence_days(self, occ: Entry) -> int:
         """Days with a slot for the occurrence and, within reach, for each of its follow-ups."""
         bits = self.cal.table(occ.shape).mask()
         for sibling in occ.siblings:
-            bits &= self.followup_days(occ, self.layout.entries[sibling], relaxed)
+            bits &= self.followup_days(occ, self.layout.entries[sibling])
         return bits
 
-    def followup_days(self, occ: Entry, follow: Entry, relaxed: bool) -> int:
+    def followup_days(self, occ: Entry, follow: Entry) -> int:
         """Days from which ``follow`` finds a slot day within its offset of ``occ``."""
         assert follow.followup is not None
         table, theirs = self.cal.table(occ.shape), self.cal.table(follow.shape)
-        low, high = range_days(follow.followup.offset, relaxed, table.spread(), theirs.spread(),
-                               self.cal.clock.slack)
+        low, high = self.mode.reach(follow.followup.offset, table.spread(), theirs.spread(), self.cal.clock.slack)
         if occ.dosing:
             low = max(low, 1)  # nothing starts later on a dosing day
         md = self.cfg.min_dosing
@@ -261,13 +262,7 @@ class Engine(Bounds):
         blame.update(low, monotone=True, exact=low_exact)
         for p, exact in w.general:
             blame.add(p, exact=exact)
-        if self.cfg.lateness_cap is not None:
-            # the lateness allowed left: every earlier charge (more if later), and these bounds
-            for p, (_extra, _undo, exact, sources) in self.undo.items():
-                blame.add(p, monotone=True, exact=exact)
-                blame.update(sources, exact=exact)
-            for *_, calendar, _limit, _running, refs in w.uppers:
-                blame.update(refs, exact=not calendar)
+        self.mode.blame_cap(blame, w)
         return Frame(self.candidates(k, w, blame), w, blame, high)
 
     def _blame(self) -> Blame:
@@ -301,8 +296,8 @@ class Engine(Bounds):
         else:
             self.maxend[k + 1], self.maxend_at[k + 1] = self.maxend[k], self.maxend_at[k]
         self.first_start.append(min(self.first_start[-1], (s, k)))
-        if w is not None and self.cfg.relaxed:
-            self._add_lateness(k, w)
+        if w is not None and w.uppers:  # only a deviation mode's windows hold lateness
+            self.mode.charge(k, s, d, w.uppers)
 
     def _unplace(self, k: int) -> None:
         entry = self.layout.entries[k]
@@ -315,37 +310,12 @@ class Engine(Bounds):
             self.dosing_days.remove((d, k))
         self.first_start.pop()
         self.placed[k] = False
-        if k in self.undo:
-            extra, undo, _, _ = self.undo.pop(k)
-            self.late -= extra
-            for running, old in reversed(undo):
-                self.over[running] = old
-
-    def _add_lateness(self, k: int, w: Window) -> None:
-        """Relaxed mode: charge the minutes this start lies past each relaxed bound."""
-        s, d = self.start[k], self.day[k]
-        extra, exact = 0, False
-        undo: list[tuple[object, int]] = []
-        sources: list[int] = []
-        for _rule, calendar, limit, running, refs in w.uppers:
-            past = (d - limit) * 1440 if calendar else s - limit
-            if past > 0:
-                exact = exact or not calendar
-                sources += refs
-            if running is None:
-                extra += max(0, past)
-            elif past > self.over.get(running, 0):
-                extra += past - self.over.get(running, 0)
-                undo.append((running, self.over.get(running, 0)))
-                self.over[running] = past
-        if extra or undo:
-            self.late += extra
-            self.undo[k] = (extra, undo, exact, tuple(sources))
+        if k in self._charged:
+            self.mode.refund(k)
 
     def candidates(self, k: int, w: Window, blame: Blame) -> Iterator[int]:
         """Feasible starts of position k, best first; refusals are blamed on placed positions."""
-        if self.cfg.lateness_cap is not None:
-            self._cap_window(w)
+        admits = self.mode.cap(w)
         lo_day, hi_day = self.day_range(w)
         if lo_day > hi_day:
             return iter(())
@@ -353,15 +323,18 @@ class Engine(Bounds):
         if w.target_instant is not None:
             t = w.target_instant
             day_t = self.clock.day_of(t)
-            forward = self._stream(entry, w, blame, range(max(lo_day, day_t), hi_day + 1), max(w.lo, t), w.hi)
-            backward = self._stream(entry, w, blame, range(min(hi_day, day_t), lo_day - 1, -1), w.lo,
+            forward = self._stream(entry, w, blame, admits, range(max(lo_day, day_t), hi_day + 1), max(w.lo, t),
+                                   w.hi)
+            backward = self._stream(entry, w, blame, admits, range(min(hi_day, day_t), lo_day - 1, -1), w.lo,
                                     min(w.hi, t - 1), reverse=True)
             return (s for _, s in heapq.merge(((abs(s - t), s) for s in backward),
                                               ((abs(s - t), s) for s in forward)))
-        return self._stream(entry, w, blame, _day_order(lo_day, hi_day, w.target_day), w.lo, w.hi)
+        return self._stream(entry, w, blame, admits, _day_order(lo_day, hi_day, w.target_day), w.lo, w.hi)
 
-    def _stream(self, entry: Entry, w: Window, blame: Blame, days: Iterable[int], lo: int, hi: int,
-                reverse: bool = False) -> Iterator[int]:
+    def _stream(self, entry: Entry, w: Window, blame: Blame, admits: Admits | None, days: Iterable[int], lo: int,
+                hi: int, reverse: bool = False) -> Iterator[int]:
+        """Starts of ``entry`` on ``days`` in [lo, hi] that nothing refuses (``admits``: the
+        lateness cap's test, when there is one)."""
         table = self.cal.table(entry.shape)
         floor = max(w.lo, self.clock.midnight(w.lo_day))  # a session starting before this only pushes later
         for d in days:
@@ -373,7 +346,7 @@ class Engine(Bounds):
             self.nodes += (last - first) // 8
             if reverse:
                 for s in reversed(slots[first:last]):
-                    if self.refusal(entry, s, d, blame, floor) < 0 and self._within_cap(w, s, d):
+                    if self.refusal(entry, s, d, blame, floor) < 0 and (admits is None or admits(s, d)):
                         yield s
                 continue
             i = first
@@ -381,7 +354,7 @@ class Engine(Bounds):
                 s = slots[i]
                 resume = self.refusal(entry, s, d, blame, floor)
                 if resume < 0:
-                    if self._within_cap(w, s, d):
+                    if admits is None or admits(s, d):
                         yield s
                     i += 1
                 else:
@@ -448,33 +421,12 @@ class Engine(Bounds):
                     return near[0] + md.minutes
         return -1
 
-    def _cap_window(self, w: Window) -> None:
-        assert self.cfg.lateness_cap is not None
-        room = self.cfg.lateness_cap - self.late
-        for _rule, calendar, limit, running, _refs in w.uppers:
-            over = self.over.get(running, 0) if running is not None else 0
-            if calendar:
-                w.hi_day = min(w.hi_day, limit + (over + room) // 1440)
-            else:
-                w.hi = min(w.hi, limit + over + room)
-
-    def _within_cap(self, w: Window, s: int, d: int) -> bool:
-        if self.cfg.lateness_cap is None or not w.uppers:
-            return True
-        extra = 0
-        for _rule, calendar, limit, running, _refs in w.uppers:
-            past = (d - limit) * 1440 if calendar else s - limit
-            over = self.over.get(running, 0) if running is not None else 0
-            extra += max(0, past - over)
-        return self.late + extra <= self.cfg.lateness_cap
-
     # ------------------------------------------------------------------ look-ahead
 
     def _span_last(self, first_day: int) -> int | None:
-        span = self.cfg.max_span
-        if span is None or self.cfg.relaxed:
-            return None
-        return self.cal.bit(first_day + upper_days(span, slack=self.cal.clock.slack))
+        """The last day ``max_span`` leaves the plan, for the look-ahead (None: it may not assume one)."""
+        days = self._span_days
+        return None if days is None else self.cal.bit(first_day + days)
 
     def _looks_ahead(self, k: int, frame: Frame) -> bool:
         """After a step's last session: can the steps that start from it still be entered?"""
@@ -508,8 +460,7 @@ class Engine(Bounds):
         frame.blame.update((p for p in high if p != k), exact=high_exact)
         if span_last is not None:
             frame.blame.add(self.first_start[-1][1], exact=False)
-        if self.cfg.relaxed:
-            frame.blame.update(self.window_refs(target))
+        self.mode.blame_entry(self, frame.blame, target)
         mine = Blame({}, typed=True)
         if k in low:
             mine.add(k, monotone=True, exact=low_exact)
@@ -551,7 +502,7 @@ class Engine(Bounds):
     def _occurrence_days_with(self, occ: Entry, follow: int) -> int:
         """Days on which ``occ`` leaves its follow-up at position ``follow`` a day in reach."""
         own = self.cal.table(occ.shape).mask()
-        return own & self.followup_days(occ, self.layout.entries[follow], self.cfg.relaxed)
+        return own & self.followup_days(occ, self.layout.entries[follow])
 
     def _value(self, p: int, exact: bool) -> int:
         """What a nogood compares of a blamed position: its start, or only its day."""
