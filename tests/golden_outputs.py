@@ -120,6 +120,8 @@ def _one_client(recorder: Recorder, protocol: str, client: str, path: Path) -> N
     for name, flags in CALENDARS.items():
         recorder.run(f"{stem}.{name}.ics", "export", plan, *flags)
     recorder.run(f"{stem}.plan-ics.ics", "plan", protocol, "--client", path, "--format", "ics")
+    if recorder.outputs[f"{stem}.plan-ics.ics"] == recorder.outputs[f"{stem}.client-standard.ics"]:
+        del recorder.outputs[f"{stem}.plan-ics.ics"]  # kept only if `plan --format ics` ever differs from export
 
 
 def _with_clinic(recorder: Recorder) -> None:
