@@ -255,13 +255,19 @@ def export_file(plan_path: str | Path, output: str | Path | None = None, *, audi
 
 def mark(plan: Plan, key: str, status: MarkStatus, *, at: datetime | str | None = None,
          now: datetime | None = None) -> MarkOutcome:
-    """Record what happened to one session (``at``: the actual start of a done one,
-    aware or a local time such as '2026-12-14 10:30' read in the client's zone)."""
+    """Record what happened to one session. ``at`` is the actual start of a done
+    one: aware, or a local time (text such as '2026-12-14 10:30', or a naive
+    datetime) read in the client's zone, where a time that does not exist or
+    occurs twice is refused."""
     from kapplan.lifecycle.mark import mark_session
-    from kapplan.lifecycle.times import parse_actual_start, plan_zone
+    from kapplan.lifecycle.times import parse_actual_start, plan_zone, strict_local
 
     zone = plan_zone(plan)
-    moment = parse_actual_start(at, zone) if isinstance(at, str) else at
+    moment: datetime | None
+    if isinstance(at, str):
+        moment = parse_actual_start(at, zone)
+    else:
+        moment = strict_local(at, zone) if at is not None and at.tzinfo is None else at
     command = f"mark {key} {status}" + (f" --at {moment.isoformat()}" if moment else "")
     return mark_session(plan, key, status, now=_aware_now(now), at=moment, command=command)
 

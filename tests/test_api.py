@@ -160,3 +160,14 @@ def test_the_readme_python_example_runs(tmp_path: Path, monkeypatch) -> None:
     exec(compile(python_blocks(ROOT / "README.md")[0], "README.md", "exec"), namespace)  # noqa: S102 - our own docs
     assert api.read_plan(tmp_path / "plan.json").client["id"] == "C-0042"
     assert Calendar.from_ical(namespace["calendar"]).walk("VEVENT")
+
+
+def test_a_naive_actual_start_is_read_in_the_clients_zone() -> None:
+    plan = api.make_plan("iv-ketamine-trd", api.load_client(DATA / "client_new_york_72kg.yaml"), now=NOW)
+    later = datetime(2026, 12, 9, 12, 0, tzinfo=UTC)
+    naive = api.mark(plan, "screening-1", "done", at=datetime(2026, 12, 7, 9, 30), now=later)  # noqa: DTZ001
+    text = api.mark(plan, "screening-1", "done", at="2026-12-07 09:30", now=later)
+    assert naive.plan.session("screening-1") == text.plan.session("screening-1")
+    assert naive.plan.session("screening-1").start.isoformat() == "2026-12-07T09:30:00-05:00"
+    with pytest.raises(UsageError, match="occurs twice"):
+        api.mark(plan, "screening-1", "done", at=datetime(2026, 11, 1, 1, 30), now=later)  # noqa: DTZ001
