@@ -24,3 +24,21 @@ def test_mypy_strict_passes_on_the_package(tmp_path: Path) -> None:
     options = ["--config-file", str(ROOT / "pyproject.toml"), "--cache-dir", str(tmp_path)]
     stdout, stderr, status = mypy_api.run([*options, str(ROOT / "kapplan")])
     assert status == 0, stdout + stderr
+
+
+def test_a_script_using_the_api_is_type_checked_against_real_types(tmp_path: Path) -> None:
+    """py.typed and the root exports give mypy real signatures, not Any."""
+    script = tmp_path / "script.py"
+    script.write_text(
+        "from datetime import UTC, datetime\n"
+        "from kapplan import Plan, load_client, make_plan\n"
+        "from kapplan.api import calendar\n"
+        "plan: Plan = make_plan('iv-ketamine-trd', load_client('client.yaml'), now=datetime.now(UTC))\n"
+        "data: bytes = calendar(plan, privacy='standard')\n"
+        "make_plan(1, plan)\n"
+        "calendar(plan, privacy='secret')\n"
+    )
+    stdout, _, status = mypy_api.run(["--strict", "--cache-dir", str(tmp_path / "cache"), str(script)])
+    assert status == 1, stdout
+    errors = [line for line in stdout.splitlines() if ": error:" in line]
+    assert [line.split(":")[1] for line in errors] == ["6", "6", "7"], stdout
