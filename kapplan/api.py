@@ -12,12 +12,10 @@ what its job uses, which keeps start-up fast (SPEC §9).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from kapplan.models.changes import ClientChanges
 from kapplan.models.options import Audience, MarkStatus, Privacy, SchemaKind
 
 if TYPE_CHECKING:
@@ -27,7 +25,8 @@ if TYPE_CHECKING:
     from kapplan.lifecycle.status import StatusReport
     from kapplan.lint.checks import ValidationReport
     from kapplan.lint.registry import Rule
-    from kapplan.lint.shape import ShapePoint
+    from kapplan.lint.shape import ProtocolSummary, ShapePoint
+    from kapplan.models.changes import ClientChanges
     from kapplan.models.client import Client, Clinic
     from kapplan.models.plan import Plan
     from kapplan.models.protocol import LoadedProtocol, Protocol
@@ -72,35 +71,12 @@ def validate(paths: Iterable[str | Path], *, strict: bool = False) -> Validation
     return check_paths(paths, strict=strict)
 
 
-@dataclass(frozen=True)
-class ProtocolSummary:
-    """One bundled protocol, as ``kapplan protocols`` lists it."""
-
-    id: str
-    version: str
-    title: str
-    path: str
-    sessions: int
-    span_days: int  # first to last session in the earliest shape (availability ignored)
-
-    def as_dict(self) -> dict[str, object]:
-        return {"id": self.id, "version": self.version, "title": self.title, "path": self.path,
-                "sessions": self.sessions, "span_days": self.span_days}
-
-
 def list_protocols() -> list[ProtocolSummary]:
-    """The bundled protocols, by id."""
+    """The bundled protocols, by id: version, title, path, sessions and span."""
     from kapplan.io.bundled import bundled_paths
-    from kapplan.lint.shape import span_days
+    from kapplan.lint.shape import summarize
 
-    rows = []
-    for name, path in bundled_paths().items():
-        loaded = load_protocol(path)
-        points = earliest_shape(loaded.protocol)
-        protocol = loaded.protocol
-        rows.append(ProtocolSummary(name, protocol.version, protocol.title, str(loaded.path), len(points),
-                                    span_days(points)))
-    return rows
+    return [summarize(load_protocol(path), name) for name, path in bundled_paths().items()]
 
 
 def earliest_shape(protocol: Protocol) -> list[ShapePoint]:
@@ -135,6 +111,7 @@ def client_from(
 
     Each change replaces the file's value, except ``unavailable``, which adds
     to its dates. Zone and start may stay unset: ``make_plan`` fills them."""
+    from kapplan.models.changes import ClientChanges
     from kapplan.planning.clients import merge_client
 
     changes = changes or ClientChanges()
@@ -304,6 +281,7 @@ def reschedule(
     today) are planned again. A strict re-plan that would need deviations
     raises DeviationsNeededError naming them, unless ``allow_deviations``."""
     from kapplan.lifecycle.reschedule import reschedule_plan
+    from kapplan.models.changes import ClientChanges
     from kapplan.planning.clients import merge_client
     from kapplan.planning.embedded import client_of, clinic_of
 
@@ -397,12 +375,20 @@ def batch(
                          combined=None if combined is None else Path(combined), report=report)
 
 
+def __getattr__(name: str) -> Any:
+    """``ClientChanges`` on first use: commands that take no client flags never build it."""
+    if name == "ClientChanges":
+        from kapplan.models.changes import ClientChanges
+
+        return ClientChanges
+    raise AttributeError(f"module 'kapplan.api' has no attribute {name!r}")
+
+
 __all__ = [
     "Audience",
     "ClientChanges",
     "MarkStatus",
     "Privacy",
-    "ProtocolSummary",
     "SchemaKind",
     "batch",
     "calendar",

@@ -15,13 +15,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from kapplan.api import ProtocolSummary
     from kapplan.batch import BatchSummary, RecordResult
     from kapplan.lifecycle.reschedule import RescheduleOutcome
     from kapplan.lifecycle.status import StatusReport
     from kapplan.lint.checks import ValidationReport
     from kapplan.lint.registry import Rule
-    from kapplan.lint.shape import ShapePoint, ShapeSession
+    from kapplan.lint.shape import ProtocolSummary, ShapePoint, ShapeSession
     from kapplan.models.errors import KapplanError
     from kapplan.models.plan import Plan
     from kapplan.models.protocol import Dose, Protocol, SessionType, Step

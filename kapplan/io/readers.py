@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from kapplan.io.bundled import bundled_paths, resolve_protocol_path
 from kapplan.io.documents import Document, document_kind, load_document, parse_document, read_bytes, to_model
@@ -18,8 +18,7 @@ from kapplan.models.client import Client, Clinic
 from kapplan.models.errors import InputError, UsageError
 
 
-@dataclass(frozen=True)
-class ProtocolDocument:
+class ProtocolDocument(NamedTuple):
     """A protocol file read and parsed: the located document, where it came from, its digest."""
 
     document: Document

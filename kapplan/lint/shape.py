@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from kapplan.models.protocol import Protocol, Step
+from kapplan.models.protocol import LoadedProtocol, Protocol, Step
 from kapplan.models.values import MINUTES_PER_DAY, Duration
 
 
@@ -235,7 +235,32 @@ def span_days(points: list[ShapePoint]) -> int:
     return max((p.day for p in points), default=0)
 
 
+
+@dataclass(frozen=True)
+class ProtocolSummary:
+    """One protocol as ``kapplan protocols`` lists it."""
+
+    id: str
+    version: str
+    title: str
+    path: str
+    sessions: int
+    span_days: int  # first to last session in the earliest shape (availability ignored)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"id": self.id, "version": self.version, "title": self.title, "path": self.path,
+                "sessions": self.sessions, "span_days": self.span_days}
+
+
+def summarize(loaded: LoadedProtocol, name: str | None = None) -> ProtocolSummary:
+    """``name`` (default: the protocol's id), version, title, path, sessions and span."""
+    protocol = loaded.protocol
+    points = earliest_shape(protocol)
+    return ProtocolSummary(name or protocol.id, protocol.version, protocol.title, str(loaded.path), len(points),
+                           span_days(points))
+
 __all__ = [
+    "ProtocolSummary",
     "SessionGraph",
     "ShapePoint",
     "ShapeSession",
@@ -247,4 +272,5 @@ __all__ = [
     "min_days",
     "span_days",
     "steps_before",
+    "summarize",
 ]
