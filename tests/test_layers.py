@@ -157,3 +157,10 @@ def test_the_checker_catches_what_it_must() -> None:
     assert upward_imports("kapplan.models.fake", imports_in(models, "kapplan.models.fake")) == [
         "kapplan.models.fake:1: models imports kapplan.io.files"
     ]
+
+
+def test_the_api_docs_name_every_part_of_the_package() -> None:
+    layout = (PACKAGE.parent / "docs" / "api.md").read_text(encoding="utf-8")
+    for path in PACKAGE.iterdir():
+        if path.is_dir() and (path / "__init__.py").exists():
+            assert f"kapplan/{path.name}/" in layout, path.name
