@@ -32,12 +32,6 @@ def stderr_console() -> Any:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def stdout_console() -> Any:
-    from rich.console import Console
-
-    return Console(highlight=False, soft_wrap=True)
-
-
 def print_error(err: KapplanError) -> None:
     """One clear message per error; input errors list every diagnostic."""
     from rich.markup import escape

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kapplan.engine.slots import Shape
-from kapplan.models.protocol import FollowUp, Protocol, Range, SessionType, Step
+from kapplan.models.protocol import FollowUp, Protocol, SessionType, Step
 from kapplan.models.values import MINUTES_PER_DAY, clock_minutes
 
 
@@ -117,15 +117,6 @@ class Layout:
                 shape=session_shape(session, clinic),
             )
         )
-
-    def governing(self, entry: Entry) -> Range | None:
-        """The range whose target (if any) decides this session's preference."""
-        step = self.steps[entry.step]
-        if entry.followup is not None:
-            return entry.followup.offset
-        if entry.index > 1:
-            return step.model.gap
-        return step.model.after if step.anchor is not None else None
 
     def __len__(self) -> int:
         return len(self.entries)

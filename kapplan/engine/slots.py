@@ -108,10 +108,6 @@ class LocalClock:
             return self.first + index
         return moment_of(instant, self.zone).date().toordinal()
 
-    def minute_of(self, instant: int) -> int:
-        local = moment_of(instant, self.zone)
-        return local.hour * 60 + local.minute
-
 
 def _midnights(zone: ZoneInfo, first: int, last: int) -> list[int]:
     """Instants of the local midnights of days ``first..last``, from per-year tables."""

@@ -4,7 +4,6 @@ Annotations stay real objects (no postponed evaluation): pydantic would
 otherwise evaluate every string when the classes are created, at start-up.
 """
 
-from datetime import date
 from decimal import Decimal
 from typing import Literal
 
@@ -72,9 +71,6 @@ class Client(StrictModel):
     def windows(self) -> tuple[WeeklyWindow, ...]:
         return tuple(self.availability) if self.availability else DEFAULT_AVAILABILITY
 
-    def is_unavailable(self, day: date) -> bool:
-        return any(day in blocked for blocked in self.unavailable)
-
 
 class Clinic(StrictModel):
     """Opening hours, closures and holidays that bind in-person sessions."""
@@ -93,9 +89,6 @@ class Clinic(StrictModel):
         from kapplan.models.values import parse_timezone
 
         return parse_timezone(value)
-
-    def is_closed(self, day: date) -> bool:
-        return any(day in blocked for blocked in self.closed)
 
 
 __all__ = ["Client", "Clinic", "DateRange", "Person"]

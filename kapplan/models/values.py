@@ -573,11 +573,6 @@ MassT = _annotated(
 DoseAmountT = _annotated(
     parse_dose_amount, DoseAmount, r"^\s*\d+(\.\d+)?\s*[mM][gG](/[kK][gG])?\s*$", "dose: 56 mg or 0.5 mg/kg"
 )
-TimeZoneT = Annotated[
-    str,
-    PlainValidator(parse_timezone),
-    WithJsonSchema({"type": "string", "description": "IANA time zone, e.g. America/New_York"}),
-]
 IdentifierT = Annotated[
     str,
     PlainValidator(parse_identifier),
