@@ -295,10 +295,20 @@ def reschedule(
     )
 
 
-def reschedule_file(path: str | Path, *, dry_run: bool = False, **options: Any) -> RescheduleOutcome:
-    """``kapplan reschedule``: re-plan a plan file (options as ``reschedule``); the
-    previous file is kept as ``.bak``, and ``dry_run`` writes nothing."""
-    outcome = reschedule(read_plan(path), **options)
+def reschedule_file(
+    path: str | Path,
+    *,
+    dry_run: bool = False,
+    changes: ClientChanges | None = None,
+    clinic: Clinic | str | Path | None = None,
+    from_date: date | str | None = None,
+    allow_deviations: bool = False,
+    now: datetime | None = None,
+) -> RescheduleOutcome:
+    """``kapplan reschedule``: re-plan a plan file (the options as ``reschedule``);
+    the previous file is kept as ``.bak``, and ``dry_run`` writes nothing."""
+    outcome = reschedule(read_plan(path), changes=changes, clinic=clinic, from_date=from_date,
+                         allow_deviations=allow_deviations, now=now)
     if outcome.changed and not dry_run:
         write_plan(outcome.plan, path, keep_backup=True)
     return outcome
