@@ -351,8 +351,7 @@ def export(
     current, data = export_file(plan_file, target, audience=_choice(audience), privacy=_choice(privacy),
                                 alarms=not no_alarms)
     if target is None:
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
+        emit(data, None)
         return
     sys.stderr.write(f"{target}: {len(current.sessions)} session(s) exported\n")
 

@@ -14,7 +14,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kapplan.batch.settings import SUFFIXES, BatchSettings
+from kapplan.batch.settings import SUFFIXES, BatchSettings, unknown_protocol
 from kapplan.io.roster import RosterRecord
 from kapplan.models.errors import InputError, KapplanError, UsageError
 
@@ -226,7 +226,7 @@ def _load_protocol(name: str, base: Path) -> LoadedProtocol | str:
         return load_protocol(name, base=base)
     except UsageError as err:
         if name not in bundled_paths() and not resolve_protocol_path(name, base).exists():
-            return f"unknown protocol '{name}': not a bundled protocol id, and no such file"
+            return unknown_protocol(name)
         return f"protocol '{name}': {err.message}"
     except InputError as err:
         errors = [d for d in err.diagnostics if d.is_error] or err.diagnostics

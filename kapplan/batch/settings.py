@@ -105,7 +105,12 @@ def _default_protocol(name: str | None) -> str | None:
         return str(Path(name).resolve())
     if name in bundled_paths():
         return name
-    raise UsageError(f"--protocol: unknown protocol '{name}': not a bundled protocol id, and no such file")
+    raise UsageError(f"--protocol: {unknown_protocol(name)}")
+
+
+def unknown_protocol(name: str) -> str:
+    """Why a protocol name resolves to nothing (the records that name it fail with it)."""
+    return f"unknown protocol '{name}': not a bundled protocol id, and no such file"
 
 
 def _check_combined(path: Path | None, out: Path) -> None:
