@@ -7,7 +7,7 @@ functions and under TYPE_CHECKING count too).
     lint                           rules over a protocol
     engine                         placement search (imports models only)
     planning                       protocol + client -> Plan
-    lifecycle, export              mark / status / reschedule; iCalendar, CSV
+    lifecycle, export, ledger      mark / status / reschedule; iCalendar, CSV; bookings
     batch, api                     every job as a typed function
     cli, render, startup           the terminal: Typer and Rich live here only
 """
@@ -30,6 +30,7 @@ LAYERS = {
     "planning": 3,
     "lifecycle": 4,
     "export": 4,
+    "ledger": 4,
     "clock": 5,
     "batch": 5,
     "api": 5,
