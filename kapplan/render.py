@@ -381,12 +381,19 @@ def batch_reporter(roster: str, *, progress: bool) -> Iterator[Callable[[RecordR
         who = escape(result.id) if result.id else f"record {result.number}"
         return f"[red]{escape(roster)}:{result.row}:[/red] {who}: {escape(result.error or 'failed')}"
 
+    def note_lines(result: RecordResult) -> list[str]:
+        who = escape(result.id or f"record {result.number}")
+        return [f"[yellow]{escape(roster)}:{result.row}:[/yellow] {who}: warning {escape(code)}: {escape(message)}"
+                for code, message in result.notes]
+
     if not progress:
         console = stderr_console()
 
         def report(result: RecordResult) -> None:
             if not result.ok:
                 console.print(failure_line(result))
+            for line in note_lines(result):
+                console.print(line)
 
         yield report
         return
@@ -400,6 +407,8 @@ def batch_reporter(roster: str, *, progress: bool) -> Iterator[Callable[[RecordR
             if not result.ok:
                 failed += 1
                 bar.console.print(failure_line(result))
+            for line in note_lines(result):
+                bar.console.print(line)
             bar.update(task, advance=1, failed=f"[red]{failed} failed[/red]" if failed else "")
 
         yield advance
@@ -409,7 +418,9 @@ def batch_summary_line(summary: BatchSummary, out: Path) -> None:
     """The one-line outcome of a batch that had no failed record."""
     from rich.markup import escape
 
-    stderr_console().print(f"{summary.ok} record(s) planned into {escape(str(out))} (see {escape(str(summary.path))})")
+    noted = f"; {summary.noted} with safety notes (KP4xx) above" if summary.noted else ""
+    stderr_console().print(
+        f"{summary.ok} record(s) planned into {escape(str(out))}{noted} (see {escape(str(summary.path))})")
 
 
 def rule_text(rule: Rule) -> str:

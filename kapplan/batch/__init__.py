@@ -42,6 +42,7 @@ class BatchSummary:
     records: int = 0
     ok: int = 0
     failed: int = 0
+    noted: int = 0  # planned records whose plan carries KP4xx safety notes
     stopped: bool = False
     path: Path = Path(SUMMARY_NAME)
     fault: InputError | None = None  # the roster broke off midway
@@ -50,6 +51,7 @@ class BatchSummary:
         self.records += 1
         self.ok += result.ok
         self.failed += not result.ok
+        self.noted += bool(result.notes)
 
 
 Reporter = Callable[[RecordResult], None]

@@ -47,6 +47,7 @@ def store(outcome: Outcome, out: Path, formats: tuple[str, ...]) -> RecordResult
         last=outcome.last if ok else None,
         files=tuple(names),
         error=error,
+        notes=outcome.notes if ok else (),
     )
 
 
@@ -81,7 +82,8 @@ class SummaryFile:
 
     def finish(self, summary: BatchSummary) -> None:
         assert self._handle is not None
-        totals = {"records": summary.records, "ok": summary.ok, "failed": summary.failed}
+        totals = {"records": summary.records, "ok": summary.ok, "failed": summary.failed,
+                  "with_safety_notes": summary.noted}
         error = summary.fault.message if summary.fault else None
         tail = {"totals": totals, "stopped": summary.stopped, "error": error}
         self._handle.write(f"\n], {json.dumps(tail, ensure_ascii=False)[1:]}\n".encode())

@@ -49,6 +49,7 @@ class Outcome:
     events: bytes | None = None  # clinic-audience VEVENTs for --combined
     zone: str | None = None
     span: tuple[date, date] | None = None
+    notes: tuple[tuple[str, str], ...] = ()  # (code, message): the plan's KP4xx safety notes
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class RecordResult:
     last: date | None
     files: tuple[str, ...]
     error: str | None
+    notes: tuple[tuple[str, str], ...] = ()  # (code, message): safety notes no `allow` silences
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -78,6 +80,7 @@ class RecordResult:
             "last": self.last.isoformat() if self.last else None,
             "files": list(self.files),
             "error": self.error,
+            "notes": [{"code": code, "message": message} for code, message in self.notes],
         }
 
 
@@ -240,8 +243,10 @@ def _load_protocol(name: str, base: Path) -> LoadedProtocol | str:
 def _plan_into(outcome: Outcome, loaded: LoadedProtocol, client: Client, settings: BatchSettings) -> None:
     from kapplan.api import calendar, make_plan
     from kapplan.export.ics import plan_events, plan_span, plan_zone_name
+    from kapplan.planning.notes import SAFETY_CODES
 
     plan = make_plan(loaded, client, settings.clinic, now=settings.now, reproducible=settings.reproducible)
+    outcome.notes = tuple((w.code, w.message) for w in plan.warnings if w.code in SAFETY_CODES)
     outcome.sessions = len(plan.sessions)
     if plan.sessions:  # sorted by start, each start in the client's local time
         outcome.first, outcome.last = plan.sessions[0].start.date(), plan.sessions[-1].start.date()

@@ -361,10 +361,12 @@ class Engine(Bounds):
                     i = max(i + 1, bisect_left(slots, resume, i, last))
 
     def _day_ok(self, entry: Entry, d: int, blame: Blame, floor: int = -INF) -> bool:
-        """Whole-day tests: a second dosing session that day, the dosing interval, look-ahead."""
-        if entry.dosing:
+        """Whole-day tests: a second dosing session that day (with ``dosing_day: alone``, any
+        other session on a dosing day), the dosing interval, look-ahead."""
+        alone = self.cfg.dosing_alone
+        if entry.dosing or alone:
             for _, dosing, p in self.by_day.get(d, ()):
-                if dosing:
+                if dosing or (alone and entry.dosing):
                     blame.add(p, exact=False)
                     return False
             md = self.cfg.min_dosing

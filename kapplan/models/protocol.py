@@ -18,6 +18,7 @@ from pydantic import Field, PlainSerializer, PlainValidator, PositiveInt, WithJs
 from kapplan.models.base import StrictModel
 from kapplan.models.errors import Diagnostic
 from kapplan.models.values import (
+    AgeRangeT,
     DoseAmount,
     DoseAmountT,
     Duration,
@@ -147,6 +148,14 @@ class Step(StrictModel):
 class Constraints(StrictModel):
     min_dosing_interval: DurationT | None = None
     max_span: DurationT | None = None
+    # "alone": no other session of the client on a dosing session's local date (SPEC §13)
+    dosing_day: Literal["alone"] | None = None
+
+
+class Eligibility(StrictModel):
+    """Who the protocol is for, checked against one client at planning time (KP403)."""
+
+    age: AgeRangeT | None = None
 
 
 class Protocol(StrictModel):
@@ -160,6 +169,7 @@ class Protocol(StrictModel):
     sessions: dict[LocalIdT, SessionType] = Field(min_length=1)
     schedule: list[Step] = Field(min_length=1)
     constraints: Constraints = Constraints()
+    eligibility: Eligibility | None = None
     allow: list[str] = []
 
     def step(self, key: str) -> Step | None:
@@ -174,6 +184,7 @@ __all__ = [
     "Constraints",
     "Dose",
     "Duration",
+    "Eligibility",
     "FollowUp",
     "LoadedProtocol",
     "Protocol",

@@ -20,6 +20,7 @@ from kapplan.models.plan import Deviation, Plan, PlannedReminder, PlannedSession
 from kapplan.models.protocol import LoadedProtocol, Protocol, SessionType
 from kapplan.planning.doses import DoseError, planned_dose
 from kapplan.planning.embedded import client_record, clinic_record
+from kapplan.planning.notes import safety_notes
 
 SERIES_NAMESPACE = uuid.UUID("6f1d3c0e-5b7a-4f43-9a8e-2c7d1e0b9a55")
 HORIZON_DAYS = 365  # SPEC §2: the search looks this far past the start date
@@ -170,6 +171,7 @@ def make_plan(
     result = run_schedule(build_request(protocol, client, clinic, allow_deviations=allow_deviations))
     sessions = sessions_from_placements(result.placements, protocol, client, result.deviations)
     warnings = [Warning_(code=d.code, message=d.message) for d in loaded.warnings] + list(notes or [])
+    warnings += safety_notes(protocol, client, sessions)  # KP4xx: never silenced by `allow`
     return Plan(
         generator=f"kapplan {__version__}",
         created=now,
