@@ -297,18 +297,22 @@ def plan(
     it, and the nearest later start date that works; --allow-deviations then
     relaxes upper bounds and records every deviation in the plan.
     """
-    from kapplan.api import client_from, load_protocol, make_plan
+    import contextlib
+
+    from kapplan.api import client_from, file_lock, load_protocol, make_plan
     from kapplan.render import print_plan_notes
 
     fmt = output_format(output, format.value if format else None)
-    loaded = load_protocol(protocol)
-    changes = _client_changes(id, start, tz, weight, available, unavailable, holidays)
-    result = make_plan(loaded, client_from(client, changes), clinic, allow_deviations=allow_deviations)
-    print_plan_notes(result)
-    if fmt == "json" and output not in (None, "-"):
-        _save_plan(result, Path(str(output)), force=force, new_series=new_series)
-        return
-    emit(render_plan(result, fmt, _choice(audience), _choice(privacy), not no_alarms), output)
+    to_file = output not in (None, "-")
+    with file_lock(str(output)) if to_file else contextlib.nullcontext():
+        loaded = load_protocol(protocol)
+        changes = _client_changes(id, start, tz, weight, available, unavailable, holidays)
+        result = make_plan(loaded, client_from(client, changes), clinic, allow_deviations=allow_deviations)
+        print_plan_notes(result)
+        if fmt == "json" and to_file:
+            _save_plan(result, Path(str(output)), force=force, new_series=new_series)
+            return
+        emit(render_plan(result, fmt, _choice(audience), _choice(privacy), not no_alarms), output)
 
 
 def _save_plan(result: "Plan", target: Path, *, force: bool, new_series: bool) -> None:

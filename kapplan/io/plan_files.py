@@ -7,6 +7,7 @@ and field, never a value (plans hold personal data).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -130,8 +131,9 @@ def _plan_problems(plan: Plan) -> list[tuple[tuple[str | int, ...], str, str]]:
 
 def write_plan(path: Path | str, plan: Plan, *, keep_backup: bool = False) -> None:
     """Write ``plan`` atomically, readable by its owner only; with ``keep_backup``
-    the file it replaces is kept as ``PLAN.json.bak`` first."""
-    path = Path(path)
+    the file it replaces is kept as ``PLAN.json.bak`` first (beside the real
+    file when ``path`` is a symbolic link, which stays a link)."""
+    path = Path(os.path.realpath(path))
     if keep_backup:
         try:
             previous = path.read_bytes()
