@@ -7,6 +7,7 @@ and field, never a value (plans hold personal data).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -143,8 +144,9 @@ def _plan_problems(plan: Plan) -> list[tuple[tuple[str | int, ...], str, str]]:
 
 def write_plan(path: Path | str, plan: Plan, *, keep_backup: bool = False) -> None:
     """Write ``plan`` atomically, readable by its owner only; with ``keep_backup``
-    the file it replaces is kept as ``PLAN.json.bak`` first."""
-    path = Path(path)
+    the file it replaces is kept as ``PLAN.json.bak`` first (beside the real
+    file when ``path`` is a symbolic link, which stays a link)."""
+    path = Path(os.path.realpath(path))
     if keep_backup:
         try:
             previous = path.read_bytes()
@@ -153,3 +155,14 @@ def write_plan(path: Path | str, plan: Plan, *, keep_backup: bool = False) -> No
         write_file(path.with_name(path.name + ".bak"), previous, private=True, what="cannot write the plan")
     current = plan if plan.format == PLAN_FORMAT else plan.model_copy(update={"format": PLAN_FORMAT})
     write_file(path, current.to_json(), private=True, what="cannot write the plan")
+
+
+def plan_on_disk(path: Path) -> Plan | None:
+    """The plan a file holds, or None when there is no file or it is not a plan
+    (overwriting it then loses no record; the caller still keeps ``.bak``)."""
+    if not path.is_file():
+        return None
+    try:
+        return read_plan(path)
+    except InputError:
+        return None
