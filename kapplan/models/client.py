@@ -4,10 +4,11 @@ Annotations stay real objects (no postponed evaluation): pydantic would
 otherwise evaluate every string when the classes are created, at start-up.
 """
 
+import re
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import Field, PositiveInt, field_validator
+from pydantic import AfterValidator, Field, PositiveInt, field_validator
 
 from kapplan.models.base import StrictModel
 from kapplan.models.values import (
@@ -32,6 +33,21 @@ SessionKindName = Literal["screening", "preparation", "dosing", "integration", "
 SESSION_KINDS = ("screening", "preparation", "dosing", "integration", "follow-up", "assessment")
 RoleT = str
 
+# A video-call address shown in the client's guide as a link: web addresses
+# only, so a hand-made ``javascript:`` or ``file:`` link can never reach it.
+_WEB_ADDRESS = re.compile(r"^https?://[^\s<>\"'`\\]{1,2000}$")
+
+
+def _web_address(value: str) -> str:
+    if not _WEB_ADDRESS.match(value):
+        from pydantic_core import PydanticCustomError
+
+        raise PydanticCustomError("url", "must be a web address starting with https:// (or http://), without spaces")
+    return value
+
+
+TelehealthLinkT = Annotated[str, AfterValidator(_web_address)]
+
 
 class Person(StrictModel):
     """A client's therapist or prescriber; ``id`` names the preferred clinic staff member (SPEC §11)."""
@@ -39,6 +55,15 @@ class Person(StrictModel):
     id: IdentifierT | None = None
     name: str | None = None
     email: str | None = None
+
+
+class Contact(StrictModel):
+    """Whom the client calls: the clinic's phone and email, and the line for a
+    crisis or an urgent problem (shown first in the client's guide)."""
+
+    phone: str | None = None
+    email: str | None = None
+    urgent: str | None = None
 
 
 class Client(StrictModel):
@@ -56,6 +81,7 @@ class Client(StrictModel):
     unavailable: list[DateRangeT] = []
     holidays: HolidayCodeT | None = None
     location: str | None = None
+    telehealth_link: TelehealthLinkT | None = None
     therapist: Person | None = None
     prescriber: Person | None = None
 
@@ -152,6 +178,8 @@ class Clinic(StrictModel):
     rooms: list[Room] = []
     continuity: list[RoleT] = ["therapist"]
     combine: list[Annotated[list[RoleT], Field(min_length=2)]] = []
+    contact: Contact | None = None
+    telehealth_link: TelehealthLinkT | None = None
 
     @field_validator("timezone", mode="plain")
     @classmethod
@@ -194,4 +222,4 @@ class Clinic(StrictModel):
         return any({first, second} == set(pair) for pair in self.combine)
 
 
-__all__ = ["Client", "Clinic", "DateRange", "Person", "Room", "StaffMember"]
+__all__ = ["Client", "Clinic", "Contact", "DateRange", "Person", "Room", "StaffMember"]

@@ -30,6 +30,7 @@ from kapplan.models.plan import (
 from kapplan.models.protocol import LoadedProtocol, Protocol, SessionType
 from kapplan.planning.doses import DoseError, planned_dose
 from kapplan.planning.embedded import client_record, clinic_record
+from kapplan.planning.series import apply_gates, compute_tasks, decision_points, plan_path
 
 SERIES_NAMESPACE = uuid.UUID("6f1d3c0e-5b7a-4f43-9a8e-2c7d1e0b9a55")
 HORIZON_DAYS = 365  # SPEC §2: the search looks this far past the start date
@@ -207,10 +208,12 @@ def make_plan(
             f"client {client.id}: no {missing} given",
         )
     _check_weight(protocol, client)
+    path = plan_path(protocol)  # up to the first open decision (SPEC §13)
     # The engine relaxes upper bounds only when no strict plan exists.
-    result = run_schedule(build_request(protocol, client, clinic, allow_deviations=allow_deviations,
+    result = run_schedule(build_request(path.protocol, client, clinic, allow_deviations=allow_deviations,
                                         bookings=bookings))
-    sessions = sessions_from_placements(result.placements, protocol, client, result.deviations)
+    sessions = sessions_from_placements(result.placements, path.protocol, client, result.deviations)
+    sessions = apply_gates(sessions, path.protocol, bump=False)
     warnings = [Warning_(code=d.code, message=d.message) for d in loaded.warnings] + list(notes or [])
     warnings += [Warning_(code=CAPACITY_NOTE, message=text) for text in result.notes]
     return Plan(
@@ -227,6 +230,8 @@ def make_plan(
         client=client_record(client),
         clinic=clinic_record(clinic),
         sessions=sessions,
+        tasks=compute_tasks(protocol, path, sessions, ZoneInfo(client.timezone)),
+        decisions=decision_points(path, protocol),
         warnings=warnings,
         deviations=list(result.deviations),
     )
