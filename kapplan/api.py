@@ -12,12 +12,12 @@ what its job uses, which keeps start-up fast (SPEC §9).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from kapplan.models.options import Audience, MarkStatus, Privacy, SchemaKind
+from kapplan.models.options import Audience, GuideFormat, MarkStatus, Privacy, SchemaKind
 
 if TYPE_CHECKING:
     from kapplan.batch import BatchSummary, RecordResult
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from kapplan.lint.checks import ValidationReport
     from kapplan.lint.registry import Rule
     from kapplan.lint.shape import ProtocolSummary, ShapePoint
+    from kapplan.models.booking import Booking
     from kapplan.models.changes import ClientChanges
     from kapplan.models.client import Client, Clinic
     from kapplan.models.plan import Plan
@@ -129,8 +130,12 @@ def make_plan(
     now: datetime | None = None,
     allow_deviations: bool = False,
     reproducible: bool | None = None,
+    bookings: Sequence[Booking] = (),
 ) -> Plan:
     """Plan one client's series under a protocol (SPEC §2).
+
+    ``bookings``: other series' bookings in ``clinic`` (SPEC §11), busy time
+    for its staff and rooms when the clinic lists them.
 
     ``now`` (aware; default: the current time, or SOURCE_DATE_EPOCH when set)
     is the plan's ``created`` and decides the default start (tomorrow in the
@@ -155,7 +160,7 @@ def make_plan(
     if reproducible is None:
         reproducible = reproducible_epoch() is not None
     return build(loaded, resolved, site, now=moment, allow_deviations=allow_deviations,
-                 reproducible=reproducible, notes=notes)
+                 reproducible=reproducible, notes=notes, bookings=bookings)
 
 
 def _aware_now(now: datetime | None) -> datetime:
@@ -277,6 +282,52 @@ def export_file(plan_path: str | Path, output: str | Path | None = None, *, audi
     if target is not None:
         write_output(target, data)
     return current, data
+
+
+def handout(plan: Plan, *, format: GuideFormat = "html", privacy: Privacy = "standard") -> str:
+    """The client's printable guide (SPEC §12): every visit's date, local time,
+    place or link, purpose, length, what to do before and after, and whom to
+    contact (the urgent line first). ``privacy`` as for calendars, except that
+    safety text is kept: below ``full`` medication words and doses are replaced
+    inside the sentence."""
+    from kapplan.export.guide import build_guide
+    from kapplan.export.guide_render import render_guide
+
+    if format not in ("html", "md"):
+        from kapplan.models.errors import UsageError
+
+        raise UsageError("the guide's format must be html or md")
+    return render_guide(build_guide(plan, privacy), format)
+
+
+def handout_file(plan_path: str | Path, output: str | Path | None = None, *, format: GuideFormat | None = None,
+                 privacy: Privacy = "standard") -> tuple[Plan, str]:
+    """``kapplan handout``: the guide of a plan file, written to ``output`` when given.
+
+    The format follows the output's extension (``.html``/``.htm``, ``.md``/
+    ``.markdown``) unless ``format`` says otherwise; without an output it is HTML."""
+    from kapplan.models.errors import UsageError
+
+    target = None if output is None else Path(output)
+    if target is not None and target.resolve() == Path(plan_path).resolve():
+        raise UsageError(f"{target}: that is the plan file itself; choose another output file")
+    chosen = format or _guide_format(target)
+    current = read_plan(plan_path)
+    text = handout(current, format=chosen, privacy=privacy)
+    if target is not None:
+        write_output(target, text)
+    return current, text
+
+
+def _guide_format(target: Path | None) -> GuideFormat:
+    from kapplan.models.errors import UsageError
+
+    suffix = ".html" if target is None else target.suffix.lower()
+    formats: dict[str, GuideFormat] = {".html": "html", ".htm": "html", ".md": "md", ".markdown": "md"}
+    if suffix in formats:
+        return formats[suffix]
+    raise UsageError(f"{target}: the guide is HTML or Markdown; name the output FILE.html or FILE.md "
+                     "(or give --format)")
 
 
 # --------------------------------------------------------------------------- after the series starts
@@ -455,6 +506,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "Audience",
     "ClientChanges",
+    "GuideFormat",
     "MarkStatus",
     "Privacy",
     "SchemaKind",
@@ -463,6 +515,8 @@ __all__ = [
     "client_from",
     "earliest_shape",
     "export_file",
+    "handout",
+    "handout_file",
     "file_lock",
     "list_protocols",
     "load_client",
