@@ -13,5 +13,5 @@ Privacy = Literal["minimal", "standard", "full"]
 """How much a calendar may show at all (SPEC §8)."""
 MarkStatus = Literal["done", "missed", "cancelled"]
 """What happened to a session."""
-SchemaKind = Literal["protocol", "client", "clinic", "plan"]
-"""The file types with a JSON Schema."""
+SchemaKind = Literal["protocol", "client", "clinic", "plan", "status", "mark", "reschedule", "batch-summary"]
+"""The file types and JSON outputs with a JSON Schema."""
