@@ -553,7 +553,9 @@ def reschedule(
 
 @app.command()
 def schema(
-    kind: Annotated[SchemaKind, typer.Argument(metavar="KIND", help="protocol, client, clinic, plan; or the JSON output of status, mark, reschedule, batch-summary.")],
+    kind: Annotated[SchemaKind, typer.Argument(
+        metavar="KIND", help="protocol, client, clinic, plan; or the JSON output of status, mark, reschedule, "
+        "batch-summary.")],
 ) -> None:
     """Print the JSON Schema of a file type (for editor integration)."""
     import json
