@@ -22,6 +22,7 @@ from kapplan.models.options import Audience, MarkStatus, Privacy, SchemaKind
 if TYPE_CHECKING:
     from kapplan.batch import BatchSummary, RecordResult
     from kapplan.lifecycle.mark import MarkOutcome
+    from kapplan.lifecycle.records import Replan
     from kapplan.lifecycle.reschedule import RescheduleOutcome
     from kapplan.lifecycle.status import StatusReport
     from kapplan.lint.checks import ValidationReport
@@ -200,6 +201,43 @@ def write_plan(plan: Plan, path: str | Path, *, keep_backup: bool = False) -> No
     from kapplan.io.plan_files import write_plan as write
 
     write(path, plan, keep_backup=keep_backup)
+
+
+def save_plan(plan: Plan, path: str | Path, *, force: bool = False, new_series: bool = False) -> Replan | None:
+    """``plan -o PLAN.json``: write a plan file without losing a record (SPEC §14).
+
+    Over a plan that holds history (a mark, a reschedule, a decision) this
+    raises InputError (exit 1) unless ``force``. Over a plan of the same client
+    id and protocol id it keeps the old ``series`` (so calendar UIDs), bumps
+    ``sequence`` where a time or status changed and keeps vanished sessions as
+    cancelled; ``new_series`` starts a new series instead. Every overwrite keeps
+    the previous file as ``PLAN.json.bak``. Returns what was carried over, or
+    None when no file was there (or it was not a plan).
+
+    The file is locked from the read to the write (``file_lock``)."""
+    with file_lock(path) as target:
+        return _save_over(plan, target, force=force, new_series=new_series)
+
+
+def _save_over(plan: Plan, target: Path, *, force: bool, new_series: bool) -> Replan | None:
+    """``save_plan`` once the file is held."""
+    from kapplan.io.plan_files import plan_on_disk
+    from kapplan.lifecycle.records import carry_over, has_history
+    from kapplan.models.errors import InputError
+
+    old = plan_on_disk(target)
+    if old is None:
+        write_plan(plan, target, keep_backup=target.exists())
+        return None
+    if has_history(old) and not force:
+        raise InputError([], (
+            f"{target}: this plan holds history ({len(old.history)} recorded change(s): marks, reschedules or "
+            "decisions) that a new plan would lose; use 'kapplan reschedule' to re-plan what remains, "
+            "another -o FILE, or --force to replace it (the old file is then kept as "
+            f"{target.name}.bak)"))
+    outcome = carry_over(old, plan, new_series=new_series)
+    write_plan(outcome.plan, target, keep_backup=True)
+    return outcome
 
 
 def write_output(path: str | Path, data: bytes | str, *, private: bool = True) -> None:
@@ -438,6 +476,7 @@ __all__ = [
     "reschedule",
     "reschedule_file",
     "rules",
+    "save_plan",
     "schema",
     "status",
     "validate",
