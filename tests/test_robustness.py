@@ -188,17 +188,20 @@ def test_a_full_standard_output_is_exit_2(command: list[str]) -> None:
     assert "Traceback" not in done.stderr
 
 
+def closed_stdout_run(*args: str) -> subprocess.CompletedProcess[str]:
+    """kapplan started with standard output closed (as ``kapplan ... >&-`` does)."""
+    code = ("import os, sys, runpy; os.close(1); sys.stdout = None; "
+            f"sys.argv = ['kapplan', *{list(args)!r}]; runpy.run_module('kapplan', run_name='__main__')")
+    return subprocess.run([sys.executable, "-c", code], text=True, capture_output=True, timeout=120,
+                          env={**os.environ, "SOURCE_DATE_EPOCH": EPOCH})
+
+
 def test_a_closed_standard_output_is_exit_2_unless_unused(tmp_path: Path) -> None:
     command = ["plan", str(PROTOCOL), *CLIENT, "--start", "2026-12-07"]
-    closed = subprocess.run([sys.executable, "-c", "import os, sys, runpy; os.close(1); sys.stdout = None; "
-                             f"sys.argv = ['kapplan', *{command!r}]; runpy.run_module('kapplan', run_name='__main__')"],
-                            text=True, capture_output=True, timeout=120, env={**os.environ, "SOURCE_DATE_EPOCH": EPOCH})
+    closed = closed_stdout_run(*command)
     assert closed.returncode == 2
     assert "standard output is closed" in closed.stderr
     out = tmp_path / "p.json"
-    to_file = subprocess.run([sys.executable, "-c", "import os, sys, runpy; os.close(1); sys.stdout = None; "
-                              f"sys.argv = ['kapplan', *{[*command, '-o', str(out)]!r}]; "
-                              "runpy.run_module('kapplan', run_name='__main__')"],
-                             text=True, capture_output=True, timeout=120, env={**os.environ, "SOURCE_DATE_EPOCH": EPOCH})
+    to_file = closed_stdout_run(*command, "-o", str(out))
     assert to_file.returncode == 0, to_file.stderr
     assert out.exists()
