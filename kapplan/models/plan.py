@@ -72,10 +72,23 @@ class PlannedReminder(PlanModel):
 
 class Deviation(PlanModel):
     key: str
-    rule: Literal["gap", "after", "offset", "per_week", "within", "max_span"]
+    rule: Literal["gap", "after", "offset", "per_week", "within", "max_span", "continuity"]
     allowed: str
     actual: str
     lateness_min: Annotated[int, Field(ge=-MAX_MINUTES, le=MAX_MINUTES)] = 0
+
+
+class AssignedPerson(PlanModel):
+    """One role of a session filled by one clinic person (SPEC §11); ``end`` when
+    the role is needed for the first part of the session only."""
+
+    role: str
+    id: str
+    end: AwareDatetime | None = Field(default=None, exclude_if=lambda v: v is None)
+
+    @field_serializer("end")
+    def _with_offset(self, moment: datetime | None) -> str | None:
+        return None if moment is None else moment.isoformat()
 
 
 class PlannedSession(PlanModel):
@@ -101,6 +114,8 @@ class PlannedSession(PlanModel):
     status: Status = "planned"
     sequence: Annotated[int, Field(ge=0, le=MAX_SEQUENCE)] = 0
     deviations: list[Deviation] = []
+    assigned: list[AssignedPerson] | None = Field(default=None, exclude_if=lambda v: v is None)
+    room: str | None = Field(default=None, exclude_if=lambda v: v is None)
 
     @field_serializer("start", "end")
     def _with_offset(self, moment: datetime) -> str:
