@@ -21,12 +21,16 @@ from kapplan.models.options import Audience, MarkStatus, Privacy, SchemaKind
 
 if TYPE_CHECKING:
     from kapplan.batch import BatchSummary, RecordResult
+    from kapplan.ledger.agenda import Agenda
+    from kapplan.ledger.booking import Booker
+    from kapplan.ledger.sync import SyncOutcome
     from kapplan.lifecycle.mark import MarkOutcome
     from kapplan.lifecycle.reschedule import RescheduleOutcome
     from kapplan.lifecycle.status import StatusReport
     from kapplan.lint.checks import ValidationReport
     from kapplan.lint.registry import Rule
     from kapplan.lint.shape import ProtocolSummary, ShapePoint
+    from kapplan.models.booking import Booking
     from kapplan.models.changes import ClientChanges
     from kapplan.models.client import Client, Clinic
     from kapplan.models.plan import Plan
@@ -209,6 +213,22 @@ def write_output(path: str | Path, data: bytes | str, *, private: bool = True) -
     write_file(Path(path), data, private=private)
 
 
+def write_stream(path: str | Path, pieces: Iterable[bytes], *, private: bool = True) -> None:
+    """An output written piece by piece (a calendar too large to hold), atomically."""
+    from kapplan.io.files import atomic_output
+    from kapplan.models.errors import UsageError
+
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise UsageError(f"{target}: cannot be written: the folder {target.parent} does not exist")
+    try:
+        with atomic_output(target, private=private) as handle:
+            for piece in pieces:
+                handle.write(piece)
+    except OSError as err:
+        raise UsageError(f"{target}: cannot be written ({err.strerror or 'write failed'})") from None
+
+
 @contextlib.contextmanager
 def file_lock(path: str | Path, *, wait: float | None = None) -> Iterator[Path]:
     """Hold a file that will be read and then replaced, against other kapplan
@@ -223,10 +243,12 @@ def file_lock(path: str | Path, *, wait: float | None = None) -> Iterator[Path]:
 
 
 def export_file(plan_path: str | Path, output: str | Path | None = None, *, audience: Audience = "client",
-                privacy: Privacy = "standard", alarms: bool = True) -> tuple[Plan, bytes]:
+                privacy: Privacy = "standard", alarms: bool = True,
+                warn: Callable[[str], None] | None = None) -> tuple[Plan, bytes]:
     """``kapplan export``: the calendar of a plan file, written to ``output`` when given.
 
-    The output must be named ``.ics`` and may not be the plan file itself."""
+    The output must be named ``.ics`` and may not be the plan file itself. A
+    booked plan is checked against its ledger first (``read_booked_plan``)."""
     from kapplan.models.errors import UsageError
 
     target = None if output is None else Path(output)
@@ -234,7 +256,8 @@ def export_file(plan_path: str | Path, output: str | Path | None = None, *, audi
         raise UsageError(f"{target}: export writes iCalendar; name the output FILE.ics, or '-' for stdout")
     if target is not None and target.resolve() == Path(plan_path).resolve():
         raise UsageError(f"{target}: that is the plan file itself; choose another output file")
-    current = read_plan(plan_path)
+    current, warnings = read_booked_plan(plan_path)
+    _tell(warn, warnings)
     data = calendar(current, audience=audience, privacy=privacy, alarms=alarms)
     if target is not None:
         write_output(target, data)
@@ -264,13 +287,26 @@ def mark(plan: Plan, key: str, status: MarkStatus, *, at: datetime | str | None 
 
 
 def mark_file(path: str | Path, key: str, status: MarkStatus, *, at: datetime | str | None = None,
-              now: datetime | None = None) -> MarkOutcome:
+              now: datetime | None = None, ledger: str | Path | None = None,
+              warn: Callable[[str], None] | None = None) -> MarkOutcome:
     """``kapplan mark``: mark a session in a plan file, keeping the previous file as ``.bak``.
 
     The file is locked from the read to the write (``file_lock``): a mark or
-    reschedule running at the same time waits, then works on this change."""
+    reschedule running at the same time waits, then works on this change. A
+    booked plan's bookings follow in its ledger (a missed or cancelled session
+    frees its people and room); ``ledger`` books an unbooked plan."""
+    import dataclasses
+
+    from kapplan.models.errors import ExitCode
+
+    moment = _aware_now(now)
     with file_lock(path) as target:
-        outcome = mark(read_plan(target), key, status, at=at, now=now)
+        current, data = _read_plan_and_bytes(target)
+        with _booking(target, current, data, ledger, moment, warn) as booker:
+            outcome = mark(current, key, status, at=at, now=moment)
+            if booker is not None and (outcome.changed or current.booking is None):
+                booked, _ = booker.stage(outcome.plan, conflict_exit=ExitCode.INVALID_INPUT)
+                outcome = dataclasses.replace(outcome, plan=booked, changed=True)
         if outcome.changed:
             write_plan(outcome.plan, target, keep_backup=True)
     return outcome
@@ -322,16 +358,55 @@ def reschedule_file(
     from_date: date | str | None = None,
     allow_deviations: bool = False,
     now: datetime | None = None,
+    ledger: str | Path | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> RescheduleOutcome:
     """``kapplan reschedule``: re-plan a plan file (the options as ``reschedule``);
     the previous file is kept as ``.bak``, and ``dry_run`` writes nothing. The
-    file is locked from the read to the write, as for ``mark_file``."""
+    file is locked from the read to the write, as for ``mark_file``. A booked
+    plan (or, with ``ledger``, one to book) is re-planned around the other
+    series' bookings and its own are replaced in the same transaction."""
+    import dataclasses
+
+    moment = _aware_now(now)
     with file_lock(path) as target:
-        outcome = reschedule(read_plan(target), changes=changes, clinic=clinic, from_date=from_date,
-                             allow_deviations=allow_deviations, now=now)
-        if outcome.changed and not dry_run:
+        current, data = _read_plan_and_bytes(target)
+        with _booking(target, current, data, ledger, moment, warn) as booker:
+            outcome = reschedule(current, changes=changes, clinic=clinic, from_date=from_date,
+                                 allow_deviations=allow_deviations, now=moment)
+            booking_now = booker is not None and current.booking is None
+            if booker is not None and not dry_run and (outcome.changed or booking_now):
+                booked, _ = booker.stage(outcome.plan)
+                outcome = dataclasses.replace(outcome, plan=booked)
+        if (outcome.changed or booking_now) and not dry_run:
             write_plan(outcome.plan, target, keep_backup=True)
     return outcome
+
+
+def _read_plan_and_bytes(path: Path) -> tuple[Plan, bytes]:
+    """A plan file and the exact bytes read (their sha256 is what a ledger compares)."""
+    from kapplan.io.plan_files import parse_plan, read_plan_bytes
+
+    data = read_plan_bytes(path)
+    return parse_plan(data, str(path)), data
+
+
+@contextlib.contextmanager
+def _booking(target: Path, current: Plan | None, data: bytes | None, ledger: str | Path | None, now: datetime,
+             warn: Callable[[str], None] | None) -> Iterator[Booker | None]:
+    """The ledger transaction of a writing command (None without a ledger); commits on a clean exit."""
+    from kapplan.ledger.booking import booking_transaction
+
+    with booking_transaction(target, current, data, ledger, now=now) as booker:
+        _tell(warn, booker.warnings if booker is not None else [])
+        yield booker
+
+
+def _tell(warn: Callable[[str], None] | None, warnings: list[str]) -> None:
+    """Pass warnings to the caller's ``warn`` (the command line prints them)."""
+    if warn is not None:
+        for warning in warnings:
+            warn(warning)
 
 
 def _date_option(flag: str, value: date | str | None) -> date | None:
@@ -357,6 +432,149 @@ def _reschedule_command(day: date | None, changes: ClientChanges, clinic: Clinic
     pairs += [("--available", v) for v in changes.available] + [("--unavailable", v) for v in changes.unavailable]
     parts = ["reschedule", *(f"{name} {value}" for name, value in pairs if value is not None)]
     return " ".join(parts + (["--allow-deviations"] if allow else []))
+
+
+# --------------------------------------------------------------------------- the clinic's ledger
+
+
+def read_booked_plan(path: str | Path) -> tuple[Plan, list[str]]:
+    """A plan file for a command that only reads it (``status``, ``export``,
+    ``handout``), checked against its ledger when it is booked: a file that
+    differs from what the ledger committed is refused (exit 1); a ledger that
+    cannot be reached gives a warning (returned) and the plan as it is."""
+    from kapplan.ledger.booking import check_reconciled, open_plan_ledger
+
+    current, data = _read_plan_and_bytes(Path(path))
+    if current.booking is None:
+        return current, []
+    ledger, warnings = open_plan_ledger(current, path, None, writing=False)
+    if ledger is not None:
+        with ledger:
+            check_reconciled(ledger, current, path, data)
+    return current, warnings
+
+
+def ledger_bookings(ledger: str | Path, *, exclude: str | None = None, now: datetime | None = None) -> list[Booking]:
+    """The ledger's active bookings from yesterday on (busy time for a plan that is not written)."""
+    from datetime import timedelta
+
+    from kapplan.ledger.store import Ledger
+
+    since = _aware_now(now) - timedelta(days=1)
+    with Ledger.open(ledger) as opened:
+        return [entry.booking for entry in opened.entries(exclude=exclude, since=since)]
+
+
+def plan_booked(
+    protocol: LoadedProtocol | str | Path,
+    client: Client,
+    clinic: Clinic | str | Path | None,
+    output: str | Path,
+    *,
+    ledger: str | Path | None = None,
+    now: datetime | None = None,
+    allow_deviations: bool = False,
+    warn: Callable[[str], None] | None = None,
+) -> Plan:
+    """``kapplan plan -o PLAN.json --ledger FILE``: plan around the ledger's other
+    bookings, book the plan and write it, in that order under the plan file's
+    lock and one ledger transaction (a second coordinator waits, then plans
+    around these bookings). A plan the file held before is replaced: its
+    bookings are released in the same transaction when its series changes."""
+    moment = _aware_now(now)
+    with file_lock(output) as target:
+        current, data = _existing_plan(target)
+        with _booking(target, current, data, ledger, moment, warn) as booker:
+            busy = booker.busy(current.series if current else None) if booker is not None else ()
+            made = make_plan(protocol, client, clinic, now=moment, allow_deviations=allow_deviations,
+                             bookings=busy)
+            if booker is not None:
+                made, _ = booker.stage(made)
+        write_plan(made, target, keep_backup=current is not None)
+    return made
+
+
+def _existing_plan(path: Path) -> tuple[Plan | None, bytes | None]:
+    """The plan a file holds now, if it holds one."""
+    from kapplan.models.errors import InputError, UsageError
+
+    if not path.is_file():
+        return None, None
+    try:
+        return _read_plan_and_bytes(path)
+    except (InputError, UsageError):
+        return None, None
+
+
+def ledger_sync(plan_path: str | Path, *, ledger: str | Path | None = None, now: datetime | None = None,
+                warn: Callable[[str], None] | None = None) -> SyncOutcome:
+    """``kapplan ledger sync PLAN``: re-check the plan file's sessions against every
+    other booking and adopt them as its series' bookings (exit 1 naming the
+    conflicts when they clash). ``ledger`` books a plan that is not booked yet."""
+    from kapplan.ledger.sync import sync_plan
+
+    moment = _aware_now(now)
+    with file_lock(plan_path) as target:
+        current, data = _read_plan_and_bytes(target)
+        outcome = sync_plan(target, current, data, ledger, now=moment)
+        if outcome.rewritten:
+            write_plan(outcome.plan, target, keep_backup=True)
+    return outcome
+
+
+def ledger_release(series: str, *, ledger: str | Path) -> tuple[int, str]:
+    """``kapplan ledger release SERIES``: drop a series' bookings; (how many, its plan file)."""
+    from kapplan.ledger.sync import release_series
+
+    return release_series(series, ledger)
+
+
+def agenda(ledger: str | Path, *, from_date: date | str | None = None, days: int = 7, staff: str | None = None,
+           room: str | None = None, now: datetime | None = None) -> Agenda:
+    """``kapplan agenda``: the booked sessions of ``days`` days from ``from_date``
+    (default: today in the clinic's zone), for one person or room when given."""
+    from zoneinfo import ZoneInfo
+
+    from kapplan.clock import system_zone_name
+    from kapplan.ledger.agenda import read_agenda
+    from kapplan.ledger.store import Ledger
+    from kapplan.models.errors import UsageError
+
+    if not 1 <= days <= 366:
+        raise UsageError("--days: give a number of days from 1 to 366")
+    with Ledger.open(ledger, create=False) as opened:
+        zone = ZoneInfo(opened.meta("timezone") or system_zone_name())
+        first = _date_option("--from", from_date) or _aware_now(now).astimezone(zone).date()
+        return read_agenda(opened, zone=zone, first=first, days=days, staff=staff, room=room)
+
+
+def agenda_calendar(found: Agenda, *, privacy: Privacy = "standard") -> Iterator[bytes]:
+    """One person's or room's calendar of an agenda (``--staff`` or ``--room``), in pieces."""
+    from datetime import timedelta
+
+    from kapplan.export.agenda_ics import resource_calendar
+    from kapplan.models.errors import UsageError
+
+    if (found.staff is None) == (found.room is None):
+        raise UsageError("--format ics is one person's or one room's calendar: give --staff ID or --room ID")
+    resource = f"staff:{found.staff}" if found.staff else f"room:{found.room}"
+    name = f"Sessions of {found.staff}" if found.staff else f"Sessions in {found.room}"
+    stamps = {s: _committed(r.committed, found.first) for s, r in found.series.items()}
+    events = ((e.booking, e.number, e.total, e.sequence, stamps.get(e.booking.series, _committed("", found.first)))
+              for e in found.entries)
+    last = found.first + timedelta(days=found.days)
+    return resource_calendar(events, name=name, resource=resource, zone=found.zone, first=found.first, last=last,
+                             privacy=privacy)
+
+
+def _committed(text: str, fallback: date) -> datetime:
+    """When the ledger committed a series (DTSTAMP of its events)."""
+    from datetime import UTC
+
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return datetime(fallback.year, fallback.month, fallback.day, tzinfo=UTC)
 
 
 # --------------------------------------------------------------------------- a roster
@@ -420,12 +638,17 @@ __all__ = [
     "MarkStatus",
     "Privacy",
     "SchemaKind",
+    "agenda",
+    "agenda_calendar",
     "batch",
     "calendar",
     "client_from",
     "earliest_shape",
     "export_file",
     "file_lock",
+    "ledger_bookings",
+    "ledger_release",
+    "ledger_sync",
     "list_protocols",
     "load_client",
     "load_clinic",
@@ -433,7 +656,9 @@ __all__ = [
     "make_plan",
     "mark",
     "mark_file",
+    "plan_booked",
     "plan_csv",
+    "read_booked_plan",
     "read_plan",
     "reschedule",
     "reschedule_file",
@@ -442,5 +667,6 @@ __all__ = [
     "status",
     "validate",
     "write_output",
+    "write_stream",
     "write_plan",
 ]

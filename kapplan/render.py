@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from kapplan.batch import BatchSummary, RecordResult
+    from kapplan.ledger.agenda import Agenda
     from kapplan.lifecycle.reschedule import RescheduleOutcome
     from kapplan.lifecycle.status import StatusReport
     from kapplan.lint.checks import ValidationReport
@@ -443,3 +444,28 @@ def print_deviations(plan: Plan) -> None:
 
     for deviation in plan.deviations:
         sys.stderr.write(f"deviation: {describe_deviation(deviation)}\n")
+
+
+def agenda_table_text(agenda: Agenda) -> str:
+    """The booked sessions day by day: time, client, session, people, room, status."""
+    from datetime import timedelta
+
+    from rich.markup import escape
+    from rich.table import Table
+
+    last = agenda.first + timedelta(days=agenda.days - 1)
+    who = f" for {agenda.staff}" if agenda.staff else f" in {agenda.room}" if agenda.room else ""
+    title = f"Agenda{who}, {agenda.first.isoformat()} to {last.isoformat()} ({agenda.zone.key})"
+    table = Table(title=escape(title), title_justify="left")
+    for column in ("Date", "Time", "Client", "Session", "Staff", "Room", "Status"):
+        table.add_column(column, no_wrap=column in ("Date", "Time", "Session"))
+    flagged = agenda.flagged
+    for entry in agenda.entries:
+        booking = entry.booking
+        start, end = agenda.local(booking.start), agenda.local(booking.end)
+        status = booking.status + (f"; plan file {flagged[booking.series]}" if booking.series in flagged else "")
+        table.add_row(f"{start:%a %Y-%m-%d}", f"{start:%H:%M}-{end:%H:%M}", escape(booking.client),
+                      escape(booking.key), escape(", ".join(f"{a.person} ({a.role})" for a in booking.assigned)),
+                      escape(booking.room or ""), escape(status))
+    footer = f"{len(agenda.entries)} booked session(s)" if agenda.entries else "No booked sessions."
+    return _capture([table, footer])

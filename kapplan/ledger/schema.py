@@ -6,7 +6,8 @@ time a newer kapplan opens it, and a newer one is refused rather than
 misread. Version 1 kept times as ISO text and a session's people as a JSON
 list; version 2 keeps instants as integer seconds and one row per person, so
 "is this person free?" is an indexed range query, and records each
-session's number ("3 of 6") for the staff and room calendars.
+session's number ("3 of 6") and calendar SEQUENCE for the staff and room
+calendars.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ CREATE TABLE bookings2 (
     status TEXT NOT NULL,
     number INTEGER,
     total INTEGER,
+    sequence INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (series, key)
 ) WITHOUT ROWID;
 """
@@ -103,7 +105,7 @@ def migrate_1_to_2(db: sqlite3.Connection) -> None:
     people = []
     for series, key, kind, start, end, listed, room, status in rows:
         start_at, end_at = _seconds(start), _seconds(end)
-        db.execute("INSERT INTO bookings2 VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
+        db.execute("INSERT INTO bookings2 VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL, 0)",
                    (series, key, kind, start_at, end_at, room, status))
         for position, person in enumerate(json.loads(listed)):
             until = _seconds(person["end"]) if person.get("end") else end_at

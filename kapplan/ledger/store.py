@@ -25,8 +25,12 @@ from kapplan.ledger.schema import SCHEMA_VERSION, bring_up_to_date, stored_versi
 from kapplan.models.booking import ACTIVE_STATUSES, Assignment, Booking
 from kapplan.models.errors import UsageError
 
-BUSY_TIMEOUT_S = 30.0
-"""How long a command waits for another one's write transaction before giving up (exit 2)."""
+def busy_timeout() -> float:
+    """How long a command waits for another one's write transaction before giving
+    up (exit 2): the plan-file lock's wait, ``KAPPLAN_LOCK_WAIT`` or 30 s."""
+    from kapplan.io.locks import lock_wait_seconds
+
+    return lock_wait_seconds()
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,11 +46,13 @@ class SeriesRecord:
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """A stored booking and its number in the series ("3 of 6"), when recorded."""
+    """A stored booking, its number in the series ("3 of 6", when recorded) and
+    the plan's calendar SEQUENCE for it."""
 
     booking: Booking
     number: int | None = None
     total: int | None = None
+    sequence: int = 0
 
 
 def file_mode(folder: Path) -> int:
@@ -86,8 +92,8 @@ def sqlite_errors(path: Path) -> Iterator[None]:
     except sqlite3.OperationalError as err:
         text = str(err)
         if "locked" in text or "busy" in text:
-            raise UsageError(f"{path}: the ledger is busy: another kapplan process kept it past "
-                             f"{BUSY_TIMEOUT_S:.0f} s; try again") from None
+            raise UsageError(f"{path}: busy: another kapplan process kept the ledger past "
+                             f"{busy_timeout():g} s; try again") from None
         raise UsageError(f"{path}: cannot use the ledger ({text})") from None
     except sqlite3.DatabaseError as err:
         raise UsageError(f"{path}: is not a usable kapplan ledger ({err})") from None
@@ -105,7 +111,7 @@ class Ledger:
     # ------------------------------------------------------------------ opening
 
     @classmethod
-    def open(cls, path: str | Path, *, create: bool = True, busy_timeout: float = BUSY_TIMEOUT_S) -> Ledger:
+    def open(cls, path: str | Path, *, create: bool = True, wait: float | None = None) -> Ledger:
         """Open (and with ``create`` make) a ledger; its schema is brought up to date.
 
         A missing folder, a network mount (Linux), a file that is not a ledger
@@ -121,9 +127,10 @@ class Ledger:
                 raise UsageError(f"{path}: no such ledger file")
             _create_file(path)
         with sqlite_errors(path):
-            db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
+            seconds = busy_timeout() if wait is None else wait
+            db = sqlite3.connect(path, timeout=seconds, isolation_level=None)
             try:
-                _configure(db, busy_timeout)
+                _configure(db, seconds)
                 _prepare(db)
             except BaseException:
                 db.close()
@@ -201,11 +208,11 @@ class Ledger:
             booking = entry.booking
             start, end = _seconds(booking.start), _seconds(booking.end)
             booking_rows.append((record.series, booking.key, booking.kind, start, end, booking.room,
-                                 booking.status, entry.number, entry.total))
+                                 booking.status, entry.number, entry.total, entry.sequence))
             people_rows += [(record.series, booking.key, position, person.role, person.person, start,
                              _seconds(booking.person_end(person)))
                             for position, person in enumerate(booking.assigned)]
-        self.db.executemany("INSERT INTO bookings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", booking_rows)
+        self.db.executemany("INSERT INTO bookings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", booking_rows)
         self.db.executemany("INSERT INTO assignments VALUES (?, ?, ?, ?, ?, ?, ?)", people_rows)
 
     def release(self, series: str) -> int:
@@ -278,7 +285,7 @@ class Ledger:
 
 _SERIES_COLUMNS = "series, client, plan_path, plan_sha256, committed"
 _BOOKING_COLUMNS = ("b.series, (SELECT client FROM series s WHERE s.series = b.series), b.key, b.kind, "
-                    "b.start_at, b.end_at, b.room, b.status, b.number, b.total")
+                    "b.start_at, b.end_at, b.room, b.status, b.number, b.total, b.sequence")
 
 
 def _configure(db: sqlite3.Connection, busy_timeout: float) -> None:
@@ -316,8 +323,9 @@ def _moment(seconds: int) -> datetime:
 
 
 def _entry(row: tuple[object, ...], people: tuple[Assignment, ...]) -> Entry:
-    series, client, key, kind, start, end, room, status, number, total = row
+    series, client, key, kind, start, end, room, status, number, total, sequence = row
     booking = Booking(series=str(series), client=str(client or ""), key=str(key), kind=str(kind),
                       start=_moment(int(str(start))), end=_moment(int(str(end))), assigned=people,
                       room=None if room is None else str(room), status=str(status))
-    return Entry(booking, None if number is None else int(str(number)), None if total is None else int(str(total)))
+    return Entry(booking, None if number is None else int(str(number)), None if total is None else int(str(total)),
+                 int(str(sequence)))
