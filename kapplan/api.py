@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from kapplan.ledger.booking import Booker
     from kapplan.ledger.sync import SyncOutcome
     from kapplan.lifecycle.mark import MarkOutcome
+    from kapplan.lifecycle.records import Replan
     from kapplan.lifecycle.reschedule import RescheduleOutcome
     from kapplan.lifecycle.status import StatusReport
     from kapplan.lint.checks import ValidationReport
@@ -204,6 +205,50 @@ def write_plan(plan: Plan, path: str | Path, *, keep_backup: bool = False) -> No
     from kapplan.io.plan_files import write_plan as write
 
     write(path, plan, keep_backup=keep_backup)
+
+
+def save_plan(plan: Plan, path: str | Path, *, force: bool = False, new_series: bool = False) -> Replan | None:
+    """``plan -o PLAN.json``: write a plan file without losing a record (SPEC §14).
+
+    Over a plan that holds history (a mark, a reschedule, a decision) this
+    raises InputError (exit 1) unless ``force``. Over a plan of the same client
+    id and protocol id it keeps the old ``series`` (so calendar UIDs), bumps
+    ``sequence`` where a time or status changed and keeps vanished sessions as
+    cancelled; ``new_series`` starts a new series instead. Every overwrite keeps
+    the previous file as ``PLAN.json.bak``. Returns what was carried over, or
+    None when no file was there (or it was not a plan).
+
+    The file is locked from the read to the write (``file_lock``)."""
+    with file_lock(path) as target:
+        return _save_over(plan, target, force=force, new_series=new_series)
+
+
+def _save_over(plan: Plan, target: Path, *, force: bool, new_series: bool) -> Replan | None:
+    """``save_plan`` once the file is held."""
+    from kapplan.io.plan_files import plan_on_disk
+    from kapplan.lifecycle.records import carry_over
+
+    old = plan_on_disk(target)
+    if old is None:
+        write_plan(plan, target, keep_backup=target.exists())
+        return None
+    _refuse_history(old, target, force)
+    outcome = carry_over(old, plan, new_series=new_series)
+    write_plan(outcome.plan, target, keep_backup=True)
+    return outcome
+
+
+def _refuse_history(old: Plan, target: Path, force: bool) -> None:
+    """A plan file that records what happened is not replaced without ``force``."""
+    from kapplan.lifecycle.records import has_history
+    from kapplan.models.errors import InputError
+
+    if has_history(old) and not force:
+        raise InputError([], (
+            f"{target}: this plan holds history ({len(old.history)} recorded change(s): marks, reschedules or "
+            "decisions) that a new plan would lose; use 'kapplan reschedule' to re-plan what remains, "
+            "another -o FILE, or --force to replace it (the old file is then kept as "
+            f"{target.name}.bak)"))
 
 
 def write_output(path: str | Path, data: bytes | str, *, private: bool = True) -> None:
@@ -465,33 +510,47 @@ def ledger_bookings(ledger: str | Path, *, exclude: str | None = None, now: date
         return [entry.booking for entry in opened.entries(exclude=exclude, since=since)]
 
 
-def plan_booked(
+def plan_file(
     protocol: LoadedProtocol | str | Path,
     client: Client,
     clinic: Clinic | str | Path | None,
     output: str | Path,
     *,
     ledger: str | Path | None = None,
+    force: bool = False,
+    new_series: bool = False,
     now: datetime | None = None,
     allow_deviations: bool = False,
     warn: Callable[[str], None] | None = None,
-) -> Plan:
-    """``kapplan plan -o PLAN.json --ledger FILE``: plan around the ledger's other
-    bookings, book the plan and write it, in that order under the plan file's
-    lock and one ledger transaction (a second coordinator waits, then plans
-    around these bookings). A plan the file held before is replaced: its
-    bookings are released in the same transaction when its series changes."""
+) -> tuple[Plan, Replan | None]:
+    """``kapplan plan -o PLAN.json``: plan and write a plan file as a record
+    (``save_plan``'s rules: history refused without ``force``, series kept),
+    booked when the file's plan is booked or ``ledger`` is given.
+
+    With a ledger, in this order under the plan file's lock and one ledger
+    transaction: read the other series' bookings (a second coordinator waits
+    here, then plans around these), plan around them, re-check, book, commit,
+    then rename the file into place. The series the file held before is
+    released in the same transaction when the series changes."""
+    import dataclasses
+
+    from kapplan.lifecycle.records import carry_over
+
     moment = _aware_now(now)
     with file_lock(output) as target:
         current, data = _existing_plan(target)
+        if current is not None:
+            _refuse_history(current, target, force)
         with _booking(target, current, data, ledger, moment, warn) as booker:
             busy = booker.busy(current.series if current else None) if booker is not None else ()
-            made = make_plan(protocol, client, clinic, now=moment, allow_deviations=allow_deviations,
-                             bookings=busy)
+            made = make_plan(protocol, client, clinic, now=moment, allow_deviations=allow_deviations, bookings=busy)
+            outcome = carry_over(current, made, new_series=new_series) if current is not None else None
+            final = outcome.plan if outcome is not None else made
             if booker is not None:
-                made, _ = booker.stage(made)
-        write_plan(made, target, keep_backup=current is not None)
-    return made
+                final, _ = booker.stage(final)
+                outcome = dataclasses.replace(outcome, plan=final) if outcome is not None else None
+        write_plan(final, target, keep_backup=target.exists())
+    return final, outcome
 
 
 def _existing_plan(path: Path) -> tuple[Plan | None, bytes | None]:
@@ -656,13 +715,14 @@ __all__ = [
     "make_plan",
     "mark",
     "mark_file",
-    "plan_booked",
+    "plan_file",
     "plan_csv",
     "read_booked_plan",
     "read_plan",
     "reschedule",
     "reschedule_file",
     "rules",
+    "save_plan",
     "schema",
     "status",
     "validate",

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from kapplan.api import ClientChanges
     from kapplan.models import options
+    from kapplan.models.client import Client
     from kapplan.models.plan import Plan
 
 _state = {"debug": False}
@@ -284,6 +285,12 @@ def plan(
     audience: AudienceOpt = Audience.client,
     privacy: PrivacyOpt = Privacy.standard,
     no_alarms: NoAlarmsOpt = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace a plan file that holds history (kept as FILE.bak).")
+    ] = False,
+    new_series: Annotated[
+        bool, typer.Option("--new-series", help="Start a new calendar series instead of continuing the file's.")
+    ] = False,
     ledger: LedgerOpt = None,
 ) -> None:
     """Make a personalized plan for one client.
@@ -303,47 +310,45 @@ def plan(
     """
     import contextlib
 
-    from kapplan.api import client_from, file_lock, load_protocol, make_plan
+    from kapplan.api import client_from, file_lock, ledger_bookings, load_protocol, make_plan
+    from kapplan.models.errors import UsageError
     from kapplan.render import print_plan_notes
 
     fmt = output_format(output, format.value if format else None)
     to_file = output not in (None, "-")
-    if ledger is not None:
-        _plan_with_ledger(protocol, _client_changes(id, start, tz, weight, available, unavailable, holidays),
-                          client, clinic, ledger, fmt, output, allow_deviations,
-                          (_choice(audience), _choice(privacy), not no_alarms))
+    changes = _client_changes(id, start, tz, weight, available, unavailable, holidays)
+    if ledger is not None and clinic is None:
+        raise UsageError("--ledger books a clinic's people and rooms: give --clinic FILE too")
+    if fmt == "json" and to_file:
+        _plan_file(protocol, client_from(client, changes), clinic, Path(str(output)), ledger=ledger, force=force,
+                   new_series=new_series, allow_deviations=allow_deviations)
         return
+    if ledger is not None and to_file:
+        raise UsageError(f"{output}: --ledger books the plan file: write it as JSON (-o PLAN.json)")
     with file_lock(str(output)) if to_file else contextlib.nullcontext():
         loaded = load_protocol(protocol)
-        changes = _client_changes(id, start, tz, weight, available, unavailable, holidays)
-        result = make_plan(loaded, client_from(client, changes), clinic, allow_deviations=allow_deviations)
+        busy = ledger_bookings(ledger) if ledger is not None else ()
+        result = make_plan(loaded, client_from(client, changes), clinic, allow_deviations=allow_deviations,
+                           bookings=busy)
         print_plan_notes(result)
         emit(render_plan(result, fmt, _choice(audience), _choice(privacy), not no_alarms), output)
 
 
-def _plan_with_ledger(protocol: str, changes: "ClientChanges", client: Path | None, clinic: Path | None,
-                      ledger: Path, fmt: str, output: str | None, allow_deviations: bool,
-                      calendar: "tuple[options.Audience, options.Privacy, bool]") -> None:
-    """plan --ledger: booked when written as a plan file, else planned around the bookings."""
-    from kapplan.api import client_from, ledger_bookings, load_protocol, make_plan, plan_booked
-    from kapplan.models.errors import UsageError
-    from kapplan.render import print_plan_notes
+def _plan_file(protocol: str, who: "Client", clinic: Path | None, target: Path, *, ledger: Path | None,
+               force: bool, new_series: bool, allow_deviations: bool) -> None:
+    """plan -o PLAN.json: a plan file written as a record (history refused without
+    --force, series kept), and booked when it uses a ledger."""
+    from kapplan.api import plan_file
+    from kapplan.render import print_plan_notes, replan_note
 
-    if clinic is None:
-        raise UsageError("--ledger books a clinic's people and rooms: give --clinic FILE too")
-    loaded = load_protocol(protocol)
-    who = client_from(client, changes)
-    if output not in (None, "-"):
-        if fmt != "json":
-            raise UsageError(f"{output}: --ledger books the plan file: write it as JSON (-o PLAN.json)")
-        result = plan_booked(loaded, who, clinic, str(output), ledger=ledger, allow_deviations=allow_deviations,
-                             warn=_warn)
-        print_plan_notes(result)
-        sys.stderr.write(f"{output}: booked in {result.booking.ledger if result.booking else ledger}\n")
-        return
-    result = make_plan(loaded, who, clinic, allow_deviations=allow_deviations, bookings=ledger_bookings(ledger))
+    existed = target.exists()
+    result, outcome = plan_file(protocol, who, clinic, target, ledger=ledger, force=force, new_series=new_series,
+                                allow_deviations=allow_deviations, warn=_warn)
     print_plan_notes(result)
-    emit(render_plan(result, fmt, *calendar), output)
+    if existed:
+        sys.stderr.write(replan_note(target, outcome) + "\n")
+    if result.booking is not None:
+        sys.stderr.write(f"{target}: booked in {result.booking.ledger}\n")
 
 
 def _warn(message: str) -> None:

@@ -142,3 +142,14 @@ def write_plan(path: Path | str, plan: Plan, *, keep_backup: bool = False) -> No
             raise UsageError(f"{path}: cannot write the plan ({err.strerror or 'write failed'})") from None
         write_file(path.with_name(path.name + ".bak"), previous, private=True, what="cannot write the plan")
     write_file(path, plan.to_json(), private=True, what="cannot write the plan")
+
+
+def plan_on_disk(path: Path) -> Plan | None:
+    """The plan a file holds, or None when there is no file or it is not a plan
+    (overwriting it then loses no record; the caller still keeps ``.bak``)."""
+    if not path.is_file():
+        return None
+    try:
+        return read_plan(path)
+    except InputError:
+        return None

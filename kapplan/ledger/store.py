@@ -25,6 +25,7 @@ from kapplan.ledger.schema import SCHEMA_VERSION, bring_up_to_date, stored_versi
 from kapplan.models.booking import ACTIVE_STATUSES, Assignment, Booking
 from kapplan.models.errors import UsageError
 
+
 def busy_timeout() -> float:
     """How long a command waits for another one's write transaction before giving
     up (exit 2): the plan-file lock's wait, ``KAPPLAN_LOCK_WAIT`` or 30 s."""

@@ -90,6 +90,8 @@ class SessionType(StrictModel):
     reminders: list[Reminder] = []
     instructions: str | None = None
     notes: str | None = None
+    purpose: str | None = None
+    aftercare: str | None = None
 
     @property
     def display_title(self) -> str:
