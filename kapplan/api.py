@@ -349,7 +349,7 @@ def mark_file(path: str | Path, key: str, status: MarkStatus, *, at: datetime | 
         current, data = _read_plan_and_bytes(target)
         with _booking(target, current, data, ledger, moment, warn) as booker:
             outcome = mark(current, key, status, at=at, now=moment)
-            if booker is not None and (outcome.changed or current.booking is None):
+            if booker is not None and (outcome.changed or booker.unbooked):
                 booked, _ = booker.stage(outcome.plan, conflict_exit=ExitCode.INVALID_INPUT)
                 outcome = dataclasses.replace(outcome, plan=booked, changed=True)
         if outcome.changed:
@@ -419,7 +419,7 @@ def reschedule_file(
         with _booking(target, current, data, ledger, moment, warn) as booker:
             outcome = reschedule(current, changes=changes, clinic=clinic, from_date=from_date,
                                  allow_deviations=allow_deviations, now=moment)
-            booking_now = booker is not None and current.booking is None
+            booking_now = booker is not None and booker.unbooked
             if booker is not None and not dry_run and (outcome.changed or booking_now):
                 booked, _ = booker.stage(outcome.plan)
                 outcome = dataclasses.replace(outcome, plan=booked)
@@ -594,17 +594,40 @@ def agenda(ledger: str | Path, *, from_date: date | str | None = None, days: int
     (default: today in the clinic's zone), for one person or room when given."""
     from zoneinfo import ZoneInfo
 
-    from kapplan.clock import system_zone_name
     from kapplan.ledger.agenda import read_agenda
     from kapplan.ledger.store import Ledger
     from kapplan.models.errors import UsageError
 
     if not 1 <= days <= 366:
         raise UsageError("--days: give a number of days from 1 to 366")
+    first = _plain_date("--from", from_date)
     with Ledger.open(ledger, create=False) as opened:
-        zone = ZoneInfo(opened.meta("timezone") or system_zone_name())
-        first = _date_option("--from", from_date) or _aware_now(now).astimezone(zone).date()
+        recorded = opened.meta("timezone")
+        zone = ZoneInfo(recorded) if recorded else ZoneInfo(_system_zone())
+        first = first or _aware_now(now).astimezone(zone).date()
         return read_agenda(opened, zone=zone, first=first, days=days, staff=staff, room=room)
+
+
+def _plain_date(flag: str, value: date | str | None) -> date | None:
+    """A YYYY-MM-DD option read without the model layer (agenda stays as fast as --help)."""
+    import re
+
+    from kapplan.models.errors import UsageError
+
+    if value is None or isinstance(value, date):
+        return value
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            return date.fromisoformat(value)
+    except ValueError:
+        pass
+    raise UsageError(f"{flag}: '{value}' is not a date (YYYY-MM-DD)")
+
+
+def _system_zone() -> str:
+    from kapplan.clock import system_zone_name
+
+    return system_zone_name()
 
 
 def agenda_calendar(found: Agenda, *, privacy: Privacy = "standard") -> Iterator[bytes]:

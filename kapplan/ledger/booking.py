@@ -147,11 +147,24 @@ class Booker:
     current: Plan | None
     now: datetime
     warnings: list[str] = field(default_factory=list)
+    held: bool = False
+    _read: dict[str | None, list[Booking]] = field(default_factory=dict)
+
+    @property
+    def unbooked(self) -> bool:
+        """The file's plan is not (or no longer, after a release) booked in this ledger:
+        a writing command books it even when the plan itself does not change."""
+        return self.current is not None and not self.held
 
     def busy(self, series: str | None) -> list[Booking]:
-        """Every other series' active bookings from yesterday on: busy time for planning."""
-        since = self.now - timedelta(days=1)
-        return [entry.booking for entry in self.ledger.entries(exclude=series, since=since)]
+        """Every other series' active bookings from yesterday on: busy time for planning.
+
+        Read once per transaction: the write lock is held from this read to the
+        commit, so no other process can have changed them meanwhile."""
+        if series not in self._read:
+            since = self.now - timedelta(days=1)
+            self._read[series] = [entry.booking for entry in self.ledger.entries(exclude=series, since=since)]
+        return self._read[series]
 
     def stage(self, plan: Plan, *, conflict_exit: ExitCode = ExitCode.INFEASIBLE,
               data: bytes | None = None) -> tuple[Plan, bytes]:
@@ -174,9 +187,9 @@ class Booker:
             data = plan.to_json().encode("utf-8")
         booked = plan
         entries = plan_entries(booked)
-        self._recheck(clinic, [e.booking for e in entries], conflict_exit)
         if self.current is not None and self.current.series != booked.series:
-            self.ledger.release(self.current.series)
+            self.ledger.release(self.current.series)  # first: the new series may take its times
+        self._recheck(clinic, [e.booking for e in entries], conflict_exit)
         self.ledger.replace_series(SeriesRecord(booked.series, str(booked.client.get("id", "")),
                                                 str(self.plan_path), sha256_hex(data), format_utc(self.now)), entries)
         return booked, data
@@ -197,9 +210,12 @@ class Booker:
         if not checked:
             return
         series = checked[0].series
-        since = min(b.start for b in checked) - timedelta(days=1)
-        until = max(b.end for b in checked) + timedelta(days=1)
-        others = [e.booking for e in self.ledger.entries(exclude=series, since=since, until=until)]
+        if series in self._read and min(b.start for b in checked) >= self.now:
+            others = self._read[series]  # what planning read, unchanged under the write lock
+        else:
+            since = min(b.start for b in checked) - timedelta(days=1)
+            until = max(b.end for b in checked) + timedelta(days=1)
+            others = [e.booking for e in self.ledger.entries(exclude=series, since=since, until=until)]
         found = conflicts(clinic, others, checked)
         if found:
             lines = "; ".join(f"{c.resource} {c.id} at {c.at.isoformat()}: {c.reason}" for c in found[:5])
@@ -233,7 +249,8 @@ def booking_transaction(plan_path: Path, current: Plan | None, data: bytes | Non
         yield None
         return
     with ledger, ledger.writing():
+        held = None
         if current is not None and data is not None:
-            check_reconciled(ledger, current, plan_path, data)
+            held = check_reconciled(ledger, current, plan_path, data)
         check_path_unclaimed(ledger, plan_path, current)
-        yield Booker(ledger, plan_path, current, now, warnings)
+        yield Booker(ledger, plan_path, current, now, warnings, held is not None)

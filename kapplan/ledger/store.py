@@ -11,6 +11,7 @@ own commit. Instants are stored as integer seconds since the epoch (UTC).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 import stat
@@ -19,6 +20,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from kapplan.ledger.mounts import check_local_folder
 from kapplan.ledger.schema import SCHEMA_VERSION, bring_up_to_date, stored_version
@@ -208,12 +210,13 @@ class Ledger:
         for entry in entries:
             booking = entry.booking
             start, end = _seconds(booking.start), _seconds(booking.end)
+            held = [(person.role, person.person, None if person.end is None else _seconds(person.end))
+                    for person in booking.assigned]
             booking_rows.append((record.series, booking.key, booking.kind, start, end, booking.room,
-                                 booking.status, entry.number, entry.total, entry.sequence))
-            people_rows += [(record.series, booking.key, position, person.role, person.person, start,
-                             _seconds(booking.person_end(person)))
-                            for position, person in enumerate(booking.assigned)]
-        self.db.executemany("INSERT INTO bookings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", booking_rows)
+                                 booking.status, entry.number, entry.total, entry.sequence, json.dumps(held)))
+            people_rows += [(record.series, booking.key, position, role, person, start, until or end)
+                            for position, (role, person, until) in enumerate(held)]
+        self.db.executemany("INSERT INTO bookings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", booking_rows)
         self.db.executemany("INSERT INTO assignments VALUES (?, ?, ?, ?, ?, ?, ?)", people_rows)
 
     def release(self, series: str) -> int:
@@ -245,9 +248,10 @@ class Ledger:
         where, args = self._filters(exclude, only, active, since, until, person, room)
         query = f"SELECT {_BOOKING_COLUMNS} FROM bookings b {where} ORDER BY b.start_at, b.series, b.key"
         with sqlite_errors(self.path):
+            clients = dict(self.db.execute("SELECT series, client FROM series").fetchall())
             rows = self.db.execute(query, args).fetchall()
-            people = self._people(where, args)
-        return [_entry(row, people.get((row[0], row[2]), ())) for row in rows]
+        people: dict[str, tuple[Assignment, ...]] = {}
+        return [_entry(row, clients, people) for row in rows]
 
     def _filters(self, exclude: str | None, only: str | None, active: bool, since: datetime | None,
                  until: datetime | None, person: str | None, room: str | None) -> tuple[str, list[object]]:
@@ -268,25 +272,14 @@ class Ledger:
             args.append(person)
         return ("WHERE " + " AND ".join(clauses)) if clauses else "", args
 
-    def _people(self, where: str, args: list[object]) -> dict[tuple[str, str], tuple[Assignment, ...]]:
-        """The assignments of the selected bookings, in their staff-list order."""
-        query = (f"SELECT a.series, a.key, a.role, a.person, a.end_at, b.end_at FROM assignments a "
-                 f"JOIN bookings b ON a.series = b.series AND a.key = b.key {where} "
-                 f"ORDER BY a.series, a.key, a.position")
-        found: dict[tuple[str, str], list[Assignment]] = {}
-        for series, key, role, person, end_at, booking_end in self.db.execute(query, args):
-            end = None if end_at == booking_end else _moment(end_at)
-            found.setdefault((series, key), []).append(Assignment(role, person, end))
-        return {key: tuple(value) for key, value in found.items()}
-
     def count(self) -> int:
         with sqlite_errors(self.path):
             return int(self.db.execute("SELECT COUNT(*) FROM bookings").fetchone()[0])
 
 
 _SERIES_COLUMNS = "series, client, plan_path, plan_sha256, committed"
-_BOOKING_COLUMNS = ("b.series, (SELECT client FROM series s WHERE s.series = b.series), b.key, b.kind, "
-                    "b.start_at, b.end_at, b.room, b.status, b.number, b.total, b.sequence")
+_BOOKING_COLUMNS = ("b.series, b.key, b.kind, b.start_at, b.end_at, b.room, b.status, b.number, b.total, "
+                    "b.sequence, b.people")
 
 
 def _configure(db: sqlite3.Connection, busy_timeout: float) -> None:
@@ -323,10 +316,14 @@ def _moment(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-def _entry(row: tuple[object, ...], people: tuple[Assignment, ...]) -> Entry:
-    series, client, key, kind, start, end, room, status, number, total, sequence = row
-    booking = Booking(series=str(series), client=str(client or ""), key=str(key), kind=str(kind),
-                      start=_moment(int(str(start))), end=_moment(int(str(end))), assigned=people,
-                      room=None if room is None else str(room), status=str(status))
-    return Entry(booking, None if number is None else int(str(number)), None if total is None else int(str(total)),
-                 int(str(sequence)))
+def _entry(row: tuple[Any, ...], clients: dict[str, str], people: dict[str, tuple[Assignment, ...]]) -> Entry:
+    """A stored row as an Entry; people come from the row's JSON list (no join),
+    decoded once per distinct list (a clinic's bookings repeat a few hundred)."""
+    series, key, kind, start, end, room, status, number, total, sequence, listed = row
+    assigned = people.get(listed)
+    if assigned is None:
+        assigned = people[listed] = tuple(Assignment(role, person, None if until is None else _moment(until))
+                                          for role, person, until in json.loads(listed))
+    booking = Booking(series, clients.get(series, ""), key, kind, _moment(start), _moment(end), assigned, room,
+                      status)
+    return Entry(booking, number, total, sequence)
