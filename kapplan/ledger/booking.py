@@ -163,7 +163,8 @@ class Booker:
         commit, so no other process can have changed them meanwhile."""
         if series not in self._read:
             since = self.now - timedelta(days=1)
-            self._read[series] = [entry.booking for entry in self.ledger.entries(exclude=series, since=since)]
+            found = self.ledger.entries(exclude=series, since=since, ordered=False)
+            self._read[series] = [entry.booking for entry in found]
         return self._read[series]
 
     def stage(self, plan: Plan, *, conflict_exit: ExitCode = ExitCode.INFEASIBLE,
@@ -211,7 +212,8 @@ class Booker:
             return
         series = checked[0].series
         if series in self._read and min(b.start for b in checked) >= self.now:
-            others = self._read[series]  # what planning read, unchanged under the write lock
+            # what planning read, unchanged under the write lock
+            others = _sharing_resources(self._read[series], checked)
         else:
             since = min(b.start for b in checked) - timedelta(days=1)
             until = max(b.end for b in checked) + timedelta(days=1)
@@ -224,9 +226,17 @@ class Booker:
                                        f"{self.ledger.path}: {lines}{more}", exit_code)
 
 
+def _sharing_resources(others: list[Booking], new: list[Booking]) -> list[Booking]:
+    """The bookings holding a person or room that ``new`` holds: the only ones a
+    conflict can involve (a clinic's other people and rooms are not touched)."""
+    people = {a.person for b in new for a in b.assigned}
+    rooms = {b.room for b in new if b.room is not None}
+    return [b for b in others if b.room in rooms or any(a.person in people for a in b.assigned)]
+
+
 def plan_entries(plan: Plan) -> list[Entry]:
     """The plan's bookings with each session's number and calendar SEQUENCE."""
-    from kapplan.export.ics import session_numbers
+    from kapplan.export.numbers import session_numbers
     from kapplan.ledger.bookings import plan_bookings
 
     numbers = session_numbers(plan)

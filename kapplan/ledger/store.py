@@ -239,19 +239,24 @@ class Ledger:
         until: datetime | None = None,
         person: str | None = None,
         room: str | None = None,
+        ordered: bool = True,
     ) -> list[Entry]:
         """Stored bookings overlapping ``[since, until)``, by start then series and key.
 
         ``exclude`` leaves one series out (a re-plan's own bookings are not
         busy time for it); ``only`` keeps one; ``active`` keeps the statuses
-        that hold people and rooms (missed and cancelled free them)."""
+        that hold people and rooms (missed and cancelled free them).
+        Unordered (``ordered=False``) is a plain table scan: about twice as fast
+        for planning, which reads every booking and needs no order."""
         where, args = self._filters(exclude, only, active, since, until, person, room)
-        query = f"SELECT {_BOOKING_COLUMNS} FROM bookings b {where} ORDER BY b.start_at, b.series, b.key"
+        order = " ORDER BY b.start_at, b.series, b.key" if ordered else ""
+        query = f"SELECT {_BOOKING_COLUMNS} FROM bookings b {'' if ordered else 'NOT INDEXED '}{where}{order}"
         with sqlite_errors(self.path):
             clients = dict(self.db.execute("SELECT series, client FROM series").fetchall())
             rows = self.db.execute(query, args).fetchall()
         people: dict[str, tuple[Assignment, ...]] = {}
-        return [_entry(row, clients, people) for row in rows]
+        moments: dict[int, datetime] = {}
+        return [_entry(row, clients, people, moments) for row in rows]
 
     def _filters(self, exclude: str | None, only: str | None, active: bool, since: datetime | None,
                  until: datetime | None, person: str | None, room: str | None) -> tuple[str, list[object]]:
@@ -316,14 +321,18 @@ def _moment(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-def _entry(row: tuple[Any, ...], clients: dict[str, str], people: dict[str, tuple[Assignment, ...]]) -> Entry:
-    """A stored row as an Entry; people come from the row's JSON list (no join),
-    decoded once per distinct list (a clinic's bookings repeat a few hundred)."""
+def _entry(row: tuple[Any, ...], clients: dict[str, str], people: dict[str, tuple[Assignment, ...]],
+           moments: dict[int, datetime]) -> Entry:
+    """A stored row as an Entry; people come from the row's JSON list (no join).
+
+    A clinic's bookings repeat a few hundred people lists and start on a grid
+    of times: each distinct list and instant is decoded once per read."""
     series, key, kind, start, end, room, status, number, total, sequence, listed = row
     assigned = people.get(listed)
     if assigned is None:
         assigned = people[listed] = tuple(Assignment(role, person, None if until is None else _moment(until))
                                           for role, person, until in json.loads(listed))
-    booking = Booking(series, clients.get(series, ""), key, kind, _moment(start), _moment(end), assigned, room,
-                      status)
+    begins = moments.get(start) or moments.setdefault(start, _moment(start))
+    ends = moments.get(end) or moments.setdefault(end, _moment(end))
+    booking = Booking(series, clients.get(series, ""), key, kind, begins, ends, assigned, room, status)
     return Entry(booking, number, total, sequence)
