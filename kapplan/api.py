@@ -12,12 +12,12 @@ what its job uses, which keeps start-up fast (SPEC §9).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from kapplan.models.options import Audience, MarkStatus, Privacy, SchemaKind
+from kapplan.models.options import Audience, GuideFormat, MarkStatus, Privacy, SchemaKind
 
 if TYPE_CHECKING:
     from kapplan.batch import BatchSummary, RecordResult
@@ -133,8 +133,12 @@ def make_plan(
     now: datetime | None = None,
     allow_deviations: bool = False,
     reproducible: bool | None = None,
+    bookings: Sequence[Booking] = (),
 ) -> Plan:
     """Plan one client's series under a protocol (SPEC §2).
+
+    ``bookings``: other series' bookings in ``clinic`` (SPEC §11), busy time
+    for its staff and rooms when the clinic lists them.
 
     ``now`` (aware; default: the current time, or SOURCE_DATE_EPOCH when set)
     is the plan's ``created`` and decides the default start (tomorrow in the
@@ -159,7 +163,7 @@ def make_plan(
     if reproducible is None:
         reproducible = reproducible_epoch() is not None
     return build(loaded, resolved, site, now=moment, allow_deviations=allow_deviations,
-                 reproducible=reproducible, notes=notes)
+                 reproducible=reproducible, notes=notes, bookings=bookings)
 
 
 def _aware_now(now: datetime | None) -> datetime:
@@ -309,6 +313,52 @@ def export_file(plan_path: str | Path, output: str | Path | None = None, *, audi
     return current, data
 
 
+def handout(plan: Plan, *, format: GuideFormat = "html", privacy: Privacy = "standard") -> str:
+    """The client's printable guide (SPEC §12): every visit's date, local time,
+    place or link, purpose, length, what to do before and after, and whom to
+    contact (the urgent line first). ``privacy`` as for calendars, except that
+    safety text is kept: below ``full`` medication words and doses are replaced
+    inside the sentence."""
+    from kapplan.export.guide import build_guide
+    from kapplan.export.guide_render import render_guide
+
+    if format not in ("html", "md"):
+        from kapplan.models.errors import UsageError
+
+        raise UsageError("the guide's format must be html or md")
+    return render_guide(build_guide(plan, privacy), format)
+
+
+def handout_file(plan_path: str | Path, output: str | Path | None = None, *, format: GuideFormat | None = None,
+                 privacy: Privacy = "standard") -> tuple[Plan, str]:
+    """``kapplan handout``: the guide of a plan file, written to ``output`` when given.
+
+    The format follows the output's extension (``.html``/``.htm``, ``.md``/
+    ``.markdown``) unless ``format`` says otherwise; without an output it is HTML."""
+    from kapplan.models.errors import UsageError
+
+    target = None if output is None else Path(output)
+    if target is not None and target.resolve() == Path(plan_path).resolve():
+        raise UsageError(f"{target}: that is the plan file itself; choose another output file")
+    chosen = format or _guide_format(target)
+    current = read_plan(plan_path)
+    text = handout(current, format=chosen, privacy=privacy)
+    if target is not None:
+        write_output(target, text)
+    return current, text
+
+
+def _guide_format(target: Path | None) -> GuideFormat:
+    from kapplan.models.errors import UsageError
+
+    suffix = ".html" if target is None else target.suffix.lower()
+    formats: dict[str, GuideFormat] = {".html": "html", ".htm": "html", ".md": "md", ".markdown": "md"}
+    if suffix in formats:
+        return formats[suffix]
+    raise UsageError(f"{target}: the guide is HTML or Markdown; name the output FILE.html or FILE.md "
+                     "(or give --format)")
+
+
 # --------------------------------------------------------------------------- after the series starts
 
 
@@ -372,13 +422,15 @@ def reschedule(
     from_date: date | str | None = None,
     allow_deviations: bool = False,
     now: datetime | None = None,
+    bookings: Sequence[Booking] = (),
 ) -> RescheduleOutcome:
     """Re-plan the sessions that have not happened, relative to those that did.
 
     ``changes`` apply to the plan's embedded client (``unavailable`` adds);
     ``clinic`` replaces its clinic; sessions from ``from_date`` (default:
     today) are planned again. A strict re-plan that would need deviations
-    raises DeviationsNeededError naming them, unless ``allow_deviations``."""
+    raises DeviationsNeededError naming them, unless ``allow_deviations``.
+    ``bookings``: other series' bookings in the clinic, busy time (SPEC §11)."""
     from kapplan.lifecycle.reschedule import reschedule_plan
     from kapplan.models.changes import ClientChanges
     from kapplan.planning.clients import merge_client
@@ -391,6 +443,7 @@ def reschedule(
         plan, now=_aware_now(now), client=merge_client(client_of(plan), changes),
         clinic=site if clinic is not None else clinic_of(plan), from_date=day,
         allow_deviations=allow_deviations, command=_reschedule_command(day, changes, clinic, allow_deviations),
+        bookings=bookings,
     )
 
 
@@ -417,8 +470,9 @@ def reschedule_file(
     with file_lock(path) as target:
         current, data = _read_plan_and_bytes(target)
         with _booking(target, current, data, ledger, moment, warn) as booker:
+            busy = booker.busy(current.series) if booker is not None else ()
             outcome = reschedule(current, changes=changes, clinic=clinic, from_date=from_date,
-                                 allow_deviations=allow_deviations, now=moment)
+                                 allow_deviations=allow_deviations, now=moment, bookings=busy)
             booking_now = booker is not None and booker.unbooked
             if booker is not None and not dry_run and (outcome.changed or booking_now):
                 booked, _ = booker.stage(outcome.plan)
@@ -717,6 +771,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "Audience",
     "ClientChanges",
+    "GuideFormat",
     "MarkStatus",
     "Privacy",
     "SchemaKind",
@@ -727,6 +782,8 @@ __all__ = [
     "client_from",
     "earliest_shape",
     "export_file",
+    "handout",
+    "handout_file",
     "file_lock",
     "ledger_bookings",
     "ledger_release",

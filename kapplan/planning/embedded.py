@@ -19,9 +19,17 @@ from kapplan.models.protocol import Protocol
 Model = TypeVar("Model", bound=BaseModel)
 
 
-def protocol_of(plan: Plan) -> Protocol:
-    """The embedded protocol, as validated when the plan was made."""
+def full_protocol_of(plan: Plan) -> Protocol:
+    """The embedded protocol as written, branches and all, as validated when the plan was made."""
     return _record(Protocol, plan.protocol.definition, "protocol")
+
+
+def protocol_of(plan: Plan) -> Protocol:
+    """The steps the plan places: the embedded protocol followed along the decisions
+    recorded so far (SPEC §13), as a protocol without decisions."""
+    from kapplan.models.branches import follow
+
+    return follow(full_protocol_of(plan), plan.choices()).protocol
 
 
 def readable_protocol(plan: Plan) -> Protocol | None:
@@ -49,8 +57,19 @@ def client_record(client: Client) -> dict[str, Any]:
     return record
 
 
+CAPACITY_KEYS = ("staff", "rooms", "continuity", "combine")
+
+
 def clinic_record(clinic: Clinic | None) -> dict[str, Any] | None:
-    return clinic.model_dump(mode="json", exclude_none=True) if clinic else None
+    """The clinic as a plan embeds it; the capacity keys (SPEC §11) only when the file
+    gives them, so a plan made with a plain clinic file is the same as before they existed."""
+    if clinic is None:
+        return None
+    record = clinic.model_dump(mode="json", by_alias=True, exclude_none=True)
+    for key in CAPACITY_KEYS:
+        if key not in clinic.model_fields_set:
+            record.pop(key, None)
+    return record
 
 
 def _record(model: type[Model], data: Any, what: str) -> Model:
