@@ -684,6 +684,21 @@ def _system_zone() -> str:
     return system_zone_name()
 
 
+def agenda_json(found: Agenda) -> list[dict[str, Any]]:
+    """``agenda --format json``: one object per booking (series, client, key, kind,
+    start, end, assigned, room, status, plan_file), times in the clinic's zone."""
+    from kapplan.ledger.agenda import agenda_rows
+
+    return agenda_rows(found)
+
+
+def agenda_csv(found: Agenda) -> str:
+    """``agenda --format csv``: one row per booking, local dates and times."""
+    from kapplan.ledger.agenda import agenda_csv as rows
+
+    return rows(found)
+
+
 def agenda_calendar(found: Agenda, *, privacy: Privacy = "standard") -> Iterator[bytes]:
     """One person's or room's calendar of an agenda (``--staff`` or ``--room``), in pieces."""
     from datetime import timedelta
@@ -777,6 +792,8 @@ __all__ = [
     "SchemaKind",
     "agenda",
     "agenda_calendar",
+    "agenda_csv",
+    "agenda_json",
     "batch",
     "calendar",
     "client_from",

@@ -630,11 +630,11 @@ def agenda(
         _emit_stream(agenda_calendar(found, privacy=_choice(privacy)), output)
         return
     if chosen == "json":
-        from kapplan.ledger.agenda import agenda_rows
+        from kapplan.api import agenda_json
 
-        emit(json.dumps(agenda_rows(found), indent=2) + "\n", output)
+        emit(json.dumps(agenda_json(found), indent=2) + "\n", output)
     elif chosen == "csv":
-        from kapplan.ledger.agenda import agenda_csv
+        from kapplan.api import agenda_csv
 
         emit(agenda_csv(found), output)
     else:
