@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from kapplan.models.client import Client, Clinic
     from kapplan.models.plan import Plan
     from kapplan.models.protocol import LoadedProtocol, Protocol
+    from kapplan.models.reports import MarkOutput, RescheduleOutput, StatusOutput
 
 
 
@@ -330,18 +331,20 @@ def handout(plan: Plan, *, format: GuideFormat = "html", privacy: Privacy = "sta
 
 
 def handout_file(plan_path: str | Path, output: str | Path | None = None, *, format: GuideFormat | None = None,
-                 privacy: Privacy = "standard") -> tuple[Plan, str]:
+                 privacy: Privacy = "standard", warn: Callable[[str], None] | None = None) -> tuple[Plan, str]:
     """``kapplan handout``: the guide of a plan file, written to ``output`` when given.
 
     The format follows the output's extension (``.html``/``.htm``, ``.md``/
-    ``.markdown``) unless ``format`` says otherwise; without an output it is HTML."""
+    ``.markdown``) unless ``format`` says otherwise; without an output it is HTML.
+    A booked plan is checked against its ledger first (``read_booked_plan``)."""
     from kapplan.models.errors import UsageError
 
     target = None if output is None else Path(output)
     if target is not None and target.resolve() == Path(plan_path).resolve():
         raise UsageError(f"{target}: that is the plan file itself; choose another output file")
     chosen = format or _guide_format(target)
-    current = read_plan(plan_path)
+    current, warnings = read_booked_plan(plan_path)
+    _tell(warn, warnings)
     text = handout(current, format=chosen, privacy=privacy)
     if target is not None:
         write_output(target, text)
@@ -506,6 +509,29 @@ def _tell(warn: Callable[[str], None] | None, warnings: list[str]) -> None:
     if warn is not None:
         for warning in warnings:
             warn(warning)
+def status_document(plan: Plan, report: StatusReport, file: str | Path) -> StatusOutput:
+    """``kapplan status --format json``: the report as a document (``kapplan schema status``)."""
+    from kapplan.lifecycle.outputs import status_output
+
+    return status_output(plan, report, str(file))
+
+
+def mark_document(outcome: MarkOutcome, key: str, file: str | Path) -> MarkOutput:
+    """``kapplan mark --format json`` (``kapplan schema mark``)."""
+    from kapplan.lifecycle.outputs import mark_output
+
+    return mark_output(outcome, key, str(file), _backup_name(file))
+
+
+def reschedule_document(outcome: RescheduleOutcome, file: str | Path, *, dry_run: bool = False) -> RescheduleOutput:
+    """``kapplan reschedule --format json``, ``--dry-run`` included (``kapplan schema reschedule``)."""
+    from kapplan.lifecycle.outputs import reschedule_output
+
+    return reschedule_output(outcome, str(file), dry_run=dry_run, backup=_backup_name(file))
+
+
+def _backup_name(file: str | Path) -> str:
+    return f"{file}.bak"
 
 
 def _date_option(flag: str, value: date | str | None) -> date | None:
@@ -811,17 +837,20 @@ __all__ = [
     "load_protocol",
     "make_plan",
     "mark",
+    "mark_document",
     "mark_file",
     "plan_file",
     "plan_csv",
     "read_booked_plan",
     "read_plan",
     "reschedule",
+    "reschedule_document",
     "reschedule_file",
     "rules",
     "save_plan",
     "schema",
     "status",
+    "status_document",
     "validate",
     "write_output",
     "write_stream",

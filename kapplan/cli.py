@@ -33,11 +33,15 @@ class KapplanGroup(TyperGroup):
 
     def invoke(self, ctx: Any) -> Any:
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            sys.stdout.flush()  # a full or closed output fails here, not silently at exit
+            return result
         except _passthrough_exceptions():
             raise
         except KeyboardInterrupt:
             _fail_plain("interrupted", 130)
+        except OSError as err:  # the environment, not kapplan: a full disk, a closed stream
+            _fail_plain(f"cannot write the output ({err.strerror or err})", 2)
         except Exception as err:  # the one place errors become exit codes
             from kapplan.models.errors import KapplanError
 
@@ -144,6 +148,10 @@ class SchemaKind(StrEnum):
     client = "client"
     clinic = "clinic"
     plan = "plan"
+    status = "status"
+    mark = "mark"
+    reschedule = "reschedule"
+    batch_summary = "batch-summary"
 
 
 class MarkStatus(StrEnum):
@@ -154,6 +162,9 @@ class MarkStatus(StrEnum):
 
 OutputOpt = Annotated[
     str | None, typer.Option("--output", "-o", help="Write to FILE ('-' for stdout); format from the extension.")
+]
+FormatOpt = Annotated[
+    TextFormat, typer.Option("--format", help="text, or json for scripts (shape: 'kapplan schema COMMAND').")
 ]
 AudienceOpt = Annotated[Audience, typer.Option(help="Who the calendar is for.")]
 PrivacyOpt = Annotated[Privacy, typer.Option(help="How much the calendar may show.")]
@@ -434,7 +445,7 @@ def handout(
 
     target = None if output in (None, "-") else Path(str(output))
     current, text = handout_file(plan_file, target, format=_choice(format) if format else None,
-                                 privacy=_choice(privacy))
+                                 privacy=_choice(privacy), warn=_warn)
     if target is None:
         emit(text, None)
         return
@@ -512,6 +523,7 @@ def mark(
     at: Annotated[
         str | None, typer.Option("--at", help="Actual start: ISO 8601, or local time in the client's zone.")
     ] = None,
+    format: FormatOpt = TextFormat.text,
     ledger: LedgerOpt = None,
 ) -> None:
     """Record what happened to a session.
@@ -525,22 +537,41 @@ def mark(
     from kapplan.api import mark_file
 
     outcome = mark_file(plan_file, key, _choice(status), at=at, ledger=ledger, warn=_warn)
+    if format is TextFormat.json:
+        from kapplan.api import mark_document
+
+        _print_document(mark_document(outcome, key, plan_file))
     sys.stderr.write(f"{outcome.message}\n")
     for warning in outcome.warnings:
         sys.stderr.write(f"deviation: {warning}\n")
 
 
 @app.command()
-def status(plan_file: Annotated[Path, typer.Argument(metavar="PLAN.json")]) -> None:
+def status(
+    plan_file: Annotated[Path, typer.Argument(metavar="PLAN.json")],
+    format: FormatOpt = TextFormat.text,
+) -> None:
     """Show a plan with statuses, what is next, and deviations."""
     from kapplan.api import read_booked_plan
     from kapplan.api import status as status_of
-    from kapplan.render import status_text
 
     current, warnings = read_booked_plan(plan_file)
     for warning in warnings:
         _warn(warning)
-    sys.stdout.write(status_text(current, status_of(current)))
+    report = status_of(current)
+    if format is TextFormat.json:
+        from kapplan.api import status_document
+
+        _print_document(status_document(current, report, plan_file))
+        return
+    from kapplan.render import status_text
+
+    sys.stdout.write(status_text(current, report))
+
+
+def _print_document(document: Any) -> None:
+    """A --format json document (a pydantic model; its schema is in 'kapplan schema')."""
+    sys.stdout.write(document.model_dump_json(indent=2) + "\n")
 
 
 @app.command()
@@ -561,6 +592,7 @@ def reschedule(
         typer.Option("--allow-deviations", help="When no strict re-plan exists, relax upper bounds and record it."),
     ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the changes without writing.")] = False,
+    format: FormatOpt = TextFormat.text,
     ledger: LedgerOpt = None,
 ) -> None:
     """Re-plan the remaining sessions after what happened.
@@ -575,7 +607,12 @@ def reschedule(
     changes = _client_changes(None, start, tz, weight, available, unavailable, holidays)
     outcome = reschedule_file(plan_file, dry_run=dry_run, changes=changes, clinic=clinic, from_date=from_,
                               allow_deviations=allow_deviations, ledger=ledger, warn=_warn)
-    sys.stdout.write(reschedule_text(outcome))
+    if format is TextFormat.json:
+        from kapplan.api import reschedule_document
+
+        _print_document(reschedule_document(outcome, plan_file, dry_run=dry_run))
+    else:
+        sys.stdout.write(reschedule_text(outcome))
     if outcome.note:
         sys.stderr.write(outcome.note + "\n")
     print_deviations(outcome.plan)
@@ -714,7 +751,9 @@ def ledger_release(
 
 @app.command()
 def schema(
-    kind: Annotated[SchemaKind, typer.Argument(metavar="protocol|client|clinic|plan", help="The file type.")],
+    kind: Annotated[SchemaKind, typer.Argument(
+        metavar="KIND", help="protocol, client, clinic, plan; or the JSON output of status, mark, reschedule, "
+        "batch-summary.")],
 ) -> None:
     """Print the JSON Schema of a file type (for editor integration)."""
     import json
@@ -753,11 +792,33 @@ def rules(
     sys.stdout.write("\n".join(rule_text(registry[code.upper()]) for code in codes))
 
 
+class _ClosedOutput:
+    """Standard output when the process was started without one: writing to it
+    is an environment failure (exit 2), not an internal error."""
+
+    def write(self, _data: str) -> int:
+        import errno
+
+        raise OSError(errno.EBADF, "standard output is closed")
+
+    @property
+    def buffer(self) -> "_ClosedOutput":
+        return self
+
+    def flush(self) -> None:
+        return None
+
+    def isatty(self) -> bool:
+        return False
+
+
 def main() -> None:
     """Console-script entry point."""
     from kapplan.startup import before_exit, tune_short_run
 
     tune_short_run()
+    if sys.stdout is None:  # started with standard output closed (`kapplan ... >&-`)
+        sys.stdout = _ClosedOutput()
     try:
         app(prog_name="kapplan")
     finally:
