@@ -308,11 +308,13 @@ def plan(
     """
     import contextlib
 
-    from kapplan.api import client_from, file_lock, load_protocol, make_plan
+    from kapplan.api import client_from, file_lock, load_protocol, make_plan, refuse_input_as_output
     from kapplan.render import print_plan_notes
 
     fmt = output_format(output, format.value if format else None)
     to_file = output not in (None, "-")
+    if to_file:
+        refuse_input_as_output(str(output), [protocol, client, clinic])
     with file_lock(str(output)) if to_file else contextlib.nullcontext():
         loaded = load_protocol(protocol)
         changes = _client_changes(id, start, tz, weight, available, unavailable, holidays)
