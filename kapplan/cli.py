@@ -480,7 +480,8 @@ def batch(
     if summary.failed:
         stop = "; stopped at the first (--fail-fast)" if summary.stopped else ""
         raise BatchFailedError(
-            f"{summary.failed} of {summary.records} record(s) failed{stop}; {summary.ok} planned (see {summary.path})"
+            f"{summary.failed} of {summary.records} record(s) failed{stop}; {summary.ok} planned "
+            f"({', '.join(f'{n} {what}' for what, n in summary.outcomes.items())}; see {summary.path})"
         )
     if report != TextFormat.json:
         batch_summary_line(summary, folder)
