@@ -382,7 +382,8 @@ def batch_reporter(roster: str, *, progress: bool) -> Iterator[Callable[[RecordR
 
     def failure_line(result: RecordResult) -> str:
         who = escape(result.id) if result.id else f"record {result.number}"
-        return f"[red]{escape(roster)}:{result.row}:[/red] {who}: {escape(result.error or 'failed')}"
+        code = f" {escape(result.code)}" if result.code else ""
+        return f"[red]{escape(roster)}:{result.row}:{code}[/red] {who}: {escape(result.error or 'failed')}"
 
     if not progress:
         console = stderr_console()
@@ -412,7 +413,10 @@ def batch_summary_line(summary: BatchSummary, out: Path) -> None:
     """The one-line outcome of a batch that had no failed record."""
     from rich.markup import escape
 
-    stderr_console().print(f"{summary.ok} record(s) planned into {escape(str(out))} (see {escape(str(summary.path))})")
+    counts = ", ".join(f"{n} {what}" for what, n in summary.outcomes.items())
+    stderr_console().print(
+        f"{summary.ok} record(s) planned into {escape(str(out))}: {counts} (see {escape(str(summary.path))})"
+    )
 
 
 def rule_text(rule: Rule) -> str:
