@@ -279,6 +279,14 @@ def write_stream(path: str | Path, pieces: Iterable[bytes], *, private: bool = T
         raise UsageError(f"{target}: cannot be written ({err.strerror or 'write failed'})") from None
 
 
+def refuse_input_as_output(output: str | Path, inputs: Iterable[str | Path | None]) -> None:
+    """Raise UsageError (exit 2) when ``output`` names the same file as one of
+    ``inputs`` (resolved path or inode; a bundled protocol id names no file)."""
+    from kapplan.io.files import refuse_input_as_output as refuse
+
+    refuse(output, [source for source in inputs if source is not None and Path(source).exists()])
+
+
 @contextlib.contextmanager
 def file_lock(path: str | Path, *, wait: float | None = None) -> Iterator[Path]:
     """Hold a file that will be read and then replaced, against other kapplan
@@ -304,8 +312,11 @@ def export_file(plan_path: str | Path, output: str | Path | None = None, *, audi
     target = None if output is None else Path(output)
     if target is not None and target.suffix.lower() not in (".ics", ".ical"):
         raise UsageError(f"{target}: export writes iCalendar; name the output FILE.ics, or '-' for stdout")
-    if target is not None and target.resolve() == Path(plan_path).resolve():
-        raise UsageError(f"{target}: that is the plan file itself; choose another output file")
+    if target is not None:
+        from kapplan.io.files import same_file
+
+        if same_file(target, plan_path):
+            raise UsageError(f"{target}: that is the plan file itself; choose another output file")
     current, warnings = read_booked_plan(plan_path)
     _tell(warn, warnings)
     data = calendar(current, audience=audience, privacy=privacy, alarms=alarms)
@@ -340,8 +351,11 @@ def handout_file(plan_path: str | Path, output: str | Path | None = None, *, for
     from kapplan.models.errors import UsageError
 
     target = None if output is None else Path(output)
-    if target is not None and target.resolve() == Path(plan_path).resolve():
-        raise UsageError(f"{target}: that is the plan file itself; choose another output file")
+    if target is not None:
+        from kapplan.io.files import same_file
+
+        if same_file(target, plan_path):
+            raise UsageError(f"{target}: that is the plan file itself; choose another output file")
     chosen = format or _guide_format(target)
     current, warnings = read_booked_plan(plan_path)
     _tell(warn, warnings)
@@ -843,6 +857,7 @@ __all__ = [
     "plan_csv",
     "read_booked_plan",
     "read_plan",
+    "refuse_input_as_output",
     "reschedule",
     "reschedule_document",
     "reschedule_file",

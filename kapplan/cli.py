@@ -326,12 +326,14 @@ def plan(
     """
     import contextlib
 
-    from kapplan.api import client_from, file_lock, ledger_bookings, load_protocol, make_plan
+    from kapplan.api import client_from, file_lock, ledger_bookings, load_protocol, make_plan, refuse_input_as_output
     from kapplan.models.errors import UsageError
     from kapplan.render import print_plan_notes
 
     fmt = output_format(output, format.value if format else None)
     to_file = output not in (None, "-")
+    if to_file:
+        refuse_input_as_output(str(output), [protocol, client, clinic, ledger])
     changes = _client_changes(id, start, tz, weight, available, unavailable, holidays)
     if ledger is not None and clinic is None:
         raise UsageError("--ledger books a clinic's people and rooms: give --clinic FILE too")
@@ -509,7 +511,8 @@ def batch(
     if summary.failed:
         stop = "; stopped at the first (--fail-fast)" if summary.stopped else ""
         raise BatchFailedError(
-            f"{summary.failed} of {summary.records} record(s) failed{stop}; {summary.ok} planned (see {summary.path})"
+            f"{summary.failed} of {summary.records} record(s) failed{stop}; {summary.ok} planned "
+            f"({', '.join(f'{n} {what}' for what, n in summary.outcomes.items())}; see {summary.path})"
         )
     if report != TextFormat.json:
         batch_summary_line(summary, folder)
