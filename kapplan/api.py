@@ -11,7 +11,8 @@ what its job uses, which keeps start-up fast (SPEC §9).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -21,6 +22,7 @@ from kapplan.models.options import Audience, MarkStatus, Privacy, SchemaKind
 if TYPE_CHECKING:
     from kapplan.batch import BatchSummary, RecordResult
     from kapplan.lifecycle.mark import MarkOutcome
+    from kapplan.lifecycle.records import Replan
     from kapplan.lifecycle.reschedule import RescheduleOutcome
     from kapplan.lifecycle.status import StatusReport
     from kapplan.lint.checks import ValidationReport
@@ -201,11 +203,61 @@ def write_plan(plan: Plan, path: str | Path, *, keep_backup: bool = False) -> No
     write(path, plan, keep_backup=keep_backup)
 
 
+def save_plan(plan: Plan, path: str | Path, *, force: bool = False, new_series: bool = False) -> Replan | None:
+    """``plan -o PLAN.json``: write a plan file without losing a record (SPEC §14).
+
+    Over a plan that holds history (a mark, a reschedule, a decision) this
+    raises InputError (exit 1) unless ``force``. Over a plan of the same client
+    id and protocol id it keeps the old ``series`` (so calendar UIDs), bumps
+    ``sequence`` where a time or status changed and keeps vanished sessions as
+    cancelled; ``new_series`` starts a new series instead. Every overwrite keeps
+    the previous file as ``PLAN.json.bak``. Returns what was carried over, or
+    None when no file was there (or it was not a plan).
+
+    The file is locked from the read to the write (``file_lock``)."""
+    with file_lock(path) as target:
+        return _save_over(plan, target, force=force, new_series=new_series)
+
+
+def _save_over(plan: Plan, target: Path, *, force: bool, new_series: bool) -> Replan | None:
+    """``save_plan`` once the file is held."""
+    from kapplan.io.plan_files import plan_on_disk
+    from kapplan.lifecycle.records import carry_over, has_history
+    from kapplan.models.errors import InputError
+
+    old = plan_on_disk(target)
+    if old is None:
+        write_plan(plan, target, keep_backup=target.exists())
+        return None
+    if has_history(old) and not force:
+        raise InputError([], (
+            f"{target}: this plan holds history ({len(old.history)} recorded change(s): marks, reschedules or "
+            "decisions) that a new plan would lose; use 'kapplan reschedule' to re-plan what remains, "
+            "another -o FILE, or --force to replace it (the old file is then kept as "
+            f"{target.name}.bak)"))
+    outcome = carry_over(old, plan, new_series=new_series)
+    write_plan(outcome.plan, target, keep_backup=True)
+    return outcome
+
+
 def write_output(path: str | Path, data: bytes | str, *, private: bool = True) -> None:
     """Any output file, atomically: nothing half-written is ever left behind."""
     from kapplan.io.files import write_file
 
     write_file(Path(path), data, private=private)
+
+
+@contextlib.contextmanager
+def file_lock(path: str | Path, *, wait: float | None = None) -> Iterator[Path]:
+    """Hold a file that will be read and then replaced, against other kapplan
+    processes (SPEC §14); yields the real file to read and write (symbolic
+    links followed). A second holder waits up to ``wait`` seconds (default
+    ``KAPPLAN_LOCK_WAIT`` or 30), then gets a UsageError (exit 2) naming the
+    busy file. The same process may take it again while holding it."""
+    from kapplan.io.locks import file_lock as lock
+
+    with lock(path, wait=wait) as target:
+        yield target
 
 
 def export_file(plan_path: str | Path, output: str | Path | None = None, *, audience: Audience = "client",
@@ -251,10 +303,14 @@ def mark(plan: Plan, key: str, status: MarkStatus, *, at: datetime | str | None 
 
 def mark_file(path: str | Path, key: str, status: MarkStatus, *, at: datetime | str | None = None,
               now: datetime | None = None) -> MarkOutcome:
-    """``kapplan mark``: mark a session in a plan file, keeping the previous file as ``.bak``."""
-    outcome = mark(read_plan(path), key, status, at=at, now=now)
-    if outcome.changed:
-        write_plan(outcome.plan, path, keep_backup=True)
+    """``kapplan mark``: mark a session in a plan file, keeping the previous file as ``.bak``.
+
+    The file is locked from the read to the write (``file_lock``): a mark or
+    reschedule running at the same time waits, then works on this change."""
+    with file_lock(path) as target:
+        outcome = mark(read_plan(target), key, status, at=at, now=now)
+        if outcome.changed:
+            write_plan(outcome.plan, target, keep_backup=True)
     return outcome
 
 
@@ -306,11 +362,13 @@ def reschedule_file(
     now: datetime | None = None,
 ) -> RescheduleOutcome:
     """``kapplan reschedule``: re-plan a plan file (the options as ``reschedule``);
-    the previous file is kept as ``.bak``, and ``dry_run`` writes nothing."""
-    outcome = reschedule(read_plan(path), changes=changes, clinic=clinic, from_date=from_date,
-                         allow_deviations=allow_deviations, now=now)
-    if outcome.changed and not dry_run:
-        write_plan(outcome.plan, path, keep_backup=True)
+    the previous file is kept as ``.bak``, and ``dry_run`` writes nothing. The
+    file is locked from the read to the write, as for ``mark_file``."""
+    with file_lock(path) as target:
+        outcome = reschedule(read_plan(target), changes=changes, clinic=clinic, from_date=from_date,
+                             allow_deviations=allow_deviations, now=now)
+        if outcome.changed and not dry_run:
+            write_plan(outcome.plan, target, keep_backup=True)
     return outcome
 
 
@@ -405,6 +463,7 @@ __all__ = [
     "client_from",
     "earliest_shape",
     "export_file",
+    "file_lock",
     "list_protocols",
     "load_client",
     "load_clinic",
@@ -417,6 +476,7 @@ __all__ = [
     "reschedule",
     "reschedule_file",
     "rules",
+    "save_plan",
     "schema",
     "status",
     "validate",

@@ -278,6 +278,12 @@ def plan(
     audience: AudienceOpt = Audience.client,
     privacy: PrivacyOpt = Privacy.standard,
     no_alarms: NoAlarmsOpt = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace a plan file that holds history (kept as FILE.bak).")
+    ] = False,
+    new_series: Annotated[
+        bool, typer.Option("--new-series", help="Start a new calendar series instead of continuing the file's.")
+    ] = False,
 ) -> None:
     """Make a personalized plan for one client.
 
@@ -291,15 +297,33 @@ def plan(
     it, and the nearest later start date that works; --allow-deviations then
     relaxes upper bounds and records every deviation in the plan.
     """
-    from kapplan.api import client_from, load_protocol, make_plan
+    import contextlib
+
+    from kapplan.api import client_from, file_lock, load_protocol, make_plan
     from kapplan.render import print_plan_notes
 
     fmt = output_format(output, format.value if format else None)
-    loaded = load_protocol(protocol)
-    changes = _client_changes(id, start, tz, weight, available, unavailable, holidays)
-    result = make_plan(loaded, client_from(client, changes), clinic, allow_deviations=allow_deviations)
-    print_plan_notes(result)
-    emit(render_plan(result, fmt, _choice(audience), _choice(privacy), not no_alarms), output)
+    to_file = output not in (None, "-")
+    with file_lock(str(output)) if to_file else contextlib.nullcontext():
+        loaded = load_protocol(protocol)
+        changes = _client_changes(id, start, tz, weight, available, unavailable, holidays)
+        result = make_plan(loaded, client_from(client, changes), clinic, allow_deviations=allow_deviations)
+        print_plan_notes(result)
+        if fmt == "json" and to_file:
+            _save_plan(result, Path(str(output)), force=force, new_series=new_series)
+            return
+        emit(render_plan(result, fmt, _choice(audience), _choice(privacy), not no_alarms), output)
+
+
+def _save_plan(result: "Plan", target: Path, *, force: bool, new_series: bool) -> None:
+    """A plan file written as a record: history refused without --force, series kept."""
+    from kapplan.api import save_plan
+    from kapplan.render import replan_note
+
+    existed = target.exists()
+    outcome = save_plan(result, target, force=force, new_series=new_series)
+    if existed:
+        sys.stderr.write(replan_note(target, outcome) + "\n")
 
 
 def _client_changes(id: str | None, start: str | None, tz: str | None, weight: str | None,

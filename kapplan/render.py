@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from kapplan.batch import BatchSummary, RecordResult
+    from kapplan.lifecycle.records import Replan
     from kapplan.lifecycle.reschedule import RescheduleOutcome
     from kapplan.lifecycle.status import StatusReport
     from kapplan.lint.checks import ValidationReport
@@ -443,3 +444,16 @@ def print_deviations(plan: Plan) -> None:
 
     for deviation in plan.deviations:
         sys.stderr.write(f"deviation: {describe_deviation(deviation)}\n")
+
+
+def replan_note(target: Path, outcome: Replan | None) -> str:
+    """What a plan written over an existing file did to it (SPEC §14)."""
+    kept = f"the previous file is in {target.name}.bak"
+    if outcome is None:
+        return f"{target}: replaced a file that was not a plan; {kept}"
+    if not outcome.series_kept:
+        return f"{target}: a new plan with a new calendar series (new event UIDs); {kept}"
+    counts = f"{len(outcome.changed)} session(s) changed"
+    if outcome.cancelled:
+        counts += f", {len(outcome.cancelled)} no longer planned (kept as cancelled)"
+    return f"{target}: re-planned in the same calendar series (event UIDs kept; {counts}); {kept}"

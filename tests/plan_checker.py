@@ -220,6 +220,24 @@ def _step_problems(protocol: Protocol, request: Any, by_key: dict[str, Any], fix
                     if any(first.start < p.end for p in earlier):
                         out.append(f"{first.key}: starts before an earlier step's session ended")
         out += _occurrence_problems(step, by_key, fixed, zone, relaxed)
+        out += _gate_problems(step, steps, by_key)
+    return out
+
+
+def _gate_problems(step: Any, steps: list[Any], by_key: dict[str, Any]) -> list[str]:
+    """SPEC §13 gates: an occurrence from ``from`` on starts after the named step's last
+    occurrence has ended (whatever the order of ``requires`` entries)."""
+    out: list[str] = []
+    for gate in step.requires:
+        named = next((s for s in steps if s.key == gate.step), None)
+        if named is None:
+            out.append(f"{step.key}: requires the unplaced step {gate.step}")
+            continue
+        last = by_key.get(f"{named.key}-{named.count}")
+        for n in range(gate.from_, step.count + 1):
+            occurrence = by_key.get(f"{step.key}-{n}")
+            if occurrence is not None and last is not None and occurrence.start < last.end:
+                out.append(f"{occurrence.key}: starts before its gate {last.key} ends")
     return out
 
 

@@ -77,9 +77,23 @@ def test_per_kg_doses_come_with_a_doi_or_citation(stem: str, path: object) -> No
 def test_client_facing_text_names_no_medication_or_dose(stem: str, path: object) -> None:
     protocol = load_protocol(stem).protocol
     for key, session in protocol.sessions.items():
-        texts = [session.instructions, session.notes, *(r.text for r in session.reminders)]
+        texts = [session.instructions, session.notes, session.purpose, session.aftercare,
+                 *(r.text for r in session.reminders)]
         for text in filter(None, texts):
             assert not MEDICATION_OR_DOSE.search(text), f"{stem}: {key}: {text!r}"
+
+
+@pytest.mark.parametrize(("stem", "path"), BUNDLED, ids=[stem for stem, _ in BUNDLED])
+def test_every_session_says_what_it_is_for_and_every_dose_what_comes_after(stem: str, path: object) -> None:
+    """The client's guide reads these: every session type has a purpose, every
+    dosing type its after-care, and the after-care of a dose says not to drive."""
+    protocol = load_protocol(stem).protocol
+    for key, session in protocol.sessions.items():
+        assert session.purpose, f"{stem}: {key} has no purpose"
+        assert len(session.purpose.split()) >= 8, f"{stem}: {key}: a purpose is a sentence or more"
+        if session.kind == "dosing":
+            assert session.aftercare, f"{stem}: {key} has no aftercare"
+            assert re.search(r"\bdo not drive\b", session.aftercare, re.IGNORECASE), f"{stem}: {key}"
 
 
 def test_spravato_follows_the_label_schedule() -> None:

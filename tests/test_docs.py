@@ -11,7 +11,19 @@ import typer.main
 from kapplan.cli import app
 from kapplan.lint.registry import all_rules
 from kapplan.models.client import Client, Clinic, Person
-from kapplan.models.protocol import Constraints, Dose, FollowUp, Protocol, Reference, Reminder, SessionType, Step
+from kapplan.models.protocol import (
+    Constraints,
+    Decision,
+    Dose,
+    FollowUp,
+    Gate,
+    Measure,
+    Protocol,
+    Reference,
+    Reminder,
+    SessionType,
+    Step,
+)
 
 ROOT = Path(__file__).parent.parent
 FORMAT = (ROOT / "docs" / "protocol-format.md").read_text(encoding="utf-8")
@@ -37,7 +49,8 @@ def test_every_command_is_documented() -> None:
 
 
 def test_every_key_is_in_the_format_doc() -> None:
-    for model in (Protocol, SessionType, Dose, Reminder, Reference, Step, FollowUp, Constraints, Client, Clinic,
+    for model in (Protocol, SessionType, Dose, Reminder, Reference, Step, FollowUp, Gate, Decision, Measure,
+                  Constraints, Client, Clinic,
                   Person):
         for name, field in model.model_fields.items():
             assert f"`{field.alias or name}`" in FORMAT, f"{model.__name__}.{name}"

@@ -129,7 +129,7 @@ def test_invalid_plan_field_is_exit_1_naming_file_line_and_field(tmp_path):
     ("change", "message"),
     [
         ({"series": "C-0042"}, "error KP124 'series' must be a UUID"),
-        ({"format": 9}, "error KP104 plan format 9 is not supported (expected 1)"),
+        ({"format": 9}, "error KP104 plan format 9 is not supported (this kapplan reads formats 1 and 2)"),
         ({"client": {"id": "C-0042", "timezone": "Mars/Olympus"}}, "error KP126 'timezone': unknown time zone"),
         ({"client": {"id": "../x", "timezone": "UTC"}}, "error KP124 'id'"),
     ],

@@ -176,11 +176,14 @@ def test_every_export_is_well_formed_rfc5545(audience, privacy):
     assert b"\r" not in data.replace(b"\r\n", b"")
     assert max(len(line) for line in lines) <= 75
     text = unfolded(data)
-    head = text.split("\r\n")[:7]
     name = "C-0042" if audience == "clinic" else "Therapy sessions"
+    if privacy == "full":  # the client's name, and an ORGANIZER in every event: PUBLISH allowed
+        name = f"{CLIENT_NAME} (C-0042)" if audience == "clinic" else f"Therapy sessions: {CLIENT_NAME}"
+    method = ["METHOD:PUBLISH"] if privacy == "full" else []
+    head = text.split("\r\n")[: 6 + len(method)]
     assert head == [
         "BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//kapplan//kapplan//EN", "CALSCALE:GREGORIAN",
-        "METHOD:PUBLISH", f"NAME:{name}", f"X-WR-CALNAME:{name}",
+        *method, f"NAME:{name}", f"X-WR-CALNAME:{name}",
     ]
     events = events_icalendar(data)
     assert len(events) == 8
@@ -444,9 +447,24 @@ def test_full_shows_titles_name_dose_staff_and_organizer(audience):
     assert CLIENT_EMAIL not in searchable(data)
 
 
-def test_full_without_therapist_email_has_no_organizer():
+def test_full_without_therapist_email_has_no_organizer_and_no_method():
     data = plan_to_ics(make_plan_obj(therapist={"name": "Dr. Kim"}), privacy="full")
     assert "ORGANIZER" not in events_icalendar(data)[0]
+    assert "METHOD" not in icalendar.Calendar.from_ical(data)
+
+
+@pytest.mark.parametrize("audience", AUDIENCES)
+def test_full_names_the_client_in_the_calendar_name_and_clinic_summaries(audience):
+    data = plan_to_ics(make_plan_obj(), audience=audience, privacy="full")
+    calendar = icalendar.Calendar.from_ical(data)
+    assert CLIENT_NAME in str(calendar["NAME"])
+    summaries = [str(e["SUMMARY"]) for e in events_icalendar(data)]
+    if audience == "clinic":
+        assert all(s.startswith(f"{CLIENT_NAME} (C-0042): ") for s in summaries)
+    else:
+        assert not any(CLIENT_NAME in s for s in summaries)
+    for event in events_icalendar(data):
+        assert f"Client: {CLIENT_NAME}" in str(event["DESCRIPTION"])
 
 
 def test_medication_hidden_in_compatibility_characters_is_still_withheld():

@@ -131,6 +131,10 @@ class Bounds:
             group = self.anchor_group(step.anchor)
             self._apply(w, model.after, anchor, group, "after",
                         lambda: f"{entry.key} must fall {model.after.as_written()} after {keys[anchor].key}")
+        if entry.gate is not None:
+            gate = entry.gate
+            self._after(w, gate)
+            w.note("requires", lambda: f"{entry.key} must wait for {keys[gate].key}")
         first, first_at = self.first_start[-1]
         if cfg.max_span is not None and first < INF:
             self._upper(w, cfg.max_span, first, (first_at,), "max_span", ("span",),
@@ -180,6 +184,8 @@ class Bounds:
             refs.update(self.anchor_group(step.anchor))
             if not step.tied:
                 refs.add(self.maxend_at[j])
+        if entry.gate is not None:
+            refs.add(entry.gate)
         if self.cfg.max_span is not None:
             refs.add(self.first_start[-1][1])
         return refs

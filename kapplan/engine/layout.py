@@ -7,7 +7,7 @@ earlier positions only, which is what lets the search place them one by one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from kapplan.engine.slots import Shape
 from kapplan.models.protocol import FollowUp, Protocol, SessionType, Step
@@ -33,6 +33,7 @@ class Entry:
     duration: int
     dosing: bool
     shape: Shape
+    gate: int | None = None  # position of the session this occurrence waits for (``requires``)
 
     @property
     def is_occurrence(self) -> bool:
@@ -76,6 +77,19 @@ class Layout:
             anchor = index_of[step.from_] if step.from_ else (i - 1 if i else None)
             self.steps.append(self._add_step(i, step, anchor, protocol, clinic))
         self.by_key = {e.key: e.pos for e in self.entries}
+        self._add_gates(index_of)
+
+    def _add_gates(self, index_of: dict[str, int]) -> None:
+        """Each gated occurrence starts after the gate step's last occurrence (SPEC §13)."""
+        for n, entry in enumerate(self.entries):
+            step = self.steps[entry.step]
+            gate = step.model.gate_for(entry.index) if entry.is_occurrence else None
+            if gate is None:
+                continue
+            named = index_of.get(gate.step, entry.step)
+            if named >= entry.step:
+                raise ValueError(f"step {step.key}: 'requires' must name an earlier step")
+            self.entries[n] = replace(entry, gate=self.steps[named].occurrences[-1])
 
     def _add_step(self, i: int, step: Step, anchor: int | None, protocol: Protocol, clinic: bool) -> StepInfo:
         first = len(self.entries)

@@ -99,13 +99,18 @@ def _protocol_text(value: str, privacy: str) -> str:
 # --------------------------------------------------------------------------- calendar frame
 
 
-def calendar_head(name: str) -> bytes:
-    """``BEGIN:VCALENDAR`` and the calendar's own properties (RFC 5545 + RFC 7986 NAME)."""
+def calendar_head(name: str, *, publish: bool = False) -> bytes:
+    """``BEGIN:VCALENDAR`` and the calendar's own properties (RFC 5545 + RFC 7986 NAME).
+
+    ``METHOD:PUBLISH`` only when ``publish``: RFC 5546 requires an ORGANIZER in
+    every component under PUBLISH (libical rejects the file otherwise), so a
+    calendar without one is a plain calendar object with no METHOD."""
     calendar = Calendar()
     calendar.add("version", "2.0")
     calendar.add("prodid", PRODID)
     calendar.add("calscale", "GREGORIAN")
-    calendar.add("method", "PUBLISH")
+    if publish:
+        calendar.add("method", "PUBLISH")
     calendar.add("name", vText(clean_text(name)))
     calendar.add("x-wr-calname", vText(clean_text(name)))
     raw: bytes = calendar.to_ical()
@@ -116,9 +121,19 @@ def calendar_tail() -> bytes:
     return b"END:VCALENDAR" + _CRLF
 
 
-def calendar_name(plan: Plan, audience: str) -> str:
-    """Generic for the client; the client id for the clinic (never a name or protocol)."""
-    return client_id(plan) if audience == "clinic" else GENERIC_NAME
+def calendar_name(plan: Plan, audience: str, privacy: str = "standard") -> str:
+    """Generic for the client, the client id for the clinic; at ``full`` the
+    client's name too (SPEC §8), below it never a name or protocol."""
+    who = client_id(plan) if audience == "clinic" else GENERIC_NAME
+    name = client_name(plan) if privacy == "full" else ""
+    if not name:
+        return who
+    return f"{name} ({who})" if audience == "clinic" else f"{GENERIC_NAME}: {name}"
+
+
+def client_name(plan: Plan) -> str:
+    """The client's name as a calendar may show it (``full`` only), or ''."""
+    return clean_text(plan.client.get("name") or "")
 
 
 def timezone_block(tzid: str, first: date, last: date) -> bytes:
@@ -224,11 +239,12 @@ def plan_to_ics(plan: Plan, *, audience: str = "client", privacy: str = "standar
     """A complete calendar of one plan."""
     _check_choices(audience, privacy)
     first, last = plan_span(plan)
+    view = _View(plan, audience, privacy, alarms)
     return b"".join(
         (
-            calendar_head(calendar_name(plan, audience)),
+            calendar_head(calendar_name(plan, audience, privacy), publish=view.organizer is not None),
             timezone_block(plan_zone_name(plan), first, last),
-            plan_events(plan, audience=audience, privacy=privacy, alarms=alarms),
+            b"".join(view.event(session) for session in plan.sessions),
             calendar_tail(),
         )
     )
@@ -299,7 +315,11 @@ class _View:
             title = clean_text(session.title) if self.full else _GENERIC_TITLES.get(session.kind, "Session")
             n, total = self.numbers.get(session.key, (1, 1))
             text = f"{title} {n} of {total}" if total > 1 else title
-        return f"{client_id(self.plan)}: {text}" if self.audience == "clinic" else text
+        if self.audience != "clinic":
+            return text
+        name = client_name(self.plan) if self.full else ""
+        who = f"{name} ({client_id(self.plan)})" if name else client_id(self.plan)
+        return f"{who}: {text}"
 
     def category(self, session: PlannedSession) -> str:
         """The session kind; "appointment" at minimal, where the kind would say what it is.
@@ -333,9 +353,9 @@ class _View:
     def _full_header(self, session: PlannedSession) -> list[str]:
         protocol = self.plan.protocol
         lines = [f"Protocol: {clean_text(protocol.title)} ({clean_text(protocol.id)} {clean_text(protocol.version)})"]
-        name = self.plan.client.get("name")
+        name = client_name(self.plan)
         if name:
-            lines.append(f"Client: {clean_text(name)}")
+            lines.append(f"Client: {name}")
         if session.dose is not None:
             lines.append(f"Planned dose: {_dose_text(session)}")
         if session.staff and self.audience == "client":

@@ -67,7 +67,12 @@ def atomic_output(path: Path, *, private: bool = False, durable: bool = True) ->
 
     A ``durable`` file is on disk before it gets its name. Callers writing
     thousands of files pass False and call ``flush_to_disk`` once at the end:
-    the rename alone already means no half-written file on interruption."""
+    the rename alone already means no half-written file on interruption.
+
+    A symbolic link is followed: the file it points to gets the new content and
+    the link stays a link."""
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
     folder = path.parent if str(path.parent) else Path(".")
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:

@@ -7,12 +7,13 @@ and field, never a value (plans hold personal data).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 from kapplan.io.files import read_input, write_file
 from kapplan.models.errors import Diagnostic, InputError, UsageError
-from kapplan.models.plan import PLAN_FORMAT, Plan
+from kapplan.models.plan import PLAN_FORMAT, READABLE_FORMATS, Plan
 
 PLAN_MAX_BYTES = 16 * 1024 * 1024
 _KNOWN_KINDS = ("protocol", "client", "clinic")
@@ -102,8 +103,10 @@ def _plan_problems(plan: Plan) -> list[tuple[tuple[str | int, ...], str, str]]:
     from kapplan.models.values import parse_duration, parse_identifier, parse_timezone
 
     problems: list[tuple[tuple[str | int, ...], str, str]] = []
-    if plan.format != PLAN_FORMAT:
-        problems.append((("format",), "KP104", f"plan format {plan.format} is not supported (expected {PLAN_FORMAT})"))
+    if plan.format not in READABLE_FORMATS:
+        readable = " and ".join(map(str, READABLE_FORMATS))
+        problems.append((("format",), "KP104",
+                         f"plan format {plan.format} is not supported (this kapplan reads formats {readable})"))
     try:
         uuid.UUID(plan.series)
     except ValueError:
@@ -125,17 +128,41 @@ def _plan_problems(plan: Plan) -> list[tuple[tuple[str | int, ...], str, str]]:
                 parse_duration(reminder.before)
             except PydanticCustomError:
                 problems.append((("sessions", i, "reminders", j, "before"), "KP120", "'before' is not a duration"))
+    for i, task in enumerate(plan.tasks):
+        if task.key in seen:
+            problems.append((("tasks", i, "key"), "KP106", "duplicate key (tasks and sessions share keys)"))
+        seen.add(task.key)
+        if task.window_start > task.due:
+            problems.append((("tasks", i, "window_start"), "KP112", "'window_start' must not be after 'due'"))
+    for i, decision in enumerate(plan.decisions):
+        if plan.session(decision.key) is None:
+            problems.append((("decisions", i, "key"), "KP112", "a decision must name a session of the plan"))
+        if decision.chosen is not None and decision.chosen not in decision.options:
+            problems.append((("decisions", i, "chosen"), "KP112", "'chosen' must be one of 'options'"))
     return problems
 
 
 def write_plan(path: Path | str, plan: Plan, *, keep_backup: bool = False) -> None:
     """Write ``plan`` atomically, readable by its owner only; with ``keep_backup``
-    the file it replaces is kept as ``PLAN.json.bak`` first."""
-    path = Path(path)
+    the file it replaces is kept as ``PLAN.json.bak`` first (beside the real
+    file when ``path`` is a symbolic link, which stays a link)."""
+    path = Path(os.path.realpath(path))
     if keep_backup:
         try:
             previous = path.read_bytes()
         except OSError as err:
             raise UsageError(f"{path}: cannot write the plan ({err.strerror or 'write failed'})") from None
         write_file(path.with_name(path.name + ".bak"), previous, private=True, what="cannot write the plan")
-    write_file(path, plan.to_json(), private=True, what="cannot write the plan")
+    current = plan if plan.format == PLAN_FORMAT else plan.model_copy(update={"format": PLAN_FORMAT})
+    write_file(path, current.to_json(), private=True, what="cannot write the plan")
+
+
+def plan_on_disk(path: Path) -> Plan | None:
+    """The plan a file holds, or None when there is no file or it is not a plan
+    (overwriting it then loses no record; the caller still keeps ``.bak``)."""
+    if not path.is_file():
+        return None
+    try:
+        return read_plan(path)
+    except InputError:
+        return None

@@ -387,12 +387,14 @@ def allow_unknown(ctx: LintContext) -> Iterator[Finding]:
                           did_you_mean(code, silenceable, cutoff=0.8) or "see 'kapplan rules'")
 
 
-@rule("KP220", "warning", "a session type that no step uses")
+@rule("KP220", "warning", "a session type that no step uses", whole=True)
 def unused_session(ctx: LintContext) -> Iterator[Finding]:
-    """A session type that no step or follow-up places is never planned: a
-    leftover, or a step that was meant to use it names another session."""
-    used = {s.session for s in ctx.protocol.schedule}
-    used |= {f.session for s in ctx.protocol.schedule for f in s.followed_by}
+    """A session type that no step or follow-up (of the schedule or of a
+    branch) places is never planned: a leftover, or a step that was meant to
+    use it names another session."""
+    steps = [*ctx.whole.schedule, *ctx.whole.branches.values()]
+    used = {s.session for s in steps}
+    used |= {f.session for s in steps for f in s.followed_by}
     for name in ctx.protocol.sessions:
         if name not in used:
             yield Finding(("sessions", name), f"session '{name}' is never scheduled", key=True)

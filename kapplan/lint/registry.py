@@ -17,6 +17,7 @@ from functools import cached_property
 
 from kapplan.io.documents import Document, Loc
 from kapplan.lint.shape import SessionGraph, build_graph, count_sessions
+from kapplan.models.branches import ProtocolPath, TooManyPaths, branch_cycle, every_path
 from kapplan.models.errors import Diagnostic
 from kapplan.models.protocol import Protocol, SessionType, Step
 
@@ -45,6 +46,7 @@ class Rule:
     summary: str
     rationale: str
     check: Check | None = None  # None: reported by kapplan.io.documents (KP1xx)
+    whole: bool = False  # checks the protocol as written once, not each branch path (SPEC §13)
 
     @property
     def silenceable(self) -> bool:
@@ -55,12 +57,14 @@ class Rule:
 RULES: dict[str, Rule] = {}
 
 
-def rule(code: str, severity: str, summary: str) -> Callable[[Check], Check]:
-    """Register a check; its docstring becomes the rule's rationale."""
+def rule(code: str, severity: str, summary: str, *, whole: bool = False) -> Callable[[Check], Check]:
+    """Register a check; its docstring becomes the rule's rationale. A ``whole`` rule reads
+    the protocol as written (branches included) once; every other rule runs on each branch
+    path as a series of its own."""
 
     def register(check: Check) -> Check:
         rationale = inspect.cleandoc(check.__doc__ or "").replace("``", "`")
-        RULES[code] = Rule(code, severity, summary, rationale, check)
+        RULES[code] = Rule(code, severity, summary, rationale, check, whole)
         return check
 
     return register
@@ -114,17 +118,19 @@ _structure("KP127", "unknown holiday calendar",
 
 def all_rules() -> dict[str, Rule]:
     """Every rule, KP1xx to KP3xx, in code order."""
-    from kapplan.lint import consistency, safety  # noqa: F401  (importing registers them)
+    from kapplan.lint import consistency, decisions, safety  # noqa: F401  (importing registers them)
 
     return dict(sorted(RULES.items()))
 
 
 class LintContext:
-    """What the rules share: the protocol, its document, derived lookups."""
+    """What the rules share: the protocol (one branch path of it, for path rules), the
+    protocol as written (``whole``), its document, derived lookups."""
 
-    def __init__(self, protocol: Protocol, doc: Document) -> None:
+    def __init__(self, protocol: Protocol, doc: Document, whole: Protocol | None = None) -> None:
         self.protocol = protocol
         self.doc = doc
+        self.whole = whole or protocol
 
     def kind_of(self, session: str) -> str | None:
         session_type = self.protocol.sessions.get(session)
@@ -154,20 +160,54 @@ class LintContext:
 
 
 def lint(protocol: Protocol, doc: Document) -> list[Diagnostic]:
-    """Every KP2xx/KP3xx diagnostic, located, minus the warnings ``allow:`` lists."""
-    context = LintContext(protocol, doc)
+    """Every KP2xx/KP3xx diagnostic, located, minus the warnings ``allow:`` lists.
+
+    A protocol with decisions is checked along every branch path: each path is
+    a series of its own, and what a rule finds on it is located in the file
+    where the offending step is written (schedule or branches), once."""
     allowed = set(protocol.allow)
-    out: list[Diagnostic] = []
-    for code, entry in all_rules().items():
-        if entry.check is None or (entry.silenceable and code in allowed):
-            continue
-        for finding in entry.check(context):
-            out.append(
-                doc.diagnostic(
-                    finding.loc, code, finding.message, severity=entry.severity, hint=finding.hint, key=finding.key
-                )
-            )
-    return sorted(out, key=lambda d: (d.line, d.column, d.code))
+    active = {code: entry for code, entry in all_rules().items()
+              if entry.check is not None and not (entry.silenceable and code in allowed)}
+    whole = LintContext(protocol, doc)
+    contexts = [LintContext(path.protocol, _PathDocument(doc, path.origins), protocol)
+                for path in branch_paths(protocol)]
+    out: dict[tuple[int, int, str, str], Diagnostic] = {}
+    for code, entry in active.items():
+        assert entry.check is not None
+        for context in [whole] if entry.whole else contexts:
+            for finding in entry.check(context):
+                found = context.doc.diagnostic(finding.loc, code, finding.message, severity=entry.severity,
+                                               hint=finding.hint, key=finding.key)
+                out.setdefault((found.line, found.column, code, found.message), found)
+    return sorted(out.values(), key=lambda d: (d.line, d.column, d.code))
+
+
+def branch_paths(protocol: Protocol) -> list[ProtocolPath]:
+    """The series the path rules check: the protocol itself, or each complete branch path
+    (none when the branches loop or are too many: KP233 reports that instead)."""
+    if not protocol.has_decisions:
+        origins = tuple(("schedule", i) for i in range(len(protocol.schedule)))
+        return [ProtocolPath(protocol, origins, None, ())]
+    if branch_cycle(protocol) is not None:
+        return []
+    try:
+        return every_path(protocol)
+    except TooManyPaths:
+        return []
+
+
+class _PathDocument(Document):
+    """The document seen through one branch path: ``("schedule", i, ...)`` of the path is
+    located where that step is written."""
+
+    def __init__(self, doc: Document, origins: tuple[tuple[str | int, ...], ...]) -> None:
+        super().__init__(doc.file, doc.data, doc.positions, doc.key_positions)
+        self.origins = origins
+
+    def position(self, loc: Loc, *, key: bool = False) -> tuple[int, int]:
+        if len(loc) >= 2 and loc[0] == "schedule" and isinstance(loc[1], int) and loc[1] < len(self.origins):
+            loc = (*self.origins[loc[1]], *loc[2:])
+        return super().position(loc, key=key)
 
 
 __all__ = [

@@ -4,10 +4,11 @@ Annotations stay real objects (no postponed evaluation): pydantic would
 otherwise evaluate every string when the classes are created, at start-up.
 """
 
+import re
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from kapplan.models.base import StrictModel
 from kapplan.models.values import (
@@ -28,9 +29,34 @@ MAX_WEIGHT_KG = Decimal(350)
 DEFAULT_AVAILABILITY: tuple[WeeklyWindow, ...] = (parse_weekly_window("Mon-Fri 09:00-17:00"),)
 
 
+# A video-call address shown in the client's guide as a link: web addresses
+# only, so a hand-made ``javascript:`` or ``file:`` link can never reach it.
+_WEB_ADDRESS = re.compile(r"^https?://[^\s<>\"'`\\]{1,2000}$")
+
+
+def _web_address(value: str) -> str:
+    if not _WEB_ADDRESS.match(value):
+        from pydantic_core import PydanticCustomError
+
+        raise PydanticCustomError("url", "must be a web address starting with https:// (or http://), without spaces")
+    return value
+
+
+TelehealthLinkT = Annotated[str, AfterValidator(_web_address)]
+
+
 class Person(StrictModel):
     name: str | None = None
     email: str | None = None
+
+
+class Contact(StrictModel):
+    """Whom the client calls: the clinic's phone and email, and the line for a
+    crisis or an urgent problem (shown first in the client's guide)."""
+
+    phone: str | None = None
+    email: str | None = None
+    urgent: str | None = None
 
 
 class Client(StrictModel):
@@ -48,6 +74,7 @@ class Client(StrictModel):
     unavailable: list[DateRangeT] = []
     holidays: HolidayCodeT | None = None
     location: str | None = None
+    telehealth_link: TelehealthLinkT | None = None
     therapist: Person | None = None
     prescriber: Person | None = None
 
@@ -82,6 +109,8 @@ class Clinic(StrictModel):
     closed: list[DateRangeT] = []
     holidays: HolidayCodeT | None = None
     location: str | None = None
+    contact: Contact | None = None
+    telehealth_link: TelehealthLinkT | None = None
 
     @field_validator("timezone", mode="plain")
     @classmethod
@@ -91,4 +120,4 @@ class Clinic(StrictModel):
         return parse_timezone(value)
 
 
-__all__ = ["Client", "Clinic", "DateRange", "Person"]
+__all__ = ["Client", "Clinic", "Contact", "DateRange", "Person"]

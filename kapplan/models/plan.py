@@ -7,13 +7,17 @@ Annotations stay real objects (no postponed evaluation): pydantic would
 otherwise evaluate every string when the classes are created, at start-up.
 """
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_serializer
 
-PLAN_FORMAT = 1
-Status = Literal["planned", "done", "missed", "cancelled"]
+PLAN_FORMAT = 2
+READABLE_FORMATS = (1, 2)
+"""Format 2 added ``tasks``, ``decisions`` and the ``tentative`` status (SPEC §13); a format-1
+file reads as a format-2 plan without them and is re-written only when a command changes it."""
+Status = Literal["planned", "tentative", "done", "missed", "cancelled"]
+TaskStatus = Literal["due", "done", "skipped"]
 
 
 class PlanModel(BaseModel):
@@ -72,6 +76,27 @@ class PlannedSession(PlanModel):
         return moment.isoformat()
 
 
+class Task(PlanModel):
+    """A questionnaire due on a date (a protocol ``measures`` entry), not a session."""
+
+    key: str
+    measure: str
+    instrument: str
+    due: date
+    window_start: date
+    status: TaskStatus = "due"
+
+
+class DecisionPoint(PlanModel):
+    """A decision session's choice: nothing after an open one is planned."""
+
+    key: str  # the decision session's key
+    prompt: str
+    options: list[str]
+    chosen: str | None = None
+    at: AwareDatetime | None = None  # when the choice was recorded
+
+
 class ProtocolRef(PlanModel):
     id: str
     version: str
@@ -110,6 +135,8 @@ class Plan(PlanModel):
     client: dict[str, Any]
     clinic: dict[str, Any] | None = None
     sessions: list[PlannedSession]
+    tasks: list[Task] = []
+    decisions: list[DecisionPoint] = []
     warnings: list[Warning_] = []
     deviations: list[Deviation] = []
     history: list[HistoryEntry] = []
@@ -117,8 +144,26 @@ class Plan(PlanModel):
     def session(self, key: str) -> PlannedSession | None:
         return next((s for s in self.sessions if s.key == key), None)
 
+    def task(self, key: str) -> Task | None:
+        return next((t for t in self.tasks if t.key == key), None)
+
+    def decision(self, key: str) -> DecisionPoint | None:
+        return next((d for d in self.decisions if d.key == key), None)
+
+    @property
+    def open_decision(self) -> DecisionPoint | None:
+        """The decision still to be made, if any: nothing after it is planned yet."""
+        return next((d for d in self.decisions if d.chosen is None), None)
+
+    def choices(self) -> dict[str, str]:
+        """Chosen option by decision session key."""
+        return {d.key: d.chosen for d in self.decisions if d.chosen is not None}
+
     def to_json(self) -> str:
-        return self.model_dump_json(indent=2, by_alias=True) + "\n"
+        """The plan file's text; ``tasks`` and ``decisions`` only when there are some, so a
+        plan without measures or decisions reads as format 1 wrote it."""
+        empty = {name for name in ("tasks", "decisions") if not getattr(self, name)}
+        return self.model_dump_json(indent=2, by_alias=True, exclude=empty or None) + "\n"
 
 
 def format_utc(moment: datetime) -> str:

@@ -90,6 +90,8 @@ class SessionType(StrictModel):
     reminders: list[Reminder] = []
     instructions: str | None = None
     notes: str | None = None
+    purpose: str | None = None
+    aftercare: str | None = None
 
     @property
     def display_title(self) -> str:
@@ -117,6 +119,24 @@ class FollowUp(StrictModel):
         return self.on is None or occurrence in self.on
 
 
+class Gate(StrictModel):
+    """``requires: [{step, from}]``: occurrences from ``from`` on wait until the
+    named step's last occurrence is marked done (a prescription renewal)."""
+
+    step: LocalIdT
+    from_: PositiveInt = Field(default=1, alias="from")
+
+    model_config = StrictModel.model_config | {"serialize_by_alias": True}
+
+
+class Decision(StrictModel):
+    """A choice made after the step's session (count 1): each option names the
+    ``branches`` steps to place next, possibly none (``stop: []``)."""
+
+    prompt: str
+    options: dict[LocalIdT, list[LocalIdT]] = Field(min_length=1)
+
+
 class Step(StrictModel):
     id: LocalIdT | None = None
     session: LocalIdT
@@ -127,10 +147,16 @@ class Step(StrictModel):
     per_week: PositiveInt | None = None
     within: DurationT | None = None
     followed_by: list[FollowUp] = []
+    requires: list[Gate] = []
+    decision: Decision | None = None
 
     @property
     def key(self) -> str:
         return self.id or self.session
+
+    def gate_for(self, occurrence: int) -> Gate | None:
+        """The gate occurrence ``n`` waits for, if any (the one starting latest in the list wins ties)."""
+        return next((g for g in reversed(self.requires) if occurrence >= g.from_), None)
 
     def session_keys(self) -> list[str]:
         """Every session key the step places, in placement order: each occurrence
@@ -142,6 +168,25 @@ class Step(StrictModel):
         return keys
 
     model_config = StrictModel.model_config | {"serialize_by_alias": True}
+
+
+class Measure(StrictModel):
+    """A questionnaire due as a task, not a session (SPEC §13)."""
+
+    id: LocalIdT | None = None
+    instrument: str
+    every: DurationT | None = None
+    at: list[LocalIdT] | None = None
+    from_: LocalIdT | None = Field(default=None, alias="from")
+    until: LocalIdT | None = None
+    window: DurationT | None = None
+
+    model_config = StrictModel.model_config | {"serialize_by_alias": True}
+
+    @property
+    def key(self) -> str:
+        """Task keys are ``<key>-<n>``: the id, else the instrument lower-cased ('-' kept)."""
+        return self.id if self.id is not None else self.instrument.strip().lower()
 
 
 class Constraints(StrictModel):
@@ -159,23 +204,48 @@ class Protocol(StrictModel):
     references: list[Reference] = []
     sessions: dict[LocalIdT, SessionType] = Field(min_length=1)
     schedule: list[Step] = Field(min_length=1)
+    branches: dict[LocalIdT, Step] = {}
+    measures: list[Measure] = []
     constraints: Constraints = Constraints()
     allow: list[str] = []
 
     def step(self, key: str) -> Step | None:
-        return next((s for s in self.schedule if s.key == key), None)
+        """A step of the schedule or, by its key, of ``branches``."""
+        found = next((s for s in self.schedule if s.key == key), None)
+        if found is None and key in self.branches:
+            return self.branch_step(key)
+        return found
+
+    def branch_step(self, key: str) -> Step:
+        """A branch step as it is placed: its id is its key under ``branches``."""
+        return self.branches[key].model_copy(update={"id": key})
+
+    @property
+    def has_decisions(self) -> bool:
+        return bool(self.branches) or any(s.decision is not None for s in self.schedule)
 
     def definition(self) -> dict[str, object]:
-        """The protocol as validated, in JSON form (embedded in plans)."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        """The protocol as validated, in JSON form (embedded in plans). The keys of SPEC §13
+        are left out while empty, so a protocol without them reads as it always has."""
+        data = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        for name in ("branches", "measures"):
+            if not data.get(name):
+                data.pop(name, None)
+        for step in [*data["schedule"], *data.get("branches", {}).values()]:
+            if not step.get("requires"):
+                step.pop("requires", None)
+        return data
 
 
 __all__ = [
     "Constraints",
+    "Decision",
     "Dose",
     "Duration",
     "FollowUp",
+    "Gate",
     "LoadedProtocol",
+    "Measure",
     "Protocol",
     "Range",
     "Reference",

@@ -20,6 +20,7 @@ from kapplan.models.plan import Deviation, Plan, PlannedReminder, PlannedSession
 from kapplan.models.protocol import LoadedProtocol, Protocol, SessionType
 from kapplan.planning.doses import DoseError, planned_dose
 from kapplan.planning.embedded import client_record, clinic_record
+from kapplan.planning.series import apply_gates, compute_tasks, decision_points, plan_path
 
 SERIES_NAMESPACE = uuid.UUID("6f1d3c0e-5b7a-4f43-9a8e-2c7d1e0b9a55")
 HORIZON_DAYS = 365  # SPEC §2: the search looks this far past the start date
@@ -166,9 +167,11 @@ def make_plan(
             f"client {client.id}: no {missing} given",
         )
     _check_weight(protocol, client)
+    path = plan_path(protocol)  # up to the first open decision (SPEC §13)
     # The engine relaxes upper bounds only when no strict plan exists.
-    result = run_schedule(build_request(protocol, client, clinic, allow_deviations=allow_deviations))
-    sessions = sessions_from_placements(result.placements, protocol, client, result.deviations)
+    result = run_schedule(build_request(path.protocol, client, clinic, allow_deviations=allow_deviations))
+    sessions = sessions_from_placements(result.placements, path.protocol, client, result.deviations)
+    sessions = apply_gates(sessions, path.protocol, bump=False)
     warnings = [Warning_(code=d.code, message=d.message) for d in loaded.warnings] + list(notes or [])
     return Plan(
         generator=f"kapplan {__version__}",
@@ -184,6 +187,8 @@ def make_plan(
         client=client_record(client),
         clinic=clinic_record(clinic),
         sessions=sessions,
+        tasks=compute_tasks(protocol, path, sessions, ZoneInfo(client.timezone)),
+        decisions=decision_points(path, protocol),
         warnings=warnings,
         deviations=list(result.deviations),
     )

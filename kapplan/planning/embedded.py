@@ -19,9 +19,17 @@ from kapplan.models.protocol import Protocol
 Model = TypeVar("Model", bound=BaseModel)
 
 
-def protocol_of(plan: Plan) -> Protocol:
-    """The embedded protocol, as validated when the plan was made."""
+def full_protocol_of(plan: Plan) -> Protocol:
+    """The embedded protocol as written, branches and all, as validated when the plan was made."""
     return _record(Protocol, plan.protocol.definition, "protocol")
+
+
+def protocol_of(plan: Plan) -> Protocol:
+    """The steps the plan places: the embedded protocol followed along the decisions
+    recorded so far (SPEC §13), as a protocol without decisions."""
+    from kapplan.models.branches import follow
+
+    return follow(full_protocol_of(plan), plan.choices()).protocol
 
 
 def readable_protocol(plan: Plan) -> Protocol | None:
