@@ -17,7 +17,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from kapplan.models.options import Audience, MarkStatus, Privacy, SchemaKind
+from kapplan.models.options import Audience, GuideFormat, MarkStatus, Privacy, SchemaKind
 
 if TYPE_CHECKING:
     from kapplan.batch import BatchSummary, RecordResult
@@ -279,6 +279,52 @@ def export_file(plan_path: str | Path, output: str | Path | None = None, *, audi
     return current, data
 
 
+def handout(plan: Plan, *, format: GuideFormat = "html", privacy: Privacy = "standard") -> str:
+    """The client's printable guide (SPEC §12): every visit's date, local time,
+    place or link, purpose, length, what to do before and after, and whom to
+    contact (the urgent line first). ``privacy`` as for calendars, except that
+    safety text is kept: below ``full`` medication words and doses are replaced
+    inside the sentence."""
+    from kapplan.export.guide import build_guide
+    from kapplan.export.guide_render import render_guide
+
+    if format not in ("html", "md"):
+        from kapplan.models.errors import UsageError
+
+        raise UsageError("the guide's format must be html or md")
+    return render_guide(build_guide(plan, privacy), format)
+
+
+def handout_file(plan_path: str | Path, output: str | Path | None = None, *, format: GuideFormat | None = None,
+                 privacy: Privacy = "standard") -> tuple[Plan, str]:
+    """``kapplan handout``: the guide of a plan file, written to ``output`` when given.
+
+    The format follows the output's extension (``.html``/``.htm``, ``.md``/
+    ``.markdown``) unless ``format`` says otherwise; without an output it is HTML."""
+    from kapplan.models.errors import UsageError
+
+    target = None if output is None else Path(output)
+    if target is not None and target.resolve() == Path(plan_path).resolve():
+        raise UsageError(f"{target}: that is the plan file itself; choose another output file")
+    chosen = format or _guide_format(target)
+    current = read_plan(plan_path)
+    text = handout(current, format=chosen, privacy=privacy)
+    if target is not None:
+        write_output(target, text)
+    return current, text
+
+
+def _guide_format(target: Path | None) -> GuideFormat:
+    from kapplan.models.errors import UsageError
+
+    suffix = ".html" if target is None else target.suffix.lower()
+    formats: dict[str, GuideFormat] = {".html": "html", ".htm": "html", ".md": "md", ".markdown": "md"}
+    if suffix in formats:
+        return formats[suffix]
+    raise UsageError(f"{target}: the guide is HTML or Markdown; name the output FILE.html or FILE.md "
+                     "(or give --format)")
+
+
 # --------------------------------------------------------------------------- after the series starts
 
 
@@ -455,6 +501,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "Audience",
     "ClientChanges",
+    "GuideFormat",
     "MarkStatus",
     "Privacy",
     "SchemaKind",
@@ -463,6 +510,8 @@ __all__ = [
     "client_from",
     "earliest_shape",
     "export_file",
+    "handout",
+    "handout_file",
     "file_lock",
     "list_protocols",
     "load_client",

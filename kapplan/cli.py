@@ -125,6 +125,11 @@ class Audience(StrEnum):
     clinic = "clinic"
 
 
+class GuideFormat(StrEnum):
+    html = "html"
+    md = "md"
+
+
 class Privacy(StrEnum):
     minimal = "minimal"
     standard = "standard"
@@ -378,6 +383,34 @@ def export(
         emit(data, None)
         return
     sys.stderr.write(f"{target}: {len(current.sessions)} session(s) exported\n")
+
+
+@app.command()
+def handout(
+    plan_file: Annotated[Path, typer.Argument(metavar="PLAN.json", help="A plan written by 'kapplan plan'.")],
+    output: OutputOpt = None,
+    format: Annotated[
+        GuideFormat | None, typer.Option("--format", help="html or md (default: from the extension; html).")
+    ] = None,
+    privacy: Annotated[Privacy, typer.Option(help="How much the guide may show.")] = Privacy.standard,
+) -> None:
+    """Write the client's printable guide: every visit, how to get ready, whom to call.
+
+    One self-contained HTML file (phone and print), or Markdown (-o guide.md)
+    for a clinic's own letters. --privacy as for calendars, except that
+    safety text stays: below full, medicine names and doses are replaced
+    inside the sentence; minimal names no person. Created owner-only.
+    """
+    from kapplan.api import handout_file
+
+    target = None if output in (None, "-") else Path(str(output))
+    current, text = handout_file(plan_file, target, format=_choice(format) if format else None,
+                                 privacy=_choice(privacy))
+    if target is None:
+        emit(text, None)
+        return
+    listed = sum(1 for s in current.sessions if s.status in ("planned", "tentative"))
+    sys.stderr.write(f"{target}: a guide to {listed} visit(s) written\n")
 
 
 @app.command()

@@ -13,5 +13,7 @@ Privacy = Literal["minimal", "standard", "full"]
 """How much a calendar may show at all (SPEC §8)."""
 MarkStatus = Literal["done", "missed", "cancelled"]
 """What happened to a session."""
+GuideFormat = Literal["html", "md"]
+"""The client's guide as one HTML file, or Markdown for a clinic's own letters."""
 SchemaKind = Literal["protocol", "client", "clinic", "plan"]
 """The file types with a JSON Schema."""
