@@ -181,6 +181,9 @@ UnavailableOpt = Annotated[
     list[str] | None, typer.Option("--unavailable", help="Date or DATE..DATE to avoid; adds to the file's list.")
 ]
 HolidaysOpt = Annotated[str | None, typer.Option("--holidays", help="Public holidays, e.g. US-NY.")]
+PreferOpt = Annotated[
+    list[str] | None, typer.Option("--prefer", help="Weekly window the client prefers, soft (repeatable).")
+]
 
 
 def emit(data: bytes | str, output: str | None) -> None:
@@ -285,6 +288,7 @@ def plan(
     available: AvailableOpt = None,
     unavailable: UnavailableOpt = None,
     holidays: HolidaysOpt = None,
+    prefer: PreferOpt = None,
     clinic: ClinicOpt = None,
     format: Annotated[PlanFormat | None, typer.Option("--format", help="Output format.")] = None,
     output: OutputOpt = None,
@@ -306,7 +310,10 @@ def plan(
     The client comes from --client FILE and/or the flags; a flag replaces the
     file's value, except --unavailable, which adds to the file's dates.
     Without --tz the system zone is used (with a note), without --start
-    tomorrow, without --available Mon-Fri 09:00-17:00. Output: a table, or
+    tomorrow, without --available Mon-Fri 09:00-17:00. Dates come first (the
+    earliest the rules allow), then each session's time of day: inside
+    --prefer windows (else the clinic's hours_preferred, else Mon-Fri
+    09:00-17:00), keeping the step's previous time where possible. Output: a table, or
     --format calendar|json|csv|ics; -o FILE picks the format from its
     extension ('-' is stdout) and is readable by its owner only. When no plan
     exists the exit code is 3 and the report names the session, what blocks
@@ -324,7 +331,7 @@ def plan(
         refuse_input_as_output(str(output), [protocol, client, clinic])
     with file_lock(str(output)) if to_file else contextlib.nullcontext():
         loaded = load_protocol(protocol)
-        changes = _client_changes(id, start, tz, weight, available, unavailable, holidays)
+        changes = _client_changes(id, start, tz, weight, available, unavailable, holidays, prefer)
         result = make_plan(loaded, client_from(client, changes), clinic, allow_deviations=allow_deviations)
         print_plan_notes(result)
         if fmt == "json" and to_file:
@@ -346,10 +353,11 @@ def _save_plan(result: "Plan", target: Path, *, force: bool, new_series: bool) -
 
 def _client_changes(id: str | None, start: str | None, tz: str | None, weight: str | None,
                     available: list[str] | None, unavailable: list[str] | None,
-                    holidays: str | None) -> "ClientChanges":
+                    holidays: str | None, prefer: list[str] | None = None) -> "ClientChanges":
     from kapplan.api import ClientChanges
 
-    return ClientChanges(id, start, tz, weight, list(available or []), list(unavailable or []), holidays)
+    return ClientChanges(id, start, tz, weight, list(available or []), list(unavailable or []), holidays,
+                         list(prefer or []))
 
 
 def render_plan(result: "Plan", fmt: str, audience: "options.Audience", privacy: "options.Privacy",

@@ -141,3 +141,53 @@ def test_without_a_preferred_fit_the_day_opens_at_the_preferred_start() -> None:
         "Mon 12-07 10:00"]
     assert starts(request([{"session": "visit"}], available="Mon-Sun 06:00-10:30", prefer=prefer)) == [
         "Mon 12-07 06:00"]
+
+
+# --------------------------------------------------------------------------- where preferences come from
+
+
+def test_prefer_flags_are_repeatable_and_soft() -> None:
+    assert planned("iv-ketamine-trd", *ANY_HOUR, "--prefer", "Mon-Fri 14:00-18:00", "--prefer", "Sat 10:00-12:00") == [
+        ("screening-1", "2026-12-07", "14:00"),
+        ("infusion-1", "2026-12-08", "14:00"),
+        ("infusion-2", "2026-12-10", "14:00"),
+        ("infusion-3", "2026-12-12", "10:00"),  # Saturday's own window
+        ("infusion-4", "2026-12-15", "14:00"),
+        ("infusion-5", "2026-12-17", "14:00"),
+        ("infusion-6", "2026-12-19", "10:00"),
+    ]
+    # a preference nothing fits never makes a plan infeasible
+    assert [t for _, _, t in planned("iv-ketamine-trd", "--prefer", "Sun 05:00-06:00")] == ["09:00"] * 7
+
+
+def test_a_client_file_prefer_and_a_clinic_hours_preferred(tmp_path) -> None:
+    client = tmp_path / "client.yaml"
+    client.write_text("kind: client\nid: C-1\ntimezone: America/New_York\nstart: 2026-12-07\nweight: 72 kg\n"
+                      "availability: [Mon-Sun 06:00-22:00]\nprefer: [Mon-Fri 11:00-13:00]\n")
+    clinic = tmp_path / "clinic.yaml"
+    clinic.write_text("kind: clinic\nid: north\ntimezone: America/Chicago\nhours: [Mon-Sun 05:00-21:00]\n"
+                      "hours_preferred: [Mon-Sun 07:00-09:00]\n")
+    def times(*flags: str) -> set[str]:
+        result = runner.invoke(app, ["plan", "iv-ketamine-trd", "--format", "json", *flags],
+                               env={"SOURCE_DATE_EPOCH": "1795000000"})
+        assert result.exit_code == 0, result.output
+        return {s["start"][11:16] for s in json.loads(result.stdout)["sessions"]}
+    assert times("--client", str(client)) == {"11:00"}
+    # the clinic's preference (Chicago 07:00 = New York 08:00) applies only without the client's
+    assert times("--client", str(client), "--clinic", str(clinic)) == {"11:00"}
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(client.read_text().replace("prefer: [Mon-Fri 11:00-13:00]\n", ""))
+    assert times("--client", str(plain), "--clinic", str(clinic)) == {"08:00"}
+
+
+def test_a_roster_prefer_column_splits_its_windows_by_bar(tmp_path) -> None:
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id,protocol,start,timezone,weight,availability,prefer\n"
+                      'C-1,iv-ketamine-trd,2026-12-07,America/New_York,72 kg,Mon-Sun 06:00-22:00,'
+                      '"Mon-Fri 15:00-18:00 | Sat 07:00-09:00"\n')
+    result = runner.invoke(app, ["batch", str(roster), "--out", str(tmp_path / "out"), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    plan = json.loads((tmp_path / "out" / "C-1.plan.json").read_text())
+    assert plan["client"]["prefer"] == ["Mon,Tue,Wed,Thu,Fri 15:00-18:00", "Sat 07:00-09:00"]
+    assert [(s["start"][:10], s["start"][11:16]) for s in plan["sessions"]][2:4] == [
+        ("2026-12-10", "15:00"), ("2026-12-12", "07:00")]
