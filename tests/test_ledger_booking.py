@@ -195,9 +195,10 @@ def test_a_booked_plan_keeps_its_ledger(tmp_path: Path) -> None:
     assert "another ledger" in err
     moved = tmp_path / "moved.ledger"
     ledger.rename(moved)
-    code, out, err = run("status", plan_file)
-    assert code == 0
-    assert "cannot be reached" in err
+    for command in (("status", plan_file), ("export", plan_file), ("handout", plan_file)):
+        code, out, err = run(*command)
+        assert code == 0, (command, err)
+        assert "cannot be reached" in err
     code, _, err = run("mark", plan_file, "preparation-1", "missed")
     assert code == 2
     assert "cannot be reached" in err
