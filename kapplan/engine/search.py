@@ -385,7 +385,7 @@ class Engine(Bounds):
                     blame.add(p, exact=False)
                     return False
             md = self.cfg.min_dosing
-            if md is not None and md.calendar and md.days > 0:
+            if entry.dosing and md is not None and md.calendar and md.days > 0:
                 i = bisect_left(self.dosing_days, (d - md.days + 1, -1))
                 if i < len(self.dosing_days) and self.dosing_days[i][0] < d + md.days:
                     p = self.dosing_days[i][1]
