@@ -12,7 +12,7 @@ what its job uses, which keeps start-up fast (SPEC §9).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from kapplan.lint.checks import ValidationReport
     from kapplan.lint.registry import Rule
     from kapplan.lint.shape import ProtocolSummary, ShapePoint
+    from kapplan.models.booking import Booking
     from kapplan.models.changes import ClientChanges
     from kapplan.models.client import Client, Clinic
     from kapplan.models.plan import Plan
@@ -129,8 +130,12 @@ def make_plan(
     now: datetime | None = None,
     allow_deviations: bool = False,
     reproducible: bool | None = None,
+    bookings: Sequence[Booking] = (),
 ) -> Plan:
     """Plan one client's series under a protocol (SPEC §2).
+
+    ``bookings``: other series' bookings in ``clinic`` (SPEC §11), busy time
+    for its staff and rooms when the clinic lists them.
 
     ``now`` (aware; default: the current time, or SOURCE_DATE_EPOCH when set)
     is the plan's ``created`` and decides the default start (tomorrow in the
@@ -155,7 +160,7 @@ def make_plan(
     if reproducible is None:
         reproducible = reproducible_epoch() is not None
     return build(loaded, resolved, site, now=moment, allow_deviations=allow_deviations,
-                 reproducible=reproducible, notes=notes)
+                 reproducible=reproducible, notes=notes, bookings=bookings)
 
 
 def _aware_now(now: datetime | None) -> datetime:

@@ -30,11 +30,15 @@ class KapplanGroup(TyperGroup):
 
     def invoke(self, ctx: Any) -> Any:
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            sys.stdout.flush()  # a full or closed output fails here, not silently at exit
+            return result
         except _passthrough_exceptions():
             raise
         except KeyboardInterrupt:
             _fail_plain("interrupted", 130)
+        except OSError as err:  # the environment, not kapplan: a full disk, a closed stream
+            _fail_plain(f"cannot write the output ({err.strerror or err})", 2)
         except Exception as err:  # the one place errors become exit codes
             from kapplan.models.errors import KapplanError
 
@@ -592,11 +596,33 @@ def rules(
     sys.stdout.write("\n".join(rule_text(registry[code.upper()]) for code in codes))
 
 
+class _ClosedOutput:
+    """Standard output when the process was started without one: writing to it
+    is an environment failure (exit 2), not an internal error."""
+
+    def write(self, _data: str) -> int:
+        import errno
+
+        raise OSError(errno.EBADF, "standard output is closed")
+
+    @property
+    def buffer(self) -> "_ClosedOutput":
+        return self
+
+    def flush(self) -> None:
+        return None
+
+    def isatty(self) -> bool:
+        return False
+
+
 def main() -> None:
     """Console-script entry point."""
     from kapplan.startup import before_exit, tune_short_run
 
     tune_short_run()
+    if sys.stdout is None:  # started with standard output closed (`kapplan ... >&-`)
+        sys.stdout = _ClosedOutput()
     try:
         app(prog_name="kapplan")
     finally:

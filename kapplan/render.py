@@ -277,15 +277,17 @@ def _dose_rule_text(dose: Dose) -> str:
 def _session_branch(tree: Any, name: str, session: SessionType) -> None:
     from rich.markup import escape
 
-    from kapplan.models.values import format_days
+    from kapplan.models.values import format_days, format_minutes
 
     facts = [session.kind, str(session.duration), session.setting]
     facts += [f"observation {session.observation}"] if session.observation else []
     facts += [format_days(frozenset(session.days))] if session.days is not None else []
     facts += [f"starts {session.time}"] if session.time else []
     branch = tree.add(f"[bold]{escape(name)}[/bold] {escape(session.display_title)} — {escape(', '.join(facts))}")
-    for label in ("staff", "assessments", "checklist", "monitoring"):
-        values = getattr(session, label)
+    staff = [role if minutes is None else f"{role} (first {format_minutes(minutes)})"
+             for role, minutes in session.needs]
+    for label, values in (("staff", staff), ("assessments", session.assessments),
+                          ("checklist", session.checklist), ("monitoring", session.monitoring)):
         if values:
             branch.add(f"{label}: {escape(', '.join(values))}")
     if session.dose:
