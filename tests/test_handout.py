@@ -337,3 +337,21 @@ def test_any_text_anywhere_gives_a_well_formed_guide(plan_file, title, purpose, 
         if level != "full":
             for text in (visible_text(document), markdown):
                 assert not mentions_medication_or_dose(unicodedata.normalize("NFKC", text))
+
+
+def test_assigned_clinic_staff_are_named_at_standard_never_by_email(tmp_path):
+    plan_path = tmp_path / "staffed.json"
+    made = runner.invoke(app, ["plan", str(PROTOCOL), "--client", str(CLIENT), "--clinic",
+                               str(DATA / "clinic_los_angeles_named_staff_with_emails.yaml"), "-o", str(plan_path)])
+    assert made.exit_code == 0, made.output
+    plan = api.read_plan(plan_path)
+    assert {a.id for s in plan.sessions for a in s.assigned or []} == {"mara", "lee"}
+    standard = visible_text(api.handout(plan))
+    assert "Your therapist (Mara Okafor) and a nurse (Lee Park)." in standard
+    for level in LEVELS:
+        for fmt in ("html", "md"):
+            document = api.handout(plan, privacy=level, format=fmt)
+            assert "@westside.example" not in document
+            if level == "minimal":
+                assert "Okafor" not in document
+                assert "Lee Park" not in document
