@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from kapplan.models.client import Client, Clinic
     from kapplan.models.plan import Plan
     from kapplan.models.protocol import LoadedProtocol, Protocol
+    from kapplan.models.reports import MarkOutput, RescheduleOutput, StatusOutput
 
 
 
@@ -423,6 +424,31 @@ def reschedule_file(
     return outcome
 
 
+def status_document(plan: Plan, report: StatusReport, file: str | Path) -> StatusOutput:
+    """``kapplan status --format json``: the report as a document (``kapplan schema status``)."""
+    from kapplan.lifecycle.outputs import status_output
+
+    return status_output(plan, report, str(file))
+
+
+def mark_document(outcome: MarkOutcome, key: str, file: str | Path) -> MarkOutput:
+    """``kapplan mark --format json`` (``kapplan schema mark``)."""
+    from kapplan.lifecycle.outputs import mark_output
+
+    return mark_output(outcome, key, str(file), _backup_name(file))
+
+
+def reschedule_document(outcome: RescheduleOutcome, file: str | Path, *, dry_run: bool = False) -> RescheduleOutput:
+    """``kapplan reschedule --format json``, ``--dry-run`` included (``kapplan schema reschedule``)."""
+    from kapplan.lifecycle.outputs import reschedule_output
+
+    return reschedule_output(outcome, str(file), dry_run=dry_run, backup=_backup_name(file))
+
+
+def _backup_name(file: str | Path) -> str:
+    return f"{file}.bak"
+
+
 def _date_option(flag: str, value: date | str | None) -> date | None:
     if value is None or isinstance(value, date):
         return value
@@ -524,15 +550,18 @@ __all__ = [
     "load_protocol",
     "make_plan",
     "mark",
+    "mark_document",
     "mark_file",
     "plan_csv",
     "read_plan",
     "reschedule",
+    "reschedule_document",
     "reschedule_file",
     "rules",
     "save_plan",
     "schema",
     "status",
+    "status_document",
     "validate",
     "write_output",
     "write_plan",

@@ -145,6 +145,10 @@ class SchemaKind(StrEnum):
     client = "client"
     clinic = "clinic"
     plan = "plan"
+    status = "status"
+    mark = "mark"
+    reschedule = "reschedule"
+    batch_summary = "batch-summary"
 
 
 class MarkStatus(StrEnum):
@@ -155,6 +159,9 @@ class MarkStatus(StrEnum):
 
 OutputOpt = Annotated[
     str | None, typer.Option("--output", "-o", help="Write to FILE ('-' for stdout); format from the extension.")
+]
+FormatOpt = Annotated[
+    TextFormat, typer.Option("--format", help="text, or json for scripts (shape: 'kapplan schema COMMAND').")
 ]
 AudienceOpt = Annotated[Audience, typer.Option(help="Who the calendar is for.")]
 PrivacyOpt = Annotated[Privacy, typer.Option(help="How much the calendar may show.")]
@@ -487,6 +494,7 @@ def mark(
     at: Annotated[
         str | None, typer.Option("--at", help="Actual start: ISO 8601, or local time in the client's zone.")
     ] = None,
+    format: FormatOpt = TextFormat.text,
 ) -> None:
     """Record what happened to a session.
 
@@ -497,20 +505,39 @@ def mark(
     from kapplan.api import mark_file
 
     outcome = mark_file(plan_file, key, _choice(status), at=at)
+    if format is TextFormat.json:
+        from kapplan.api import mark_document
+
+        _print_document(mark_document(outcome, key, plan_file))
     sys.stderr.write(f"{outcome.message}\n")
     for warning in outcome.warnings:
         sys.stderr.write(f"deviation: {warning}\n")
 
 
 @app.command()
-def status(plan_file: Annotated[Path, typer.Argument(metavar="PLAN.json")]) -> None:
+def status(
+    plan_file: Annotated[Path, typer.Argument(metavar="PLAN.json")],
+    format: FormatOpt = TextFormat.text,
+) -> None:
     """Show a plan with statuses, what is next, and deviations."""
     from kapplan.api import read_plan
     from kapplan.api import status as status_of
-    from kapplan.render import status_text
 
     current = read_plan(plan_file)
-    sys.stdout.write(status_text(current, status_of(current)))
+    report = status_of(current)
+    if format is TextFormat.json:
+        from kapplan.api import status_document
+
+        _print_document(status_document(current, report, plan_file))
+        return
+    from kapplan.render import status_text
+
+    sys.stdout.write(status_text(current, report))
+
+
+def _print_document(document: Any) -> None:
+    """A --format json document (a pydantic model; its schema is in 'kapplan schema')."""
+    sys.stdout.write(document.model_dump_json(indent=2) + "\n")
 
 
 @app.command()
@@ -531,6 +558,7 @@ def reschedule(
         typer.Option("--allow-deviations", help="When no strict re-plan exists, relax upper bounds and record it."),
     ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the changes without writing.")] = False,
+    format: FormatOpt = TextFormat.text,
 ) -> None:
     """Re-plan the remaining sessions after what happened.
 
@@ -544,7 +572,12 @@ def reschedule(
     changes = _client_changes(None, start, tz, weight, available, unavailable, holidays)
     outcome = reschedule_file(plan_file, dry_run=dry_run, changes=changes, clinic=clinic, from_date=from_,
                               allow_deviations=allow_deviations)
-    sys.stdout.write(reschedule_text(outcome))
+    if format is TextFormat.json:
+        from kapplan.api import reschedule_document
+
+        _print_document(reschedule_document(outcome, plan_file, dry_run=dry_run))
+    else:
+        sys.stdout.write(reschedule_text(outcome))
     if outcome.note:
         sys.stderr.write(outcome.note + "\n")
     print_deviations(outcome.plan)
@@ -557,7 +590,9 @@ def reschedule(
 
 @app.command()
 def schema(
-    kind: Annotated[SchemaKind, typer.Argument(metavar="protocol|client|clinic|plan", help="The file type.")],
+    kind: Annotated[SchemaKind, typer.Argument(
+        metavar="KIND", help="protocol, client, clinic, plan; or the JSON output of status, mark, reschedule, "
+        "batch-summary.")],
 ) -> None:
     """Print the JSON Schema of a file type (for editor integration)."""
     import json

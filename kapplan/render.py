@@ -382,7 +382,8 @@ def batch_reporter(roster: str, *, progress: bool) -> Iterator[Callable[[RecordR
 
     def failure_line(result: RecordResult) -> str:
         who = escape(result.id) if result.id else f"record {result.number}"
-        return f"[red]{escape(roster)}:{result.row}:[/red] {who}: {escape(result.error or 'failed')}"
+        code = f" {escape(result.code)}" if result.code else ""
+        return f"[red]{escape(roster)}:{result.row}:{code}[/red] {who}: {escape(result.error or 'failed')}"
 
     if not progress:
         console = stderr_console()

@@ -25,7 +25,7 @@ SUMMARY_NAME = "summary.json"
 def store(outcome: Outcome, out: Path, formats: tuple[str, ...]) -> RecordResult:
     """Write one record's files (atomically, owner-only) and describe it for the summary."""
     names: list[str] = []
-    error = outcome.error
+    error, code = outcome.error, outcome.code
     if error is None and outcome.id is not None:
         for kind in formats:
             name = f"{outcome.id}{SUFFIXES[kind]}"
@@ -33,6 +33,7 @@ def store(outcome: Outcome, out: Path, formats: tuple[str, ...]) -> RecordResult
                 atomic_write(out / name, outcome.outputs[SUFFIXES[kind]], private=True, durable=False)
             except OSError as err:
                 error = f"{name} cannot be written ({err.strerror or 'write failed'})"
+                code = "write-failed"
                 break
             names.append(name)
     ok = error is None
@@ -47,6 +48,7 @@ def store(outcome: Outcome, out: Path, formats: tuple[str, ...]) -> RecordResult
         last=outcome.last if ok else None,
         files=tuple(names),
         error=error,
+        code=None if error is None else code or "internal",
     )
 
 
