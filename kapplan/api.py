@@ -253,6 +253,14 @@ def write_output(path: str | Path, data: bytes | str, *, private: bool = True) -
     write_file(Path(path), data, private=private)
 
 
+def refuse_input_as_output(output: str | Path, inputs: Iterable[str | Path | None]) -> None:
+    """Raise UsageError (exit 2) when ``output`` names the same file as one of
+    ``inputs`` (resolved path or inode; a bundled protocol id names no file)."""
+    from kapplan.io.files import refuse_input_as_output as refuse
+
+    refuse(output, [source for source in inputs if source is not None and Path(source).exists()])
+
+
 @contextlib.contextmanager
 def file_lock(path: str | Path, *, wait: float | None = None) -> Iterator[Path]:
     """Hold a file that will be read and then replaced, against other kapplan
@@ -276,8 +284,11 @@ def export_file(plan_path: str | Path, output: str | Path | None = None, *, audi
     target = None if output is None else Path(output)
     if target is not None and target.suffix.lower() not in (".ics", ".ical"):
         raise UsageError(f"{target}: export writes iCalendar; name the output FILE.ics, or '-' for stdout")
-    if target is not None and target.resolve() == Path(plan_path).resolve():
-        raise UsageError(f"{target}: that is the plan file itself; choose another output file")
+    if target is not None:
+        from kapplan.io.files import same_file
+
+        if same_file(target, plan_path):
+            raise UsageError(f"{target}: that is the plan file itself; choose another output file")
     current = read_plan(plan_path)
     data = calendar(current, audience=audience, privacy=privacy, alarms=alarms)
     if target is not None:
@@ -310,8 +321,11 @@ def handout_file(plan_path: str | Path, output: str | Path | None = None, *, for
     from kapplan.models.errors import UsageError
 
     target = None if output is None else Path(output)
-    if target is not None and target.resolve() == Path(plan_path).resolve():
-        raise UsageError(f"{target}: that is the plan file itself; choose another output file")
+    if target is not None:
+        from kapplan.io.files import same_file
+
+        if same_file(target, plan_path):
+            raise UsageError(f"{target}: that is the plan file itself; choose another output file")
     chosen = format or _guide_format(target)
     current = read_plan(plan_path)
     text = handout(current, format=chosen, privacy=privacy)
@@ -554,6 +568,7 @@ __all__ = [
     "mark_file",
     "plan_csv",
     "read_plan",
+    "refuse_input_as_output",
     "reschedule",
     "reschedule_document",
     "reschedule_file",

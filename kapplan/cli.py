@@ -315,11 +315,13 @@ def plan(
     """
     import contextlib
 
-    from kapplan.api import client_from, file_lock, load_protocol, make_plan
+    from kapplan.api import client_from, file_lock, load_protocol, make_plan, refuse_input_as_output
     from kapplan.render import print_plan_notes
 
     fmt = output_format(output, format.value if format else None)
     to_file = output not in (None, "-")
+    if to_file:
+        refuse_input_as_output(str(output), [protocol, client, clinic])
     with file_lock(str(output)) if to_file else contextlib.nullcontext():
         loaded = load_protocol(protocol)
         changes = _client_changes(id, start, tz, weight, available, unavailable, holidays)
@@ -480,7 +482,8 @@ def batch(
     if summary.failed:
         stop = "; stopped at the first (--fail-fast)" if summary.stopped else ""
         raise BatchFailedError(
-            f"{summary.failed} of {summary.records} record(s) failed{stop}; {summary.ok} planned (see {summary.path})"
+            f"{summary.failed} of {summary.records} record(s) failed{stop}; {summary.ok} planned "
+            f"({', '.join(f'{n} {what}' for what, n in summary.outcomes.items())}; see {summary.path})"
         )
     if report != TextFormat.json:
         batch_summary_line(summary, folder)

@@ -413,7 +413,10 @@ def batch_summary_line(summary: BatchSummary, out: Path) -> None:
     """The one-line outcome of a batch that had no failed record."""
     from rich.markup import escape
 
-    stderr_console().print(f"{summary.ok} record(s) planned into {escape(str(out))} (see {escape(str(summary.path))})")
+    counts = ", ".join(f"{n} {what}" for what, n in summary.outcomes.items())
+    stderr_console().print(
+        f"{summary.ok} record(s) planned into {escape(str(out))}: {counts} (see {escape(str(summary.path))})"
+    )
 
 
 def rule_text(rule: Rule) -> str:

@@ -20,6 +20,7 @@ from kapplan.models.errors import InputError, KapplanError, UsageError
 
 if TYPE_CHECKING:
     from kapplan.models.client import Client
+    from kapplan.models.plan import Plan
     from kapplan.models.protocol import LoadedProtocol
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class Outcome:
     protocol: str | None = None
     error: str | None = None
     code: str | None = None  # set with every error: KPxxx or a named class (SPEC §14)
+    disposition: str | None = None  # new, kept or replanned (over an earlier run's plan)
     sessions: int = 0
     first: date | None = None
     last: date | None = None
@@ -68,6 +70,7 @@ class RecordResult:
     files: tuple[str, ...]
     error: str | None
     code: str | None = None
+    outcome: str | None = None  # new, kept or replanned
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -75,6 +78,7 @@ class RecordResult:
             "row": self.row,
             "id": self.id,
             "status": "ok" if self.ok else "failed",
+            "outcome": self.outcome,
             "protocol": self.protocol,
             "sessions": self.sessions,
             "first": self.first.isoformat() if self.first else None,
@@ -273,17 +277,32 @@ def _plan_into(outcome: Outcome, loaded: LoadedProtocol, client: Client, setting
     from kapplan.api import calendar, make_plan
     from kapplan.export.ics import plan_events, plan_span, plan_zone_name
 
-    plan = make_plan(loaded, client, settings.clinic, now=settings.now, reproducible=settings.reproducible)
+    fresh = make_plan(loaded, client, settings.clinic, now=settings.now, reproducible=settings.reproducible)
+    plan = _continued(outcome, fresh, client, settings)
     outcome.sessions = len(plan.sessions)
     if plan.sessions:  # sorted by start, each start in the client's local time
         outcome.first, outcome.last = plan.sessions[0].start.date(), plan.sessions[-1].start.date()
     if "ics" in settings.formats:
         outcome.outputs[SUFFIXES["ics"]] = calendar(plan, audience=settings.audience, privacy=settings.privacy)
-    if "json" in settings.formats:
+    if "json" in settings.formats or outcome.disposition == "replanned":
         outcome.outputs[SUFFIXES["json"]] = plan.to_json().encode("utf-8")
     if settings.combined:
         outcome.events = plan_events(plan, audience="clinic", privacy=settings.privacy, alarms=False)
         outcome.zone, outcome.span = plan_zone_name(plan), plan_span(plan)
+
+
+def _continued(outcome: Outcome, fresh: Plan, client: Client, settings: BatchSettings) -> Plan:
+    """The record's plan over what an earlier run left in --out: its series and
+    history kept, re-planned only when its inputs changed (SPEC §14)."""
+    from kapplan.io.plan_files import plan_on_disk
+    from kapplan.lifecycle.records import continue_record
+
+    earlier = None
+    if settings.out is not None and outcome.id is not None:
+        earlier = plan_on_disk(settings.out / f"{outcome.id}{SUFFIXES['json']}")
+    plan, outcome.disposition = continue_record(earlier, fresh, now=settings.now, client=client,
+                                                clinic=settings.clinic)
+    return plan
 
 
 def _reason(err: Exception) -> str:
