@@ -28,7 +28,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from kapplan.export.ics import clean_text, is_sensitive, load_zone, plan_zone_name, reminder_offset, session_numbers
+from kapplan.export.ics import clean_text, is_sensitive, load_zone, plan_zone_name, reminder_offset
+from kapplan.export.numbers import session_numbers
 from kapplan.models.plan import Plan, PlannedSession
 from kapplan.models.protocol import Protocol, SessionType
 from kapplan.models.sensitive import soften
