@@ -40,7 +40,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from kapplan.engine.layout import Layout
-from kapplan.engine.resources import CapacityRules, Resources
+from kapplan.engine.resources import BusyIndex, CapacityRules, Resources
 from kapplan.engine.search import INF, BudgetExhausted, Engine, Settings
 from kapplan.engine.slots import Calendar, ClinicHours, blocked_days, instant_ceil, instant_of, moment_of
 from kapplan.models.booking import Assignment
@@ -314,6 +314,7 @@ def _first_that_works(waiting: list[date], works: Callable[[date], bool | None],
 
 
 __all__ = [
+    "BusyIndex",
     "CapacityRules",
     "ClinicRules",
     "Explanation",
