@@ -210,6 +210,11 @@ def _failure(context: _Context, engine: Engine, outcome: bool | None) -> Infeasi
 def schedule(request: ScheduleRequest) -> ScheduleResult:
     """The best plan, or InfeasibleError explaining what blocks it."""
     context = _Context(request)
+    if context.resources is not None:
+        never = context.resources.unstaffable()
+        if never:
+            pos, why = never[0]
+            raise InfeasibleError(Explanation(session=context.layout.entries[pos].key, blockers=[why]))
     if context.resources is not None and context.resources.continuity_roles():
         from kapplan.engine.continuity import schedule_with_continuity
 
@@ -265,6 +270,8 @@ def earliest_workable_start(request: ScheduleRequest, limit_days: int = 365) -> 
     ends later), so such days are searched only once the next one has a plan.
     """
     context = _Context(request, extra_days=limit_days)
+    if context.resources is not None and context.resources.unstaffable():
+        return None  # no start date helps a session no one can serve
     calendar = context.calendar
     masks = [calendar.table(entry.shape).mask() for entry in context.layout.entries if entry.pos not in context.fixed]
     if not all(masks):

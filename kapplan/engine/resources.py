@@ -253,6 +253,7 @@ class Resources:
         self._own: dict[tuple[int, int], list[int]] = {}  # (member, day) -> own positions
         self._cache: dict[tuple[int, int], Choice] = {}  # admitted, not yet placed
         self.blame: list[int] = []  # own positions behind the latest refusal (max_per_day)
+        self._days: dict[tuple[int, int], bool] = {}  # (position, client day) -> someone could work then
 
     def fork(self, fixed: Mapping[str, tuple[int, ...]] | None = None, sticky: frozenset[str] = frozenset()
              ) -> Resources:
@@ -262,12 +263,63 @@ class Resources:
         other.fixed = dict(fixed or {})
         other.sticky = set(sticky)
         other.choice, other._own, other._cache, other.blame = {}, {}, {}, []
+        other._days = {}
         return other
 
     # ------------------------------------------------------------------ the search's questions
 
     def involved(self, pos: int) -> bool:
         return bool(self.needs[pos]) or self.wants_room[pos]
+
+    def day_open(self, pos: int, lo: int, hi: int) -> bool:
+        """Whether, for every need, someone who may fill it works a long enough stretch
+        within [lo, hi) (a client's day): a cheap test that skips whole days of leave,
+        closures and days off before any start is tried."""
+        key = (pos, lo)
+        found = self._days.get(key)
+        if found is None:
+            found = self._days[key] = all(
+                any(self._works_within(p, lo, hi, self._need_minutes(pos, need)) for p in self._candidates(need.role))
+                for need in self.needs[pos])
+        return found
+
+    def _need_minutes(self, pos: int, need: Need) -> int:
+        return self.duration[pos] if need.minutes is None else min(need.minutes, self.duration[pos])
+
+    def _candidates(self, role: str) -> Sequence[int]:
+        fixed = self.fixed.get(role)
+        return fixed if fixed is not None else self.holders.get(role, ())
+
+    def _works_within(self, person: int, lo: int, hi: int, minutes: int) -> bool:
+        member = self.members[person]
+        for day in range(member.clock.day_of(lo), member.clock.day_of(hi - 1) + 1):
+            if any(min(b, hi) - max(a, lo) >= minutes for a, b in member.spans(day)):
+                return True
+        return False
+
+    def unstaffable(self) -> list[tuple[int, str]]:
+        """Positions no one at the clinic could ever serve, whatever the time, with why."""
+        out = []
+        for pos, needs in enumerate(self.needs):
+            if self.wants_room[pos] and not any(r.kinds is None or self.kind[pos] in r.kinds for r in self.rooms):
+                out.append((pos, f"no room of the clinic serves {self.kind[pos]} sessions"))
+            elif needs and self._match(pos, 0, []) is None:
+                roles = ", ".join(n.role for n in needs)
+                out.append((pos, f"no one at the clinic can fill {roles} (different people unless 'combine' "
+                                 "allows a pair)"))
+        return out
+
+    def _match(self, pos: int, i: int, chosen: list[int]) -> list[int] | None:
+        """People for needs i.. by role and distinctness alone."""
+        needs = self.needs[pos]
+        if i == len(needs):
+            return chosen
+        for person in self._candidates(needs[i].role):
+            if self._distinct(pos, person, needs[i].role, chosen):
+                found = self._match(pos, i + 1, [*chosen, person])
+                if found is not None:
+                    return found
+        return None
 
     def admit(self, pos: int, s: int) -> bool:
         """A person for every need and a room when one is needed, at start ``s``."""
