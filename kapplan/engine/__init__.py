@@ -35,7 +35,7 @@ least-late plan found is returned, not necessarily the least late there is.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -50,6 +50,9 @@ from kapplan.models.protocol import Protocol
 from kapplan.models.values import DateRange, WeeklyWindow
 
 DEFAULT_BUDGET = 40_000
+CONTINUITY_CONFIRMATIONS = 4
+"""Later start dates the scan confirms with the full choice of one person per
+continuity role (each a few searches) before it answers "none found"."""
 SCAN_BUDGET = 60_000
 """Search nodes for the scan for a later start date (a few tenths of a second):
 an answer that no plan exists still comes within a second. On the bundled
@@ -281,12 +284,23 @@ def earliest_workable_start(request: ScheduleRequest, limit_days: int = 365) -> 
         usable |= mask
     spent = 0
 
+    continuity = context.resources is not None and bool(context.resources.continuity_roles())
+    confirmations = CONTINUITY_CONFIRMATIONS
+
     def works(day: date) -> bool | None:
-        nonlocal spent
+        nonlocal spent, confirmations
         budget = max(0, min(request.budget, SCAN_BUDGET - spent))
         engine = context.engine(day, relaxed=request.allow_deviations, budget=budget)
         found = _run(engine)
         spent += engine.nodes
+        if found and continuity:  # that search let any holder serve each session: confirm one person can
+            if confirmations == 0:
+                return None
+            confirmations -= 1
+            try:
+                schedule(replace(request, start_date=day))
+            except InfeasibleError as err:
+                return None if err.explanation.search_limit else False
         return found
 
     waiting: list[date] = []
