@@ -39,6 +39,7 @@ class MarkOutcome:
     changed: bool
     message: str
     warnings: list[str] = field(default_factory=list)
+    previous: Status = "planned"  # the session's status before the mark
 
 
 def mark_session(
@@ -67,7 +68,8 @@ def mark_session(
         # Calendars apply an update only when SEQUENCE grows (RFC 5545 / 5546).
         updated = updated.model_copy(update={"sequence": session.sequence + 1})
     if before == after:
-        return MarkOutcome(plan, False, f"{key} is already {status} at {when(start, zone)}; nothing changed")
+        return MarkOutcome(plan, False, f"{key} is already {status} at {when(start, zone)}; nothing changed",
+                           previous=session.status)
     changes = [Change(key=key, from_=diff_states(before, after), to=diff_states(after, before))]
     sessions = sorted((updated if s.key == key else s for s in plan.sessions), key=lambda s: (s.start, s.key))
     new_plan = plan.model_copy(
@@ -79,7 +81,8 @@ def mark_session(
     message = f"{key}: {session.status} -> {status}"
     if (start, end) != (session.start, session.end):
         message += f", {when(session.start, zone)} -> {when(start, zone)}"
-    return MarkOutcome(new_plan, True, message, _deviations_of(new_plan, key) if status == "done" else [])
+    return MarkOutcome(new_plan, True, message, _deviations_of(new_plan, key) if status == "done" else [],
+                       previous=session.status)
 
 
 def _deviations_of(plan: Plan, key: str) -> list[str]:

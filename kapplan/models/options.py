@@ -15,5 +15,5 @@ MarkStatus = Literal["done", "missed", "cancelled"]
 """What happened to a session."""
 GuideFormat = Literal["html", "md"]
 """The client's guide as one HTML file, or Markdown for a clinic's own letters."""
-SchemaKind = Literal["protocol", "client", "clinic", "plan"]
-"""The file types with a JSON Schema."""
+SchemaKind = Literal["protocol", "client", "clinic", "plan", "status", "mark", "reschedule", "batch-summary"]
+"""The file types and JSON outputs with a JSON Schema."""
