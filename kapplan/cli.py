@@ -18,8 +18,11 @@ from typer.core import TyperGroup
 from kapplan import __version__
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from kapplan.api import ClientChanges
     from kapplan.models import options
+    from kapplan.models.client import Client
     from kapplan.models.plan import Plan
 
 _state = {"debug": False}
@@ -149,6 +152,9 @@ class SchemaKind(StrEnum):
     mark = "mark"
     reschedule = "reschedule"
     batch_summary = "batch-summary"
+    agenda = "agenda"
+    ledger_sync = "ledger-sync"
+    ledger_release = "ledger-release"
 
 
 class MarkStatus(StrEnum):
@@ -167,6 +173,10 @@ AudienceOpt = Annotated[Audience, typer.Option(help="Who the calendar is for.")]
 PrivacyOpt = Annotated[Privacy, typer.Option(help="How much the calendar may show.")]
 NoAlarmsOpt = Annotated[bool, typer.Option("--no-alarms", help="Leave reminders out of the calendar.")]
 ClinicOpt = Annotated[Path | None, typer.Option("--clinic", help="Clinic file: hours, closures, holidays.")]
+LedgerOpt = Annotated[
+    Path | None,
+    typer.Option("--ledger", help="The clinic's booking ledger (SQLite, on a local disk; created on first use)."),
+]
 
 # Client flags, shared by plan and reschedule.
 ClientFileOpt = Annotated[Path | None, typer.Option("--client", help="Client profile file (YAML or JSON).")]
@@ -181,6 +191,9 @@ UnavailableOpt = Annotated[
     list[str] | None, typer.Option("--unavailable", help="Date or DATE..DATE to avoid; adds to the file's list.")
 ]
 HolidaysOpt = Annotated[str | None, typer.Option("--holidays", help="Public holidays, e.g. US-NY.")]
+PreferOpt = Annotated[
+    list[str] | None, typer.Option("--prefer", help="Weekly window the client prefers, soft (repeatable).")
+]
 
 
 def emit(data: bytes | str, output: str | None) -> None:
@@ -285,6 +298,7 @@ def plan(
     available: AvailableOpt = None,
     unavailable: UnavailableOpt = None,
     holidays: HolidaysOpt = None,
+    prefer: PreferOpt = None,
     clinic: ClinicOpt = None,
     format: Annotated[PlanFormat | None, typer.Option("--format", help="Output format.")] = None,
     output: OutputOpt = None,
@@ -300,54 +314,82 @@ def plan(
     new_series: Annotated[
         bool, typer.Option("--new-series", help="Start a new calendar series instead of continuing the file's.")
     ] = False,
+    ledger: LedgerOpt = None,
 ) -> None:
     """Make a personalized plan for one client.
 
     The client comes from --client FILE and/or the flags; a flag replaces the
     file's value, except --unavailable, which adds to the file's dates.
     Without --tz the system zone is used (with a note), without --start
-    tomorrow, without --available Mon-Fri 09:00-17:00. Output: a table, or
+    tomorrow, without --available Mon-Fri 09:00-17:00. Dates come first (the
+    earliest the rules allow), then each session's time of day: inside
+    --prefer windows (else the clinic's hours_preferred, else Mon-Fri
+    09:00-17:00), keeping the step's previous time where possible. Output: a table, or
     --format calendar|json|csv|ics; -o FILE picks the format from its
     extension ('-' is stdout) and is readable by its owner only. When no plan
     exists the exit code is 3 and the report names the session, what blocks
     it, and the nearest later start date that works; --allow-deviations then
     relaxes upper bounds and records every deviation in the plan.
+
+    --ledger FILE plans around the clinic's other bookings in that ledger; with
+    -o PLAN.json the plan is booked there as it is written.
     """
     import contextlib
 
-    from kapplan.api import client_from, file_lock, load_protocol, make_plan
+    from kapplan.api import client_from, file_lock, ledger_bookings, load_protocol, make_plan, refuse_input_as_output
+    from kapplan.models.errors import UsageError
     from kapplan.render import print_plan_notes
 
     fmt = output_format(output, format.value if format else None)
     to_file = output not in (None, "-")
+    if to_file:
+        refuse_input_as_output(str(output), [protocol, client, clinic, ledger])
+    changes = _client_changes(id, start, tz, weight, available, unavailable, holidays, prefer)
+    if ledger is not None and clinic is None:
+        raise UsageError("--ledger books a clinic's people and rooms: give --clinic FILE too")
+    if fmt == "json" and to_file:
+        _plan_file(protocol, client_from(client, changes), clinic, Path(str(output)), ledger=ledger, force=force,
+                   new_series=new_series, allow_deviations=allow_deviations)
+        return
+    if ledger is not None and to_file:
+        raise UsageError(f"{output}: --ledger books the plan file: write it as JSON (-o PLAN.json)")
     with file_lock(str(output)) if to_file else contextlib.nullcontext():
         loaded = load_protocol(protocol)
-        changes = _client_changes(id, start, tz, weight, available, unavailable, holidays)
-        result = make_plan(loaded, client_from(client, changes), clinic, allow_deviations=allow_deviations)
+        busy = ledger_bookings(ledger) if ledger is not None else ()
+        result = make_plan(loaded, client_from(client, changes), clinic, allow_deviations=allow_deviations,
+                           bookings=busy)
         print_plan_notes(result)
-        if fmt == "json" and to_file:
-            _save_plan(result, Path(str(output)), force=force, new_series=new_series)
-            return
         emit(render_plan(result, fmt, _choice(audience), _choice(privacy), not no_alarms), output)
 
 
-def _save_plan(result: "Plan", target: Path, *, force: bool, new_series: bool) -> None:
-    """A plan file written as a record: history refused without --force, series kept."""
-    from kapplan.api import save_plan
-    from kapplan.render import replan_note
+def _plan_file(protocol: str, who: "Client", clinic: Path | None, target: Path, *, ledger: Path | None,
+               force: bool, new_series: bool, allow_deviations: bool) -> None:
+    """plan -o PLAN.json: a plan file written as a record (history refused without
+    --force, series kept), and booked when it uses a ledger."""
+    from kapplan.api import plan_file
+    from kapplan.render import print_plan_notes, replan_note
 
     existed = target.exists()
-    outcome = save_plan(result, target, force=force, new_series=new_series)
+    result, outcome = plan_file(protocol, who, clinic, target, ledger=ledger, force=force, new_series=new_series,
+                                allow_deviations=allow_deviations, warn=_warn)
+    print_plan_notes(result)
     if existed:
         sys.stderr.write(replan_note(target, outcome) + "\n")
+    if result.booking is not None:
+        sys.stderr.write(f"{target}: booked in {result.booking.ledger}\n")
+
+
+def _warn(message: str) -> None:
+    sys.stderr.write(f"kapplan: warning: {message}\n")
 
 
 def _client_changes(id: str | None, start: str | None, tz: str | None, weight: str | None,
                     available: list[str] | None, unavailable: list[str] | None,
-                    holidays: str | None) -> "ClientChanges":
+                    holidays: str | None, prefer: list[str] | None = None) -> "ClientChanges":
     from kapplan.api import ClientChanges
 
-    return ClientChanges(id, start, tz, weight, list(available or []), list(unavailable or []), holidays)
+    return ClientChanges(id, start, tz, weight, list(available or []), list(unavailable or []), holidays,
+                         list(prefer or []))
 
 
 def render_plan(result: "Plan", fmt: str, audience: "options.Audience", privacy: "options.Privacy",
@@ -389,7 +431,7 @@ def export(
 
     target = None if output in (None, "-") else Path(str(output))
     current, data = export_file(plan_file, target, audience=_choice(audience), privacy=_choice(privacy),
-                                alarms=not no_alarms)
+                                alarms=not no_alarms, warn=_warn)
     if target is None:
         emit(data, None)
         return
@@ -416,7 +458,7 @@ def handout(
 
     target = None if output in (None, "-") else Path(str(output))
     current, text = handout_file(plan_file, target, format=_choice(format) if format else None,
-                                 privacy=_choice(privacy))
+                                 privacy=_choice(privacy), warn=_warn)
     if target is None:
         emit(text, None)
         return
@@ -496,16 +538,19 @@ def mark(
         str | None, typer.Option("--at", help="Actual start: ISO 8601, or local time in the client's zone.")
     ] = None,
     format: FormatOpt = TextFormat.text,
+    ledger: LedgerOpt = None,
 ) -> None:
     """Record what happened to a session.
 
     done: it took place (--at: its actual start; ISO 8601 with an offset, or a
     local time such as '2026-12-14 10:30' in the client's zone). missed or
     cancelled: it did not; 'kapplan reschedule' plans the occurrence again.
+    A booked plan's ledger follows: missed and cancelled sessions free their
+    people and room.
     """
     from kapplan.api import mark_file
 
-    outcome = mark_file(plan_file, key, _choice(status), at=at)
+    outcome = mark_file(plan_file, key, _choice(status), at=at, ledger=ledger, warn=_warn)
     if format is TextFormat.json:
         from kapplan.api import mark_document
 
@@ -521,10 +566,12 @@ def status(
     format: FormatOpt = TextFormat.text,
 ) -> None:
     """Show a plan with statuses, what is next, and deviations."""
-    from kapplan.api import read_plan
+    from kapplan.api import read_booked_plan
     from kapplan.api import status as status_of
 
-    current = read_plan(plan_file)
+    current, warnings = read_booked_plan(plan_file)
+    for warning in warnings:
+        _warn(warning)
     report = status_of(current)
     if format is TextFormat.json:
         from kapplan.api import status_document
@@ -560,6 +607,7 @@ def reschedule(
     ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the changes without writing.")] = False,
     format: FormatOpt = TextFormat.text,
+    ledger: LedgerOpt = None,
 ) -> None:
     """Re-plan the remaining sessions after what happened.
 
@@ -572,7 +620,7 @@ def reschedule(
 
     changes = _client_changes(None, start, tz, weight, available, unavailable, holidays)
     outcome = reschedule_file(plan_file, dry_run=dry_run, changes=changes, clinic=clinic, from_date=from_,
-                              allow_deviations=allow_deviations)
+                              allow_deviations=allow_deviations, ledger=ledger, warn=_warn)
     if format is TextFormat.json:
         from kapplan.api import reschedule_document
 
@@ -589,11 +637,137 @@ def reschedule(
                          f"{plan_file.name}.bak\n")
 
 
+class AgendaFormat(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    ics = "ics"
+
+
+@app.command()
+def agenda(
+    ledger: Annotated[Path, typer.Option("--ledger", help="The clinic's booking ledger.")],
+    from_: Annotated[str | None, typer.Option("--from", help="First day (default: today, clinic time).")] = None,
+    days: Annotated[int, typer.Option("--days", help="How many days.")] = 7,
+    staff: Annotated[str | None, typer.Option("--staff", help="Only this person's sessions (staff id).")] = None,
+    room: Annotated[str | None, typer.Option("--room", help="Only this room's sessions (room id).")] = None,
+    format: Annotated[AgendaFormat | None, typer.Option("--format", help="Output format.")] = None,
+    output: OutputOpt = None,
+    privacy: Annotated[Privacy, typer.Option(help="How much the ics calendar may show.")] = Privacy.standard,
+) -> None:
+    """A clinic's booked sessions by day, for one person or room.
+
+    Read from the ledger: times in the clinic's zone; missed and cancelled
+    sessions are not listed (they hold no one). --format json lists each
+    booking (series, client, key, start, end, assigned, room, status,
+    plan_file); --format ics with --staff ID or --room ID is that person's or
+    room's calendar to subscribe to (client ids only, no names or doses). A
+    series whose plan file is missing or differs from what the ledger
+    committed is flagged on stderr and in the output.
+    """
+    import json
+
+    from kapplan.api import agenda as read_agenda
+    from kapplan.api import agenda_calendar
+
+    chosen = output_format(output, format.value if format else None)
+    found = read_agenda(ledger, from_date=from_, days=days, staff=staff, room=room)
+    for series, state in sorted(found.flagged.items()):
+        record = found.series[series]
+        what = "is missing" if state == "missing" else "differs from what the ledger committed"
+        _warn(f"series {series} (client {record.client}): its plan file {record.plan_path} {what}; "
+              f"'kapplan ledger sync PLAN' or 'kapplan ledger release {series} --ledger {ledger}' reconciles it")
+    if chosen == "ics":
+        _emit_stream(agenda_calendar(found, privacy=_choice(privacy)), output)
+        return
+    if chosen == "json":
+        from kapplan.api import agenda_json
+
+        emit(json.dumps(agenda_json(found), indent=2) + "\n", output)
+    elif chosen == "csv":
+        from kapplan.api import agenda_csv
+
+        emit(agenda_csv(found), output)
+    else:
+        from kapplan.render import agenda_table_text
+
+        emit(agenda_table_text(found), output)
+
+
+def _emit_stream(pieces: "Iterator[bytes]", output: str | None) -> None:
+    """A calendar written piece by piece: to stdout, or atomically to a file."""
+    if output in (None, "-"):
+        sys.stdout.flush()
+        for piece in pieces:
+            sys.stdout.buffer.write(piece)
+        sys.stdout.flush()
+        return
+    from kapplan.api import write_stream
+
+    write_stream(str(output), pieces)
+
+
+ledger_app = typer.Typer(
+    cls=TyperGroup, rich_markup_mode=None, no_args_is_help=True, add_completion=False,
+    help="Reconcile plan files with the clinic's booking ledger.",
+)
+app.add_typer(ledger_app, name="ledger")
+
+
+@ledger_app.command("sync")
+def ledger_sync(
+    plan_file: Annotated[Path, typer.Argument(metavar="PLAN", help="A booked plan file.")],
+    ledger: Annotated[
+        Path | None, typer.Option("--ledger", help="Book a plan that is not booked yet in this ledger.")
+    ] = None,
+    format: Annotated[TextFormat, typer.Option("--format", help="Output format.")] = TextFormat.text,
+) -> None:
+    """Adopt a plan file's sessions as its series' bookings.
+
+    For a file the ledger refuses (edited by hand, restored from a backup, a
+    command interrupted): every session is re-checked against the other
+    series' bookings first; a conflict is refused (exit 1) and named.
+    """
+    from kapplan.api import ledger_sync as sync
+
+    outcome = sync(plan_file, ledger=ledger, warn=_warn)
+    if format is TextFormat.json:
+        import json
+
+        sys.stdout.write(json.dumps(outcome.as_dict(), indent=2) + "\n")
+        return
+    released = f"; released series {', '.join(outcome.released)}" if outcome.released else ""
+    sys.stderr.write(f"{plan_file}: series {outcome.series} holds {outcome.bookings} booking(s) in "
+                     f"{outcome.ledger}{released}\n")
+
+
+@ledger_app.command("release")
+def ledger_release(
+    series: Annotated[str, typer.Argument(metavar="SERIES", help="The series id (a plan's 'series').")],
+    ledger: Annotated[Path, typer.Option("--ledger", help="The ledger holding the series.")],
+    format: Annotated[TextFormat, typer.Option("--format", help="Output format.")] = TextFormat.text,
+) -> None:
+    """Drop a series' bookings from the ledger (its people and rooms become free).
+
+    The plan file is left as it is; 'kapplan reschedule PLAN' books it again.
+    """
+    from kapplan.api import ledger_release as release
+
+    count, plan_path = release(series, ledger=ledger)
+    if format is TextFormat.json:
+        import json
+
+        sys.stdout.write(json.dumps({"series": series, "ledger": str(ledger), "released": count,
+                                     "plan": plan_path}, indent=2) + "\n")
+        return
+    sys.stderr.write(f"series {series}: {count} booking(s) released from {ledger} (plan file {plan_path})\n")
+
+
 @app.command()
 def schema(
     kind: Annotated[SchemaKind, typer.Argument(
         metavar="KIND", help="protocol, client, clinic, plan; or the JSON output of status, mark, reschedule, "
-        "batch-summary.")],
+        "batch-summary, agenda, ledger-sync, ledger-release.")],
 ) -> None:
     """Print the JSON Schema of a file type (for editor integration)."""
     import json

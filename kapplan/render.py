@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from kapplan.batch import BatchSummary, RecordResult
+    from kapplan.ledger.agenda import Agenda
     from kapplan.lifecycle.records import Replan
     from kapplan.lifecycle.reschedule import RescheduleOutcome
     from kapplan.lifecycle.status import StatusReport
@@ -450,6 +451,47 @@ def print_deviations(plan: Plan) -> None:
 
     for deviation in plan.deviations:
         sys.stderr.write(f"deviation: {describe_deviation(deviation)}\n")
+
+
+def agenda_table_text(agenda: Agenda) -> str:
+    """The booked sessions day by day: time, client, session, people, room, status.
+
+    Plain aligned text, not a Rich table: a clinic's week holds hundreds of
+    rows, which Rich would measure cell by cell (the agenda is printed
+    often, and must stay about as fast as ``--help``)."""
+    from datetime import timedelta
+
+    last = agenda.first + timedelta(days=agenda.days - 1)
+    who = f" for {agenda.staff}" if agenda.staff else f" in {agenda.room}" if agenda.room else ""
+    lines = [f"Agenda{who}, {agenda.first.isoformat()} to {last.isoformat()} ({agenda.zone.key})"]
+    flagged = agenda.flagged
+    rows: list[tuple[str, list[str]]] = []
+    for entry in agenda.entries:
+        booking = entry.booking
+        start, end = agenda.local(booking.start), agenda.local(booking.end)
+        status = booking.status + (f"; plan file {flagged[booking.series]}" if booking.series in flagged else "")
+        people = ", ".join(f"{a.person} ({a.role})" for a in booking.assigned)
+        rows.append((f"{start:%a %Y-%m-%d}", [f"{start:%H:%M}-{end:%H:%M}", booking.client, booking.key, people,
+                                              booking.room or "", status]))
+    header = ["Time", "Client", "Session", "Staff", "Room", "Status"]
+    widths = [max([len(header[i]), *(len(cells[i]) for _, cells in rows)]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "  " + "  ".join(_plain(c).ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    day = None
+    for label, cells in rows:
+        if label != day:
+            lines += ["", label, line(header)]
+            day = label
+        lines.append(line(cells))
+    lines += ["", f"{len(rows)} booked session(s)" if rows else "No booked sessions."]
+    return "\n".join(lines) + "\n"
+
+
+def _plain(text: str) -> str:
+    """Control characters out of text bound for a terminal (ids come from files)."""
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
 
 
 def replan_note(target: Path, outcome: Replan | None) -> str:

@@ -205,3 +205,49 @@ def test_a_closed_standard_output_is_exit_2_unless_unused(tmp_path: Path) -> Non
     to_file = closed_stdout_run(*command, "-o", str(out))
     assert to_file.returncode == 0, to_file.stderr
     assert out.exists()
+
+
+# --------------------------------------------------------------------------- input as output
+
+
+def test_plan_refuses_to_write_over_its_own_inputs(tmp_path: Path) -> None:
+    client = tmp_path / "client.json"
+    client.write_text(json.dumps({"kind": "client", "id": "C-1", "timezone": "America/New_York",
+                                  "start": "2026-12-07", "weight": "72 kg"}))
+    protocol = tmp_path / "p.json"
+    protocol.write_text(json.dumps(__import__("yaml").safe_load(PROTOCOL.read_text())))
+    before = {path: path.read_bytes() for path in (client, protocol)}
+    hard = tmp_path / "hard.json"
+    os.link(client, hard)
+    link = tmp_path / "link.json"
+    link.symlink_to(protocol)
+    for output in (client, protocol, hard, link):
+        result = run("plan", protocol, "--client", client, "-o", output)
+        assert result.exit_code == 2, (output, result.output)
+        assert "input of this command" in result.output
+    assert {path: path.read_bytes() for path in before} == before
+
+
+def test_export_refuses_a_hard_link_to_the_plan(plan_file: Path) -> None:
+    hard = plan_file.with_name("same.ics")
+    os.link(plan_file, hard)
+    result = run("export", plan_file, "-o", hard)
+    assert result.exit_code == 2
+    assert "plan file itself" in result.output
+
+
+# --------------------------------------------------------------------------- symbolic links
+
+
+def test_mark_and_plan_through_a_symlink_write_the_target(plan_file: Path, tmp_path: Path) -> None:
+    link = tmp_path / "link.json"
+    link.symlink_to(plan_file)
+    assert run("mark", link, "intake-1", "missed").exit_code == 0
+    assert link.is_symlink()
+    assert api.read_plan(plan_file).session("intake-1").status == "missed"
+    other = tmp_path / "other.json"
+    target = tmp_path / "target.json"
+    other.symlink_to(target)  # dangling: the plan is created at the target
+    assert run("plan", PROTOCOL, *CLIENT, "--start", "2026-12-07", "-o", other).exit_code == 0
+    assert other.is_symlink()
+    assert target.exists()

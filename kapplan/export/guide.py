@@ -29,7 +29,8 @@ from zoneinfo import ZoneInfo
 
 from kapplan.export.ics import _GENERIC_TITLES as GENERIC_TITLES
 from kapplan.export.ics import _reminder_offset as reminder_offset
-from kapplan.export.ics import clean_text, load_zone, plan_zone_name, session_numbers
+from kapplan.export.ics import clean_text, load_zone, plan_zone_name
+from kapplan.export.numbers import session_numbers
 from kapplan.models.plan import Plan, PlannedSession
 from kapplan.models.protocol import Protocol, SessionType
 from kapplan.models.sensitive import soften

@@ -22,7 +22,7 @@ _KNOWN_KINDS = ("protocol", "client", "clinic")
 def read_plan(path: Path | str) -> Plan:
     """A plan file -> Plan, checked well enough for every command that reads plans."""
     path = Path(path)
-    return parse_plan(_read_plan_bytes(path), str(path))
+    return parse_plan(read_plan_bytes(path), str(path))
 
 
 def parse_plan(data: bytes, file: str) -> Plan:
@@ -43,7 +43,8 @@ def parse_plan(data: bytes, file: str) -> Plan:
     return plan
 
 
-def _read_plan_bytes(path: Path) -> bytes:
+def read_plan_bytes(path: Path) -> bytes:
+    """The bytes of a plan file (a ledger compares their sha256), at most the size limit + 1."""
     return read_input(path, PLAN_MAX_BYTES, "plan file")
 
 

@@ -20,6 +20,7 @@ function returns a new Plan instead of touching files. The rules of the game:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -29,6 +30,7 @@ from kapplan.engine import schedule
 from kapplan.lifecycle.actuals import actual_deviations
 from kapplan.lifecycle.mark import diff_states, session_state
 from kapplan.lifecycle.times import local, local_midnight, plan_zone
+from kapplan.models.booking import Booking
 from kapplan.models.client import Client, Clinic
 from kapplan.models.errors import Explanation, InfeasibleError, InputError, KapplanError
 from kapplan.models.plan import Change, Deviation, HistoryEntry, Plan, PlannedSession
@@ -97,13 +99,15 @@ def reschedule_plan(
     from_date: date | None = None,
     allow_deviations: bool = False,
     command: str = "reschedule",
+    bookings: Sequence[Booking] = (),
 ) -> RescheduleOutcome:
     """Re-plan every session that has not happened, relative to those that did.
 
     Done sessions are fixed where they happened; planned sessions before
     ``from_date`` (when it lies in the future) are kept; everything else,
     missed and cancelled occurrences included, is placed again from
-    ``max(from_date, client start)`` and never before ``now``.
+    ``max(from_date, client start)`` and never before ``now``. ``bookings``:
+    other series' bookings in the clinic (busy time for its people and rooms).
     """
     protocol = protocol_of(plan)
     zone = ZoneInfo(client.timezone or plan_zone(plan).key)
@@ -119,7 +123,7 @@ def reschedule_plan(
         kept = sum(s.status == "planned" for s in plan.sessions)
         why = f"; {kept} planned session(s) before {first_day} are kept" if kept else ""
         return RescheduleOutcome(plan, [], f"nothing to re-plan: every session is done{why}")
-    result = _schedule(protocol, client, clinic, fixed, max(cutoff, now), first_day, allow_deviations)
+    result = _schedule(protocol, client, clinic, fixed, max(cutoff, now), first_day, allow_deviations, bookings)
     replanned = sessions_from_placements(list(result.placements), protocol, client, list(result.deviations))
     sessions, changes = _merge(plan, replanned, fixed, protocol, client, clinic, zone)
     happened = {s.key: s for s in sessions if s.status == "done"}
@@ -172,6 +176,7 @@ def _schedule(
     not_before: datetime,
     first_day: date,
     allow_deviations: bool,
+    bookings: Sequence[Booking] = (),
 ) -> Any:
     """Strict first; when only deviations would help, say which instead of applying them."""
 
@@ -185,6 +190,7 @@ def _schedule(
             not_before=not_before,
             allow_deviations=relaxed,
             start_date=first_day,
+            bookings=bookings,
         )
         return schedule(request)
 

@@ -172,6 +172,16 @@ class HistoryEntry(PlanModel):
     changes: list[Change] = []
 
 
+class PlanBooking(PlanModel):
+    """The ledger that holds this plan's bookings (SPEC §11): its path when
+    booked, the id stored in it (a file at that path with another id is another
+    ledger), and the clinic whose people and rooms were booked."""
+
+    ledger: str
+    ledger_id: str
+    clinic: str
+
+
 class Plan(PlanModel):
     kind: Literal["plan"] = "plan"
     format: int = PLAN_FORMAT
@@ -187,6 +197,7 @@ class Plan(PlanModel):
     warnings: list[Warning_] = []
     deviations: list[Deviation] = []
     history: list[HistoryEntry] = []
+    booking: PlanBooking | None = Field(default=None, exclude_if=lambda v: v is None)
 
     def session(self, key: str) -> PlannedSession | None:
         return next((s for s in self.sessions if s.key == key), None)
