@@ -99,7 +99,21 @@ def build_request(
         fixed=fixed or {},
         not_before=not_before,
         allow_deviations=allow_deviations,
+        prefer=preference(client, clinic),
     )
+
+
+def preference(client: Client, clinic: Clinic | None) -> Any:
+    """SPEC §12: the client's ``prefer`` in their zone, else the clinic's ``hours_preferred``
+    in its zone, else None (the engine's Mon-Fri 09:00-17:00 in the client's zone)."""
+    from kapplan.engine import Preference
+
+    if client.prefer:
+        assert client.timezone is not None
+        return Preference(ZoneInfo(client.timezone), tuple(client.prefer))
+    if clinic is not None and clinic.hours_preferred:
+        return Preference(ZoneInfo(clinic.timezone), tuple(clinic.hours_preferred))
+    return None
 
 
 def preferred_people(client: Client) -> dict[str, str]:
