@@ -74,13 +74,12 @@ def _cross_check(checked: list[_Checked]) -> list[list[Diagnostic]]:
     """Per file, what it breaks against the other files given (a role no one at a clinic holds)."""
     from kapplan.lint.clinic import role_diagnostics
 
-    clinics = [(c.doc, c.model) for c in checked if isinstance(c.model, Clinic) and c.doc is not None]
+    clinics = [(c.doc, c.model) for c in checked if c.doc is not None and isinstance(c.model, Clinic)]
     out: list[list[Diagnostic]] = []
     for item in checked:
         found: list[Diagnostic] = []
         if isinstance(item.model, Protocol) and item.doc is not None:
             for clinic_doc, clinic in clinics:
-                assert isinstance(clinic, Clinic) and clinic_doc is not None
                 found += role_diagnostics(item.doc, item.model, clinic, clinic_doc.file)
         out.append(found)
     return out
