@@ -386,19 +386,12 @@ def batch_reporter(roster: str, *, progress: bool) -> Iterator[Callable[[RecordR
         code = f" {escape(result.code)}" if result.code else ""
         return f"[red]{escape(roster)}:{result.row}:{code}[/red] {who}: {escape(result.error or 'failed')}"
 
-    def note_lines(result: RecordResult) -> list[str]:
-        who = escape(result.id or f"record {result.number}")
-        return [f"[yellow]{escape(roster)}:{result.row}:[/yellow] {who}: warning {escape(code)}: {escape(message)}"
-                for code, message in result.notes]
-
     if not progress:
         console = stderr_console()
 
         def report(result: RecordResult) -> None:
             if not result.ok:
                 console.print(failure_line(result))
-            for line in note_lines(result):
-                console.print(line)
 
         yield report
         return
@@ -412,8 +405,6 @@ def batch_reporter(roster: str, *, progress: bool) -> Iterator[Callable[[RecordR
             if not result.ok:
                 failed += 1
                 bar.console.print(failure_line(result))
-            for line in note_lines(result):
-                bar.console.print(line)
             bar.update(task, advance=1, failed=f"[red]{failed} failed[/red]" if failed else "")
 
         yield advance
@@ -424,7 +415,7 @@ def batch_summary_line(summary: BatchSummary, out: Path) -> None:
     from rich.markup import escape
 
     counts = ", ".join(f"{n} {what}" for what, n in summary.outcomes.items())
-    noted = f"; {summary.noted} with safety notes (KP4xx) above" if summary.noted else ""
+    noted = f"; {summary.noted} with safety notes (KP4xx, listed per record in the summary)" if summary.noted else ""
     stderr_console().print(
         f"{summary.ok} record(s) planned into {escape(str(out))}: {counts}{noted} (see {escape(str(summary.path))})"
     )

@@ -196,14 +196,14 @@ def test_batch_summary_carries_each_records_safety_notes(tmp_path: Path) -> None
                       "C-1,im-kap-krupitsky,2026-12-07,America/New_York,130 kg,1980-01-01\n"
                       "C-2,iv-ketamine-trd,2026-12-07,America/New_York,70 kg,1980-01-01\n")
     out = tmp_path / "out"
-    result = runner.invoke(app, ["batch", str(roster), "--out", str(out), "--report", "json"])
+    result = runner.invoke(app, ["batch", str(roster), "--out", str(out)])
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
     by_id = {r["id"]: r for r in summary["records"]}
     assert [n["code"] for n in by_id["C-1"]["notes"]] == ["KP402", "KP402"]
     assert by_id["C-2"]["notes"] == []
     assert summary["totals"]["with_safety_notes"] == 1
-    assert "C-1: warning KP402" in result.stderr
+    assert "1 with safety notes (KP4xx" in result.stderr
     assert "1980" not in result.stderr
     assert "1980" not in (out / "C-1.ics").read_text()
 
