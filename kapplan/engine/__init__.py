@@ -37,12 +37,12 @@ least-late plan found is returned, not necessarily the least late there is.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from kapplan.engine.layout import Layout
-from kapplan.engine.resources import CapacityRules, Resources
+from kapplan.engine.resources import BusyIndex, CapacityRules, Resources
 from kapplan.engine.search import INF, BudgetExhausted, Engine, Settings
 from kapplan.engine.slots import Calendar, ClinicHours, blocked_days, instant_ceil, instant_of, moment_of
 from kapplan.engine.times import Preference
@@ -53,6 +53,9 @@ from kapplan.models.protocol import Protocol
 from kapplan.models.values import DateRange, WeeklyWindow
 
 DEFAULT_BUDGET = 40_000
+CONTINUITY_CONFIRMATIONS = 4
+"""Later start dates the scan confirms with the full choice of one person per
+continuity role (each a few searches) before it answers "none found"."""
 SCAN_BUDGET = 60_000
 """Search nodes for the scan for a later start date (a few tenths of a second):
 an answer that no plan exists still comes within a second. On the bundled
@@ -217,6 +220,11 @@ def _failure(context: _Context, engine: Engine, outcome: bool | None) -> Infeasi
 def schedule(request: ScheduleRequest) -> ScheduleResult:
     """The best plan, or InfeasibleError explaining what blocks it."""
     context = _Context(request)
+    if context.resources is not None:
+        never = context.resources.unstaffable()
+        if never:
+            pos, why = never[0]
+            raise InfeasibleError(Explanation(session=context.layout.entries[pos].key, blockers=[why]))
     if context.resources is not None and context.resources.continuity_roles():
         from kapplan.engine.continuity import schedule_with_continuity
 
@@ -299,6 +307,8 @@ def earliest_workable_start(request: ScheduleRequest, limit_days: int = 365) -> 
     ends later), so such days are searched only once the next one has a plan.
     """
     context = _Context(request, extra_days=limit_days)
+    if context.resources is not None and context.resources.unstaffable():
+        return None  # no start date helps a session no one can serve
     calendar = context.calendar
     masks = [calendar.table(entry.shape).mask() for entry in context.layout.entries if entry.pos not in context.fixed]
     if not all(masks):
@@ -308,12 +318,23 @@ def earliest_workable_start(request: ScheduleRequest, limit_days: int = 365) -> 
         usable |= mask
     spent = 0
 
+    continuity = context.resources is not None and bool(context.resources.continuity_roles())
+    confirmations = CONTINUITY_CONFIRMATIONS
+
     def works(day: date) -> bool | None:
-        nonlocal spent
+        nonlocal spent, confirmations
         budget = max(0, min(request.budget, SCAN_BUDGET - spent))
         engine = context.engine(day, relaxed=request.allow_deviations, budget=budget)
         found = _run(engine)
         spent += engine.nodes
+        if found and continuity:  # that search let any holder serve each session: confirm one person can
+            if confirmations == 0:
+                return None
+            confirmations -= 1
+            try:
+                schedule(replace(request, start_date=day))
+            except InfeasibleError as err:
+                return None if err.explanation.search_limit else False
         return found
 
     waiting: list[date] = []
@@ -348,6 +369,7 @@ def _first_that_works(waiting: list[date], works: Callable[[date], bool | None],
 
 
 __all__ = [
+    "BusyIndex",
     "CapacityRules",
     "ClinicRules",
     "Explanation",

@@ -435,10 +435,14 @@ class Engine(Bounds):
                     blame.add(near[1], monotone=near[0] < floor)
                     return near[0] + md.minutes
         resources = self.resources
-        if resources is not None and resources.involved(entry.pos) and not resources.admit(entry.pos, s):
-            for p in resources.blame:  # the client's own sessions that day (max_per_day)
-                blame.add(p, exact=False)
-            return s + 1
+        if resources is not None and resources.involved(entry.pos):
+            if not resources.day_open(entry.pos, self.clock.midnight(d), self.clock.midnight(d + 1)):
+                return self.clock.midnight(d + 1)  # no one who could serve it works that day
+            if not resources.admit(entry.pos, s):
+                self.nodes += 1  # a refused assignment is search work too
+                for p in resources.blame:  # the client's own sessions that day (max_per_day)
+                    blame.add(p, exact=False)
+                return s + 1
         return -1
 
     # ------------------------------------------------------------------ look-ahead

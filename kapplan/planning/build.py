@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from kapplan import __version__
@@ -31,6 +31,9 @@ from kapplan.models.protocol import LoadedProtocol, Protocol, SessionType
 from kapplan.planning.doses import DoseError, planned_dose
 from kapplan.planning.embedded import client_record, clinic_record
 from kapplan.planning.series import apply_gates, compute_tasks, decision_points, plan_path
+
+if TYPE_CHECKING:
+    from kapplan.engine import BusyIndex
 
 SERIES_NAMESPACE = uuid.UUID("6f1d3c0e-5b7a-4f43-9a8e-2c7d1e0b9a55")
 HORIZON_DAYS = 365  # SPEC §2: the search looks this far past the start date
@@ -59,7 +62,7 @@ def build_request(
     not_before: datetime | None = None,
     allow_deviations: bool = False,
     start_date: date | None = None,
-    bookings: Sequence[Booking] = (),
+    bookings: Sequence[Booking] | BusyIndex = (),
 ) -> Any:
     """A ScheduleRequest for a resolved client (zone and start set).
 
@@ -81,7 +84,7 @@ def build_request(
             holidays=holiday_map(clinic.holidays, first, days),
         )
         if clinic.has_capacity:
-            capacity = CapacityRules(clinic=clinic, bookings=tuple(bookings), holidays=rules.holidays,
+            capacity = CapacityRules(clinic=clinic, bookings=bookings, holidays=rules.holidays,
                                      preferred=preferred_people(client))
     return ScheduleRequest(
         protocol=protocol,
@@ -208,7 +211,7 @@ def make_plan(
     series: str | None = None,
     reproducible: bool = False,
     notes: list[Warning_] | None = None,
-    bookings: Sequence[Booking] = (),
+    bookings: Sequence[Booking] | BusyIndex = (),
 ) -> Plan:
     """Plan one client (zone and start already resolved) under one protocol.
 
