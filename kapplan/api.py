@@ -835,13 +835,16 @@ def batch(
     now: datetime | None = None,
     stdin: BinaryIO | None = None,
     report: Callable[[RecordResult], None] | None = None,
+    ledger: str | Path | None = None,
 ) -> BatchSummary:
     """Plan and export every record of a roster (CSV, JSON Lines or YAML; '-' reads ``stdin``).
 
     Writes ``<id>.ics`` / ``<id>.plan.json`` per record into ``out`` and always
     ``out/summary.json``; ``report`` is called with each record's result in
     roster order. A bad record never stops the others: the summary counts it.
-    A roster that breaks off midway is returned with ``summary.fault`` set."""
+    A roster that breaks off midway is returned with ``summary.fault`` set.
+    ``ledger`` books every record in the clinic's ledger file, in roster order,
+    each committed before its files are written (SPEC §11)."""
     import dataclasses
     import os
 
@@ -854,6 +857,7 @@ def batch(
         now=_aware_now(now), reproducible=reproducible_epoch() is not None, protocol=protocol, tz=tz,
         start=start, clinic=load_clinic(clinic) if clinic is not None else None, audience=audience,
         privacy=privacy, formats=formats, combined=None if combined is None else Path(combined), out=folder,
+        ledger=None if ledger is None else Path(ledger),
     )
     with open_roster(str(roster), stdin) as source:
         settings = dataclasses.replace(settings, base=source.base)

@@ -523,6 +523,7 @@ def batch(
     jobs: Annotated[int | None, typer.Option("--jobs", min=1, help="Parallel processes (default: CPUs).")] = None,
     fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first failed record.")] = False,
     report: Annotated[TextFormat | None, typer.Option("--report", help="'json': the summary on stdout.")] = None,
+    ledger: LedgerOpt = None,
 ) -> None:
     """Plan and export every record of a roster.
 
@@ -537,7 +538,9 @@ def batch(
     current folder) and always --out/summary.json; rows in messages and in the
     summary are line numbers of the roster file. A bad record is reported and
     never stops the others; the exit code is then 4. --combined writes one
-    clinic calendar of every record, without alarms.
+    clinic calendar of every record, without alarms. With --clinic (staff or
+    rooms) and --ledger FILE, records are booked in the clinic's ledger in
+    roster order, each committed before its files are written.
     """
     import os
 
@@ -553,7 +556,8 @@ def batch(
     with batch_reporter(name, progress=show_progress) as reporter:
         summary = run(roster, out=folder, protocol=protocol, tz=tz, start=start, clinic=clinic,
                       audience=_choice(audience), privacy=_choice(privacy), formats=format,
-                      combined=combined, jobs=jobs, fail_fast=fail_fast, stdin=sys.stdin.buffer, report=reporter)
+                      combined=combined, jobs=jobs, fail_fast=fail_fast, stdin=sys.stdin.buffer, report=reporter,
+                      ledger=ledger)
     if report == TextFormat.json:
         sys.stdout.buffer.write(summary.path.read_bytes())
         sys.stdout.buffer.flush()
