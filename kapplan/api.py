@@ -808,10 +808,20 @@ def batch(
         start=start, clinic=load_clinic(clinic) if clinic is not None else None, audience=audience,
         privacy=privacy, formats=formats, combined=None if combined is None else Path(combined), out=folder,
     )
+    inputs = _batch_inputs(roster, clinic, protocol)
+    if combined is not None:
+        refuse_input_as_output(combined, inputs)
+    refuse_input_as_output(folder / "summary.json", inputs)
     with open_roster(str(roster), stdin) as source:
-        settings = dataclasses.replace(settings, base=source.base)
+        settings = dataclasses.replace(settings, base=source.base, inputs=inputs)
         return run_batch(source, settings, folder, jobs=jobs or os.cpu_count() or 1, fail_fast=fail_fast,
                          combined=None if combined is None else Path(combined), report=report)
+
+
+def _batch_inputs(roster: str | Path, clinic: str | Path | None, protocol: str | None) -> tuple[str, ...]:
+    """The files a batch reads that no output may replace (a bundled protocol id names none)."""
+    named = [None if str(roster) == "-" else roster, clinic, protocol]
+    return tuple(str(path) for path in named if path is not None and Path(path).is_file())
 
 
 def __getattr__(name: str) -> Any:

@@ -38,7 +38,11 @@ class KapplanGroup(TyperGroup):
             return result
         except _passthrough_exceptions():
             raise
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as err:
+            from kapplan.models.errors import Terminated
+
+            if isinstance(err, Terminated):
+                _fail_plain("terminated by a signal", 128 + err.signal_number)
             _fail_plain("interrupted", 130)
         except OSError as err:  # the environment, not kapplan: a full disk, a closed stream
             _fail_plain(f"cannot write the output ({err.strerror or err})", 2)
@@ -795,6 +799,24 @@ def rules(
     sys.stdout.write("\n".join(rule_text(registry[code.upper()]) for code in codes))
 
 
+def _unwind_on_termination() -> None:
+    """SIGTERM and SIGHUP unwind like Ctrl-C: every temporary file is removed,
+    batch workers are stopped, and the exit code is 143 or 129."""
+    import signal
+
+    def terminated(number: int, _frame: object) -> None:
+        for name in ("SIGTERM", "SIGHUP"):  # cleaning up must not be cut short by a second signal
+            if hasattr(signal, name):
+                signal.signal(getattr(signal, name), signal.SIG_IGN)
+        from kapplan.models.errors import Terminated
+
+        raise Terminated(number)
+
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), terminated)
+
+
 class _ClosedOutput:
     """Standard output when the process was started without one: writing to it
     is an environment failure (exit 2), not an internal error."""
@@ -820,6 +842,7 @@ def main() -> None:
     from kapplan.startup import before_exit, tune_short_run
 
     tune_short_run()
+    _unwind_on_termination()
     if sys.stdout is None:  # started with standard output closed (`kapplan ... >&-`)
         sys.stdout = _ClosedOutput()
     try:

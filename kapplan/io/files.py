@@ -89,6 +89,27 @@ def atomic_output(path: Path, *, private: bool = False, durable: bool = True) ->
         raise
 
 
+def atomic_write_all(files: list[tuple[Path, bytes]], *, private: bool = False) -> None:
+    """Several files written as one: every temporary file is complete before
+    any is renamed into place, so a full disk leaves all of them or none."""
+    temps: list[tuple[str, Path]] = []
+    try:
+        for path, data in files:
+            target = Path(os.path.realpath(path)) if path.is_symlink() else path
+            fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+            temps.append((temp, target))
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.chmod(temp, 0o600 if private else 0o644 & ~_umask())
+        for temp, target in temps:
+            os.replace(temp, target)
+    except BaseException:
+        for temp, _ in temps:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+        raise
+
+
 def flush_to_disk() -> None:
     """Everything written so far onto the disk, in one call (where the system has one)."""
     sync = getattr(os, "sync", None)
