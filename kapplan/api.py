@@ -287,6 +287,15 @@ def refuse_input_as_output(output: str | Path, inputs: Iterable[str | Path | Non
     refuse(output, [source for source in inputs if source is not None and Path(source).exists()])
 
 
+def remove_unfinished_files() -> None:
+    """After an interruption (Ctrl-C, SIGTERM, SIGHUP): delete every temporary
+    file this process was still writing. Each write cleans up after itself;
+    this also catches a signal that arrived between two of its steps."""
+    from kapplan.io.files import remove_unfinished
+
+    remove_unfinished()
+
+
 @contextlib.contextmanager
 def file_lock(path: str | Path, *, wait: float | None = None) -> Iterator[Path]:
     """Hold a file that will be read and then replaced, against other kapplan
@@ -868,6 +877,7 @@ __all__ = [
     "read_booked_plan",
     "read_plan",
     "refuse_input_as_output",
+    "remove_unfinished_files",
     "reschedule",
     "reschedule_document",
     "reschedule_file",

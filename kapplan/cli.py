@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from kapplan.models.client import Client
     from kapplan.models.plan import Plan
 
-_state = {"debug": False}
+_state: dict[str, Any] = {"debug": False, "signal": 0}
 
 
 class KapplanGroup(TyperGroup):
@@ -39,7 +39,10 @@ class KapplanGroup(TyperGroup):
         except _passthrough_exceptions():
             raise
         except KeyboardInterrupt as err:
+            from kapplan.api import remove_unfinished_files
             from kapplan.models.errors import Terminated
+
+            remove_unfinished_files()
 
             if isinstance(err, Terminated):
                 _fail_plain("terminated by a signal", 128 + err.signal_number)
@@ -810,6 +813,7 @@ def _unwind_on_termination() -> None:
                 signal.signal(getattr(signal, name), signal.SIG_IGN)
         from kapplan.models.errors import Terminated
 
+        _state["signal"] = number
         raise Terminated(number)
 
     for name in ("SIGTERM", "SIGHUP"):
@@ -847,5 +851,19 @@ def main() -> None:
         sys.stdout = _ClosedOutput()
     try:
         app(prog_name="kapplan")
+    except SystemExit:
+        _exit_for_signal()
+        raise
     finally:
         before_exit()
+
+
+def _exit_for_signal() -> None:
+    """A SIGTERM or SIGHUP that Click met outside a command (while parsing, as an
+    Abort) still removes unfinished files and exits 128 + its number."""
+    number = _state.get("signal")
+    if isinstance(number, int) and number:
+        from kapplan.api import remove_unfinished_files
+
+        remove_unfinished_files()
+        raise SystemExit(128 + number)

@@ -137,8 +137,10 @@ def test_batch_refuses_to_write_over_its_roster(tmp_path: Path) -> None:
     assert listed.read_bytes() == before
     assert (out / "C-00000.plan.json").exists()
     assert not (out / "C-00001.plan.json").exists()  # both files of that record, or neither
-    again = subprocess.run([sys.executable, "-m", "kapplan", "batch", str(tmp_path / "roster.csv"), "--out",
-                            str(tmp_path / "o2"), "--combined", str(tmp_path / "roster.csv")],
+    both = tmp_path / "all.ics"  # the roster given as --combined too
+    both.write_text((tmp_path / "roster.csv").read_text())
+    again = subprocess.run([sys.executable, "-m", "kapplan", "batch", str(both), "--out",
+                            str(tmp_path / "o2"), "--combined", str(both)],
                            env=ENV, capture_output=True, text=True, timeout=120)
     assert again.returncode == 2, again.stderr
     assert "input of this command" in again.stderr
@@ -149,3 +151,32 @@ def test_batch_refuses_to_write_over_its_roster(tmp_path: Path) -> None:
                            str(summary_roster.parent)], env=ENV, capture_output=True, text=True, timeout=120)
     assert last.returncode == 2
     assert "input of this command" in last.stderr
+
+
+@pytest.mark.parametrize("command", [["mark", "KEY", "missed"], ["reschedule", "--allow-deviations"],
+                                     ["plan-over"]])
+def test_sigterm_on_a_writing_command_leaves_no_temp_file(tmp_path: Path, command: list[str]) -> None:
+    """SIGTERM at staggered moments of a writing command: exit 143 (or done),
+    never a temporary file, and the plan always reads back."""
+    plan = tmp_path / "plan.json"
+    made = subprocess.run([sys.executable, "-m", "kapplan", "plan", "iv-ketamine-trd", "--id", "C-1", "--start",
+                           "2026-12-07", "--tz", "America/New_York", "--weight", "72 kg", "-o", str(plan)],
+                          env=ENV, capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stderr
+    for delay in (0.25, 0.4, 0.55, 0.7, 0.85):
+        if command == ["plan-over"]:
+            args = ["plan", "iv-ketamine-trd", "--id", "C-1", "--start", "2026-12-08", "--tz", "America/New_York",
+                    "--weight", "72 kg", "-o", str(plan)]
+        else:
+            args = [command[0], str(plan), *[("screening-1" if a == "KEY" else a) for a in command[1:]]]
+        run = subprocess.Popen([sys.executable, "-m", "kapplan", *args], env=ENV, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+        time.sleep(delay)
+        run.send_signal(signal.SIGTERM)
+        _, err = run.communicate(timeout=60)
+        assert run.returncode in (0, 1, 143, -signal.SIGTERM), err
+        assert "Traceback" not in err
+        assert temp_files(tmp_path) == []
+        check = subprocess.run([sys.executable, "-m", "kapplan", "status", str(plan)], env=ENV,
+                               capture_output=True, text=True, timeout=60)
+        assert check.returncode == 0, check.stderr
