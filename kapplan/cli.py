@@ -159,6 +159,9 @@ class SchemaKind(StrEnum):
     mark = "mark"
     reschedule = "reschedule"
     batch_summary = "batch-summary"
+    agenda = "agenda"
+    ledger_sync = "ledger-sync"
+    ledger_release = "ledger-release"
 
 
 class MarkStatus(StrEnum):
@@ -763,7 +766,7 @@ def ledger_release(
 def schema(
     kind: Annotated[SchemaKind, typer.Argument(
         metavar="KIND", help="protocol, client, clinic, plan; or the JSON output of status, mark, reschedule, "
-        "batch-summary.")],
+        "batch-summary, agenda, ledger-sync, ledger-release.")],
 ) -> None:
     """Print the JSON Schema of a file type (for editor integration)."""
     import json

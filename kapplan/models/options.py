@@ -15,5 +15,6 @@ MarkStatus = Literal["done", "missed", "cancelled"]
 """What happened to a session."""
 GuideFormat = Literal["html", "md"]
 """The client's guide as one HTML file, or Markdown for a clinic's own letters."""
-SchemaKind = Literal["protocol", "client", "clinic", "plan", "status", "mark", "reschedule", "batch-summary"]
+SchemaKind = Literal["protocol", "client", "clinic", "plan", "status", "mark", "reschedule", "batch-summary", "agenda",
+                     "ledger-sync", "ledger-release"]
 """The file types and JSON outputs with a JSON Schema."""
