@@ -88,7 +88,7 @@ def test_signal_on_a_2000_row_batch_stops_workers_and_leaves_no_temp_file(tmp_pa
     assert summary["state"] == "interrupted"
     written = {p.name for p in out.iterdir()} - {"summary.json"}
     listed = {name for record in summary["records"] for name in record["files"]}
-    assert listed == written  # every file it lists is there, and nothing else
+    assert listed == written, (err, summary["records"][-2:])  # every file it lists is there, nothing else
     assert 0 < len(summary["records"]) < 2000
 
 
