@@ -818,18 +818,23 @@ def _unwind_on_termination() -> None:
     batch workers are stopped, and the exit code is 143 or 129."""
     import signal
 
+    from kapplan.models.errors import Terminated
+    from kapplan.models.interrupts import interrupt  # imported now: a handler must not import
+
     def terminated(number: int, _frame: object) -> None:
         for name in ("SIGTERM", "SIGHUP"):  # cleaning up must not be cut short by a second signal
             if hasattr(signal, name):
                 signal.signal(getattr(signal, name), signal.SIG_IGN)
-        from kapplan.models.errors import Terminated
-
         _state["signal"] = number
-        raise Terminated(number)
+        interrupt(Terminated(number))
+
+    def interrupted(_number: int, _frame: object) -> None:
+        interrupt(KeyboardInterrupt())
 
     for name in ("SIGTERM", "SIGHUP"):
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), terminated)
+    signal.signal(signal.SIGINT, interrupted)
 
 
 class _ClosedOutput:

@@ -30,6 +30,7 @@ from kapplan.batch.settings import SUFFIXES, BatchSettings, batch_settings
 from kapplan.io.files import flush_to_disk
 from kapplan.io.roster import Roster
 from kapplan.models.errors import InputError, UsageError
+from kapplan.models.interrupts import uninterrupted
 
 CHUNK = 8  # records per task sent to a worker process
 WINDOW_PER_JOB = 4  # chunks in flight per worker: enough to keep each busy
@@ -86,12 +87,13 @@ def run_batch(
         locks = stack.enter_context(RecordLocks(out))
         try:
             for outcome in stack.enter_context(contextlib.closing(_outcomes(locks.hold(reader), settings, jobs, out))):
-                result = store(outcome, out, settings.formats, settings.inputs)
-                locks.release(outcome.id)
-                if calendar is not None and result.ok:
-                    calendar.add(outcome)
-                lines.add(result)
-                summary.add(result)
+                with uninterrupted():  # a record's files and its summary line go together
+                    result = store(outcome, out, settings.formats, settings.inputs)
+                    locks.release(outcome.id)
+                    if calendar is not None and result.ok:
+                        calendar.add(outcome)
+                    lines.add(result)
+                    summary.add(result)
                 if report is not None:
                     report(result)
                 if fail_fast and not result.ok:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from kapplan.models.errors import UsageError
+from kapplan.models.interrupts import uninterrupted
 
 
 def open_input(path: Path, what: str = "file") -> BinaryIO:
@@ -99,9 +100,10 @@ def atomic_write_all(files: list[tuple[Path, bytes]], *, private: bool = False) 
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
             os.chmod(temp, 0o600 if private else 0o644 & ~_umask())
-        for temp, target in temps:
-            os.replace(temp, target)
-            _unfinished.discard(temp)
+        with uninterrupted():  # all of them, or (before the first) none
+            for temp, target in temps:
+                os.replace(temp, target)
+                _unfinished.discard(temp)
     except BaseException:
         for temp, _ in temps:
             _discard(temp)
