@@ -915,7 +915,18 @@ def main() -> None:
         _exit_for_signal()
         raise
     finally:
+        _ignore_late_signals()
         before_exit()
+
+
+def _ignore_late_signals() -> None:
+    """The command is over and its files are in place: a signal now must not
+    raise into the interpreter's shutdown."""
+    import signal
+
+    for name in ("SIGTERM", "SIGHUP", "SIGINT"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
 
 
 def _exit_for_signal() -> None:
