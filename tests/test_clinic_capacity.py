@@ -230,3 +230,36 @@ def test_validate_warns_of_staff_hours_outside_the_clinic_s(tmp_path: Path) -> N
     assert "'ann' works outside the clinic's hours" in lines[0]
     strict = CliRunner().invoke(app, ["validate", "--strict", str(clinic)])
     assert strict.exit_code == 1
+
+
+# ---------------------------------------------------------------------------- calendars
+
+
+def test_full_privacy_organizer_is_the_clinic_s_continuity_therapist(tmp_path: Path) -> None:
+    import icalendar
+    import vobject
+
+    clinic = tmp_path / "clinic.yaml"
+    clinic.write_text(CLINIC.read_text().replace("{id: kim, roles: [therapist]",
+                                                 "{id: kim, name: Dr. Kim, email: kim@clinic.example, "
+                                                 "roles: [therapist]"))
+    client_file = tmp_path / "client.yaml"
+    client_file.write_text("kind: client\nid: C-1\ntimezone: America/New_York\nstart: 2026-12-07\nweight: 72 kg\n"
+                           "therapist: {name: Own Therapist, email: own@example.org}\n")
+    for privacy, expected in (("full", "mailto:kim@clinic.example"), ("standard", None)):
+        out = tmp_path / f"{privacy}.ics"
+        result = CliRunner().invoke(app, ["plan", str(PROTOCOL), "--client", str(client_file), "--clinic",
+                                          str(clinic), "--format", "ics", "--privacy", privacy, "-o", str(out)])
+        assert result.exit_code == 0, result.output
+        parsed = icalendar.Calendar.from_ical(out.read_bytes())
+        organizers = {str(e.get("organizer")) if e.get("organizer") else None for e in parsed.walk("VEVENT")}
+        assert organizers == {expected}
+        assert (parsed.get("method") == "PUBLISH") is (expected is not None)
+        other = vobject.readOne(out.read_text())
+        assert len(other.vevent_list) == 7
+    # Without a clinic therapist's email, the client file's therapist organizes.
+    result = CliRunner().invoke(app, ["plan", str(PROTOCOL), "--client", str(client_file), "--clinic", str(CLINIC),
+                                      "--format", "ics", "--privacy", "full", "-o", str(tmp_path / "own.ics")])
+    assert result.exit_code == 0, result.output
+    parsed = icalendar.Calendar.from_ical((tmp_path / "own.ics").read_bytes())
+    assert {str(e.get("organizer")) for e in parsed.walk("VEVENT")} == {"mailto:own@example.org"}
