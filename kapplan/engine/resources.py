@@ -321,6 +321,27 @@ class Resources:
                     return found
         return None
 
+    def shortfalls(self, pos: int, s: int) -> list[str]:
+        """What is missing at start ``s``, in words for an explanation: each role no one
+        who may fill it can take then, and a room when none serving the kind is free."""
+        if self._choose(pos, s) is not None:
+            return []
+        e = s + self.duration[pos]
+        out = []
+        for need in self.needs[pos]:
+            end = s + self._need_minutes(pos, need)
+            if not any(self._can(pos, p, s, end) for p in self._candidates(need.role)):
+                fixed = self.fixed.get(need.role)
+                who = f" ({', '.join(self.members[p].id for p in fixed)})" if fixed else ""
+                out.append(f"no {need.role}{who} free")
+        if self.wants_room[pos] and not any((r.kinds is None or self.kind[pos] in r.kinds) and r.free(s, e)
+                                            for r in self.rooms):
+            serving = [r.id for r in self.rooms if r.kinds is None or self.kind[pos] in r.kinds]
+            out.append(f"{', '.join(serving)} full" if len(serving) < 4 else f"every room for {self.kind[pos]} full")
+        if not out and self.needs[pos]:
+            out.append("not enough different people free at once")
+        return out
+
     def admit(self, pos: int, s: int) -> bool:
         """A person for every need and a room when one is needed, at start ``s``."""
         key = (pos, s)
