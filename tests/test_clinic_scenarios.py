@@ -214,3 +214,9 @@ def test_the_example_clinic_has_staff_for_every_role_the_bundled_protocols_ask_f
         protocol = api.load_protocol(name).protocol
         asked = {role for session in protocol.sessions.values() for role in session.roles}
         assert asked <= held, (name, asked - held)
+
+
+def test_the_readme_s_clinic_commands_validate_every_bundled_protocol_with_the_example_clinic() -> None:
+    result = runner.invoke(app, ["validate", *sorted(bundled_paths().values()), str(EXAMPLE_CLINIC)])
+    assert result.exit_code == 0, result.output
+    assert "KP240" not in result.output
