@@ -47,12 +47,15 @@ class CapacityRules:
     ``bookings``: other series' bookings (inactive ones are ignored), or a
     :class:`BusyIndex` of them made for this clinic;
     ``holidays``: the clinic's public holidays over the horizon (days off for
-    everyone); ``preferred``: role -> the staff id the client asks for."""
+    everyone); ``preferred``: role -> the staff id the client asks for;
+    ``kept``: for a re-plan, who already serves each continuity role."""
 
     clinic: Clinic
     bookings: Sequence[Booking] | BusyIndex = ()
     holidays: Mapping[date, str] = field(default_factory=dict)
     preferred: Mapping[str, str] = field(default_factory=dict)
+    kept: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Continuity role -> the people who served the series' sessions that already happened."""
 
 
 class Holds:
