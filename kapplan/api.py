@@ -21,6 +21,7 @@ from kapplan.models.options import Audience, MarkStatus, Privacy, SchemaKind
 
 if TYPE_CHECKING:
     from kapplan.batch import BatchSummary, RecordResult
+    from kapplan.lifecycle.decide import DecideOutcome
     from kapplan.lifecycle.mark import MarkOutcome
     from kapplan.lifecycle.records import Replan
     from kapplan.lifecycle.reschedule import RescheduleOutcome
@@ -87,6 +88,15 @@ def earliest_shape(protocol: Protocol) -> list[ShapePoint]:
     from kapplan.lint.shape import earliest_shape as shape
 
     return shape(protocol)
+
+
+def branch_shapes(protocol: Protocol) -> list[tuple[str, list[ShapePoint]]]:
+    """Each complete branch path of a protocol with decisions (SPEC §13), named by its
+    choices (``induction-review-1=weekly``), with its earliest shape: what ``show`` draws."""
+    from kapplan.lint.registry import branch_paths
+    from kapplan.lint.shape import earliest_shape as shape
+
+    return [(path.label(), shape(path.protocol)) for path in branch_paths(protocol)]
 
 
 def rules() -> dict[str, Rule]:
@@ -372,6 +382,29 @@ def reschedule_file(
     return outcome
 
 
+def decide(plan: Plan, key: str, option: str, *, allow_deviations: bool = False,
+           now: datetime | None = None) -> DecideOutcome:
+    """Record a decision (SPEC §13) and plan the branch it chooses, then the steps after it.
+
+    Refused (InputError, exit 1) for an unknown decision or option, before the
+    decision session is marked done, and once a choice is recorded. Existing
+    sessions keep their keys (calendar UIDs); the history records the choice."""
+    from kapplan.lifecycle.decide import decide_plan
+
+    return decide_plan(plan, key, option, now=_aware_now(now), allow_deviations=allow_deviations)
+
+
+def decide_file(path: str | Path, key: str, option: str, *, dry_run: bool = False, allow_deviations: bool = False,
+                now: datetime | None = None) -> DecideOutcome:
+    """``kapplan decide``: decide in a plan file, keeping the previous file as ``.bak``
+    (``dry_run`` writes nothing). The file is locked from the read to the write."""
+    with file_lock(path) as target:
+        outcome = decide(read_plan(target), key, option, allow_deviations=allow_deviations, now=now)
+        if not dry_run:
+            write_plan(outcome.plan, target, keep_backup=True)
+    return outcome
+
+
 def _date_option(flag: str, value: date | str | None) -> date | None:
     if value is None or isinstance(value, date):
         return value
@@ -460,7 +493,10 @@ __all__ = [
     "SchemaKind",
     "batch",
     "calendar",
+    "branch_shapes",
     "client_from",
+    "decide",
+    "decide_file",
     "earliest_shape",
     "export_file",
     "file_lock",

@@ -11,7 +11,7 @@ Audience = Literal["client", "clinic"]
 """Who a calendar is for: the client's texts, or the clinic's (notes, monitoring, staff)."""
 Privacy = Literal["minimal", "standard", "full"]
 """How much a calendar may show at all (SPEC §8)."""
-MarkStatus = Literal["done", "missed", "cancelled"]
-"""What happened to a session."""
+MarkStatus = Literal["done", "missed", "cancelled", "skipped"]
+"""What happened to a session (done, missed, cancelled) or a task (done, skipped)."""
 SchemaKind = Literal["protocol", "client", "clinic", "plan"]
 """The file types with a JSON Schema."""

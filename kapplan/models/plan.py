@@ -85,6 +85,7 @@ class Task(PlanModel):
     due: date
     window_start: date
     status: TaskStatus = "due"
+    sequence: int = 0  # grows when the due date or status changes (calendars apply updates by it)
 
 
 class DecisionPoint(PlanModel):
