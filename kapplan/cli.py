@@ -18,8 +18,11 @@ from typer.core import TyperGroup
 from kapplan import __version__
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from kapplan.api import ClientChanges
     from kapplan.models import options
+    from kapplan.models.client import Client
     from kapplan.models.plan import Plan
 
 _state = {"debug": False}
@@ -30,11 +33,15 @@ class KapplanGroup(TyperGroup):
 
     def invoke(self, ctx: Any) -> Any:
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            sys.stdout.flush()  # a full or closed output fails here, not silently at exit
+            return result
         except _passthrough_exceptions():
             raise
         except KeyboardInterrupt:
             _fail_plain("interrupted", 130)
+        except OSError as err:  # the environment, not kapplan: a full disk, a closed stream
+            _fail_plain(f"cannot write the output ({err.strerror or err})", 2)
         except Exception as err:  # the one place errors become exit codes
             from kapplan.models.errors import KapplanError
 
@@ -125,6 +132,11 @@ class Audience(StrEnum):
     clinic = "clinic"
 
 
+class GuideFormat(StrEnum):
+    html = "html"
+    md = "md"
+
+
 class Privacy(StrEnum):
     minimal = "minimal"
     standard = "standard"
@@ -136,6 +148,11 @@ class SchemaKind(StrEnum):
     client = "client"
     clinic = "clinic"
     plan = "plan"
+    status = "status"
+    mark = "mark"
+    reschedule = "reschedule"
+    decide = "decide"
+    batch_summary = "batch-summary"
 
 
 class MarkStatus(StrEnum):
@@ -148,10 +165,17 @@ class MarkStatus(StrEnum):
 OutputOpt = Annotated[
     str | None, typer.Option("--output", "-o", help="Write to FILE ('-' for stdout); format from the extension.")
 ]
+FormatOpt = Annotated[
+    TextFormat, typer.Option("--format", help="text, or json for scripts (shape: 'kapplan schema COMMAND').")
+]
 AudienceOpt = Annotated[Audience, typer.Option(help="Who the calendar is for.")]
 PrivacyOpt = Annotated[Privacy, typer.Option(help="How much the calendar may show.")]
 NoAlarmsOpt = Annotated[bool, typer.Option("--no-alarms", help="Leave reminders out of the calendar.")]
 ClinicOpt = Annotated[Path | None, typer.Option("--clinic", help="Clinic file: hours, closures, holidays.")]
+LedgerOpt = Annotated[
+    Path | None,
+    typer.Option("--ledger", help="The clinic's booking ledger (SQLite, on a local disk; created on first use)."),
+]
 
 # Client flags, shared by plan and reschedule.
 ClientFileOpt = Annotated[Path | None, typer.Option("--client", help="Client profile file (YAML or JSON).")]
@@ -286,6 +310,7 @@ def plan(
     new_series: Annotated[
         bool, typer.Option("--new-series", help="Start a new calendar series instead of continuing the file's.")
     ] = False,
+    ledger: LedgerOpt = None,
 ) -> None:
     """Make a personalized plan for one client.
 
@@ -298,34 +323,57 @@ def plan(
     exists the exit code is 3 and the report names the session, what blocks
     it, and the nearest later start date that works; --allow-deviations then
     relaxes upper bounds and records every deviation in the plan.
+
+    --ledger FILE plans around the clinic's other bookings in that ledger; with
+    -o PLAN.json the plan is booked there as it is written.
     """
     import contextlib
 
-    from kapplan.api import client_from, file_lock, load_protocol, make_plan
+    from kapplan.api import client_from, file_lock, ledger_bookings, load_protocol, make_plan, refuse_input_as_output
+    from kapplan.models.errors import UsageError
     from kapplan.render import print_plan_notes
 
     fmt = output_format(output, format.value if format else None)
     to_file = output not in (None, "-")
+    if to_file:
+        refuse_input_as_output(str(output), [protocol, client, clinic, ledger])
+    changes = _client_changes(id, start, tz, weight, available, unavailable, holidays)
+    if ledger is not None and clinic is None:
+        raise UsageError("--ledger books a clinic's people and rooms: give --clinic FILE too")
+    if fmt == "json" and to_file:
+        _plan_file(protocol, client_from(client, changes), clinic, Path(str(output)), ledger=ledger, force=force,
+                   new_series=new_series, allow_deviations=allow_deviations)
+        return
+    if ledger is not None and to_file:
+        raise UsageError(f"{output}: --ledger books the plan file: write it as JSON (-o PLAN.json)")
     with file_lock(str(output)) if to_file else contextlib.nullcontext():
         loaded = load_protocol(protocol)
-        changes = _client_changes(id, start, tz, weight, available, unavailable, holidays)
-        result = make_plan(loaded, client_from(client, changes), clinic, allow_deviations=allow_deviations)
+        busy = ledger_bookings(ledger) if ledger is not None else ()
+        result = make_plan(loaded, client_from(client, changes), clinic, allow_deviations=allow_deviations,
+                           bookings=busy)
         print_plan_notes(result)
-        if fmt == "json" and to_file:
-            _save_plan(result, Path(str(output)), force=force, new_series=new_series)
-            return
         emit(render_plan(result, fmt, _choice(audience), _choice(privacy), not no_alarms), output)
 
 
-def _save_plan(result: "Plan", target: Path, *, force: bool, new_series: bool) -> None:
-    """A plan file written as a record: history refused without --force, series kept."""
-    from kapplan.api import save_plan
-    from kapplan.render import replan_note
+def _plan_file(protocol: str, who: "Client", clinic: Path | None, target: Path, *, ledger: Path | None,
+               force: bool, new_series: bool, allow_deviations: bool) -> None:
+    """plan -o PLAN.json: a plan file written as a record (history refused without
+    --force, series kept), and booked when it uses a ledger."""
+    from kapplan.api import plan_file
+    from kapplan.render import print_plan_notes, replan_note
 
     existed = target.exists()
-    outcome = save_plan(result, target, force=force, new_series=new_series)
+    result, outcome = plan_file(protocol, who, clinic, target, ledger=ledger, force=force, new_series=new_series,
+                                allow_deviations=allow_deviations, warn=_warn)
+    print_plan_notes(result)
     if existed:
         sys.stderr.write(replan_note(target, outcome) + "\n")
+    if result.booking is not None:
+        sys.stderr.write(f"{target}: booked in {result.booking.ledger}\n")
+
+
+def _warn(message: str) -> None:
+    sys.stderr.write(f"kapplan: warning: {message}\n")
 
 
 def _client_changes(id: str | None, start: str | None, tz: str | None, weight: str | None,
@@ -375,11 +423,39 @@ def export(
 
     target = None if output in (None, "-") else Path(str(output))
     current, data = export_file(plan_file, target, audience=_choice(audience), privacy=_choice(privacy),
-                                alarms=not no_alarms)
+                                alarms=not no_alarms, warn=_warn)
     if target is None:
         emit(data, None)
         return
     sys.stderr.write(f"{target}: {len(current.sessions)} session(s) exported\n")
+
+
+@app.command()
+def handout(
+    plan_file: Annotated[Path, typer.Argument(metavar="PLAN.json", help="A plan written by 'kapplan plan'.")],
+    output: OutputOpt = None,
+    format: Annotated[
+        GuideFormat | None, typer.Option("--format", help="html or md (default: from the extension; html).")
+    ] = None,
+    privacy: Annotated[Privacy, typer.Option(help="How much the guide may show.")] = Privacy.standard,
+) -> None:
+    """Write the client's printable guide: every visit, how to get ready, whom to call.
+
+    One self-contained HTML file (phone and print), or Markdown (-o guide.md)
+    for a clinic's own letters. --privacy as for calendars, except that
+    safety text stays: below full, medicine names and doses are replaced
+    inside the sentence; minimal names no person. Created owner-only.
+    """
+    from kapplan.api import handout_file
+
+    target = None if output in (None, "-") else Path(str(output))
+    current, text = handout_file(plan_file, target, format=_choice(format) if format else None,
+                                 privacy=_choice(privacy), warn=_warn)
+    if target is None:
+        emit(text, None)
+        return
+    listed = sum(1 for s in current.sessions if s.status in ("planned", "tentative"))
+    sys.stderr.write(f"{target}: a guide to {listed} visit(s) written\n")
 
 
 @app.command()
@@ -438,7 +514,8 @@ def batch(
     if summary.failed:
         stop = "; stopped at the first (--fail-fast)" if summary.stopped else ""
         raise BatchFailedError(
-            f"{summary.failed} of {summary.records} record(s) failed{stop}; {summary.ok} planned (see {summary.path})"
+            f"{summary.failed} of {summary.records} record(s) failed{stop}; {summary.ok} planned "
+            f"({', '.join(f'{n} {what}' for what, n in summary.outcomes.items())}; see {summary.path})"
         )
     if report != TextFormat.json:
         batch_summary_line(summary, folder)
@@ -454,6 +531,8 @@ def mark(
     at: Annotated[
         str | None, typer.Option("--at", help="Actual start: ISO 8601, or local time in the client's zone.")
     ] = None,
+    format: FormatOpt = TextFormat.text,
+    ledger: LedgerOpt = None,
 ) -> None:
     """Record what happened to a session or a questionnaire task.
 
@@ -463,24 +542,47 @@ def mark(
     A task (phq9-2) is done or skipped. A tentative session cannot be marked
     done before its gate; marking the gate done confirms the sessions waiting
     for it (export the calendar again afterwards).
+    A booked plan's ledger follows: missed and cancelled sessions free their
+    people and room.
     """
     from kapplan.api import mark_file
 
-    outcome = mark_file(plan_file, key, _choice(status), at=at)
+    outcome = mark_file(plan_file, key, _choice(status), at=at, ledger=ledger, warn=_warn)
+    if format is TextFormat.json:
+        from kapplan.api import mark_document
+
+        _print_document(mark_document(outcome, key, plan_file))
     sys.stderr.write(f"{outcome.message}\n")
     for warning in outcome.warnings:
         sys.stderr.write(f"deviation: {warning}\n")
 
 
 @app.command()
-def status(plan_file: Annotated[Path, typer.Argument(metavar="PLAN.json")]) -> None:
+def status(
+    plan_file: Annotated[Path, typer.Argument(metavar="PLAN.json")],
+    format: FormatOpt = TextFormat.text,
+) -> None:
     """Show a plan with statuses, what is next, and deviations."""
-    from kapplan.api import read_plan
+    from kapplan.api import read_booked_plan
     from kapplan.api import status as status_of
+
+    current, warnings = read_booked_plan(plan_file)
+    for warning in warnings:
+        _warn(warning)
+    report = status_of(current)
+    if format is TextFormat.json:
+        from kapplan.api import status_document
+
+        _print_document(status_document(current, report, plan_file))
+        return
     from kapplan.render import status_text
 
-    current = read_plan(plan_file)
-    sys.stdout.write(status_text(current, status_of(current)))
+    sys.stdout.write(status_text(current, report))
+
+
+def _print_document(document: Any) -> None:
+    """A --format json document (a pydantic model; its schema is in 'kapplan schema')."""
+    sys.stdout.write(document.model_dump_json(indent=2) + "\n")
 
 
 @app.command()
@@ -501,6 +603,8 @@ def reschedule(
         typer.Option("--allow-deviations", help="When no strict re-plan exists, relax upper bounds and record it."),
     ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the changes without writing.")] = False,
+    format: FormatOpt = TextFormat.text,
+    ledger: LedgerOpt = None,
 ) -> None:
     """Re-plan the remaining sessions after what happened.
 
@@ -513,8 +617,13 @@ def reschedule(
 
     changes = _client_changes(None, start, tz, weight, available, unavailable, holidays)
     outcome = reschedule_file(plan_file, dry_run=dry_run, changes=changes, clinic=clinic, from_date=from_,
-                              allow_deviations=allow_deviations)
-    sys.stdout.write(reschedule_text(outcome))
+                              allow_deviations=allow_deviations, ledger=ledger, warn=_warn)
+    if format is TextFormat.json:
+        from kapplan.api import reschedule_document
+
+        _print_document(reschedule_document(outcome, plan_file, dry_run=dry_run))
+    else:
+        sys.stdout.write(reschedule_text(outcome))
     if outcome.note:
         sys.stderr.write(outcome.note + "\n")
     print_deviations(outcome.plan)
@@ -523,6 +632,132 @@ def reschedule(
     elif outcome.changed:
         sys.stderr.write(f"{plan_file}: {len(outcome.changes)} session(s) changed; the previous plan is in "
                          f"{plan_file.name}.bak\n")
+
+
+class AgendaFormat(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    ics = "ics"
+
+
+@app.command()
+def agenda(
+    ledger: Annotated[Path, typer.Option("--ledger", help="The clinic's booking ledger.")],
+    from_: Annotated[str | None, typer.Option("--from", help="First day (default: today, clinic time).")] = None,
+    days: Annotated[int, typer.Option("--days", help="How many days.")] = 7,
+    staff: Annotated[str | None, typer.Option("--staff", help="Only this person's sessions (staff id).")] = None,
+    room: Annotated[str | None, typer.Option("--room", help="Only this room's sessions (room id).")] = None,
+    format: Annotated[AgendaFormat | None, typer.Option("--format", help="Output format.")] = None,
+    output: OutputOpt = None,
+    privacy: Annotated[Privacy, typer.Option(help="How much the ics calendar may show.")] = Privacy.standard,
+) -> None:
+    """A clinic's booked sessions by day, for one person or room.
+
+    Read from the ledger: times in the clinic's zone; missed and cancelled
+    sessions are not listed (they hold no one). --format json lists each
+    booking (series, client, key, start, end, assigned, room, status,
+    plan_file); --format ics with --staff ID or --room ID is that person's or
+    room's calendar to subscribe to (client ids only, no names or doses). A
+    series whose plan file is missing or differs from what the ledger
+    committed is flagged on stderr and in the output.
+    """
+    import json
+
+    from kapplan.api import agenda as read_agenda
+    from kapplan.api import agenda_calendar
+
+    chosen = output_format(output, format.value if format else None)
+    found = read_agenda(ledger, from_date=from_, days=days, staff=staff, room=room)
+    for series, state in sorted(found.flagged.items()):
+        record = found.series[series]
+        what = "is missing" if state == "missing" else "differs from what the ledger committed"
+        _warn(f"series {series} (client {record.client}): its plan file {record.plan_path} {what}; "
+              f"'kapplan ledger sync PLAN' or 'kapplan ledger release {series} --ledger {ledger}' reconciles it")
+    if chosen == "ics":
+        _emit_stream(agenda_calendar(found, privacy=_choice(privacy)), output)
+        return
+    if chosen == "json":
+        from kapplan.api import agenda_json
+
+        emit(json.dumps(agenda_json(found), indent=2) + "\n", output)
+    elif chosen == "csv":
+        from kapplan.api import agenda_csv
+
+        emit(agenda_csv(found), output)
+    else:
+        from kapplan.render import agenda_table_text
+
+        emit(agenda_table_text(found), output)
+
+
+def _emit_stream(pieces: "Iterator[bytes]", output: str | None) -> None:
+    """A calendar written piece by piece: to stdout, or atomically to a file."""
+    if output in (None, "-"):
+        sys.stdout.flush()
+        for piece in pieces:
+            sys.stdout.buffer.write(piece)
+        sys.stdout.flush()
+        return
+    from kapplan.api import write_stream
+
+    write_stream(str(output), pieces)
+
+
+ledger_app = typer.Typer(
+    cls=TyperGroup, rich_markup_mode=None, no_args_is_help=True, add_completion=False,
+    help="Reconcile plan files with the clinic's booking ledger.",
+)
+app.add_typer(ledger_app, name="ledger")
+
+
+@ledger_app.command("sync")
+def ledger_sync(
+    plan_file: Annotated[Path, typer.Argument(metavar="PLAN", help="A booked plan file.")],
+    ledger: Annotated[
+        Path | None, typer.Option("--ledger", help="Book a plan that is not booked yet in this ledger.")
+    ] = None,
+    format: Annotated[TextFormat, typer.Option("--format", help="Output format.")] = TextFormat.text,
+) -> None:
+    """Adopt a plan file's sessions as its series' bookings.
+
+    For a file the ledger refuses (edited by hand, restored from a backup, a
+    command interrupted): every session is re-checked against the other
+    series' bookings first; a conflict is refused (exit 1) and named.
+    """
+    from kapplan.api import ledger_sync as sync
+
+    outcome = sync(plan_file, ledger=ledger, warn=_warn)
+    if format is TextFormat.json:
+        import json
+
+        sys.stdout.write(json.dumps(outcome.as_dict(), indent=2) + "\n")
+        return
+    released = f"; released series {', '.join(outcome.released)}" if outcome.released else ""
+    sys.stderr.write(f"{plan_file}: series {outcome.series} holds {outcome.bookings} booking(s) in "
+                     f"{outcome.ledger}{released}\n")
+
+
+@ledger_app.command("release")
+def ledger_release(
+    series: Annotated[str, typer.Argument(metavar="SERIES", help="The series id (a plan's 'series').")],
+    ledger: Annotated[Path, typer.Option("--ledger", help="The ledger holding the series.")],
+    format: Annotated[TextFormat, typer.Option("--format", help="Output format.")] = TextFormat.text,
+) -> None:
+    """Drop a series' bookings from the ledger (its people and rooms become free).
+
+    The plan file is left as it is; 'kapplan reschedule PLAN' books it again.
+    """
+    from kapplan.api import ledger_release as release
+
+    count, plan_path = release(series, ledger=ledger)
+    if format is TextFormat.json:
+        import json
+
+        sys.stdout.write(json.dumps({"series": series, "ledger": str(ledger), "released": count,
+                                     "plan": plan_path}, indent=2) + "\n")
+        return
+    sys.stderr.write(f"series {series}: {count} booking(s) released from {ledger} (plan file {plan_path})\n")
 
 
 @app.command()
@@ -535,6 +770,7 @@ def decide(
     allow_deviations: Annotated[
         bool, typer.Option("--allow-deviations", help="When no strict plan exists, relax upper bounds and record it.")
     ] = False,
+    ledger: LedgerOpt = None,
 ) -> None:
     """Record a decision and plan the branch it chooses.
 
@@ -542,14 +778,16 @@ def decide(
     chosen branch's steps are placed right after the decision session, then
     the schedule steps that follow it; sessions that already exist keep their
     keys (calendar UIDs), the history records the choice, and the previous
-    file is kept as PLAN.json.bak. Export the calendar again afterwards.
+    file is kept as PLAN.json.bak. A booked plan books the new sessions in its
+    ledger. Export the calendar again afterwards.
     """
-    from kapplan.api import decide_file
-    from kapplan.render import decide_json, decide_text, print_deviations
+    from kapplan.api import decide_document, decide_file
+    from kapplan.render import decide_text, print_deviations
 
-    outcome = decide_file(plan_file, key, option, dry_run=dry_run, allow_deviations=allow_deviations)
+    outcome = decide_file(plan_file, key, option, dry_run=dry_run, allow_deviations=allow_deviations,
+                          ledger=ledger, warn=_warn)
     if format is TextFormat.json:
-        sys.stdout.write(decide_json(outcome, written=not dry_run))
+        sys.stdout.write(decide_document(outcome, plan_file, dry_run=dry_run).model_dump_json(indent=2) + "\n")
     else:
         sys.stdout.write(decide_text(outcome))
         print_deviations(outcome.plan)
@@ -562,7 +800,9 @@ def decide(
 
 @app.command()
 def schema(
-    kind: Annotated[SchemaKind, typer.Argument(metavar="protocol|client|clinic|plan", help="The file type.")],
+    kind: Annotated[SchemaKind, typer.Argument(
+        metavar="KIND", help="protocol, client, clinic, plan; or the JSON output of status, mark, reschedule, decide, "
+        "batch-summary.")],
 ) -> None:
     """Print the JSON Schema of a file type (for editor integration)."""
     import json
@@ -601,11 +841,33 @@ def rules(
     sys.stdout.write("\n".join(rule_text(registry[code.upper()]) for code in codes))
 
 
+class _ClosedOutput:
+    """Standard output when the process was started without one: writing to it
+    is an environment failure (exit 2), not an internal error."""
+
+    def write(self, _data: str) -> int:
+        import errno
+
+        raise OSError(errno.EBADF, "standard output is closed")
+
+    @property
+    def buffer(self) -> "_ClosedOutput":
+        return self
+
+    def flush(self) -> None:
+        return None
+
+    def isatty(self) -> bool:
+        return False
+
+
 def main() -> None:
     """Console-script entry point."""
     from kapplan.startup import before_exit, tune_short_run
 
     tune_short_run()
+    if sys.stdout is None:  # started with standard output closed (`kapplan ... >&-`)
+        sys.stdout = _ClosedOutput()
     try:
         app(prog_name="kapplan")
     finally:

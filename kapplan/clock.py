@@ -13,9 +13,13 @@ from datetime import UTC, datetime
 def reproducible_epoch(environ: Mapping[str, str] | None = None) -> datetime | None:
     """SOURCE_DATE_EPOCH as an aware UTC datetime, or None when unset/invalid."""
     value = (environ if environ is not None else os.environ).get("SOURCE_DATE_EPOCH", "").strip()
-    if not value.isdigit():
+    if not value.isascii() or not value.isdigit() or len(value) > 12:
         return None
-    return datetime.fromtimestamp(int(value), tz=UTC)
+    try:
+        moment = datetime.fromtimestamp(int(value), tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return moment if 1970 <= moment.year <= 2199 else None
 
 
 def current_time(environ: Mapping[str, str] | None = None) -> datetime:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from kapplan.batch import BatchSummary, RecordResult
+    from kapplan.ledger.agenda import Agenda
     from kapplan.lifecycle.decide import DecideOutcome
     from kapplan.lifecycle.records import Replan
     from kapplan.lifecycle.reschedule import RescheduleOutcome
@@ -313,15 +314,17 @@ def _dose_rule_text(dose: Dose) -> str:
 def _session_branch(tree: Any, name: str, session: SessionType) -> None:
     from rich.markup import escape
 
-    from kapplan.models.values import format_days
+    from kapplan.models.values import format_days, format_minutes
 
     facts = [session.kind, str(session.duration), session.setting]
     facts += [f"observation {session.observation}"] if session.observation else []
     facts += [format_days(frozenset(session.days))] if session.days is not None else []
     facts += [f"starts {session.time}"] if session.time else []
     branch = tree.add(f"[bold]{escape(name)}[/bold] {escape(session.display_title)} — {escape(', '.join(facts))}")
-    for label in ("staff", "assessments", "checklist", "monitoring"):
-        values = getattr(session, label)
+    staff = [role if minutes is None else f"{role} (first {format_minutes(minutes)})"
+             for role, minutes in session.needs]
+    for label, values in (("staff", staff), ("assessments", session.assessments),
+                          ("checklist", session.checklist), ("monitoring", session.monitoring)):
         if values:
             branch.add(f"{label}: {escape(', '.join(values))}")
     if session.dose:
@@ -449,7 +452,8 @@ def batch_reporter(roster: str, *, progress: bool) -> Iterator[Callable[[RecordR
 
     def failure_line(result: RecordResult) -> str:
         who = escape(result.id) if result.id else f"record {result.number}"
-        return f"[red]{escape(roster)}:{result.row}:[/red] {who}: {escape(result.error or 'failed')}"
+        code = f" {escape(result.code)}" if result.code else ""
+        return f"[red]{escape(roster)}:{result.row}:{code}[/red] {who}: {escape(result.error or 'failed')}"
 
     if not progress:
         console = stderr_console()
@@ -479,7 +483,10 @@ def batch_summary_line(summary: BatchSummary, out: Path) -> None:
     """The one-line outcome of a batch that had no failed record."""
     from rich.markup import escape
 
-    stderr_console().print(f"{summary.ok} record(s) planned into {escape(str(out))} (see {escape(str(summary.path))})")
+    counts = ", ".join(f"{n} {what}" for what, n in summary.outcomes.items())
+    stderr_console().print(
+        f"{summary.ok} record(s) planned into {escape(str(out))}: {counts} (see {escape(str(summary.path))})"
+    )
 
 
 def rule_text(rule: Rule) -> str:
@@ -522,27 +529,53 @@ def decide_text(outcome: DecideOutcome) -> str:
     return "".join(line + "\n" for line in lines)
 
 
-def decide_json(outcome: DecideOutcome, *, written: bool) -> str:
-    """`kapplan decide --format json`: the decision and the changes, as the history records them."""
-    import json
-
-    from kapplan.lifecycle.reschedule import history_change
-
-    data = {
-        "decision": outcome.decision.model_dump(mode="json"),
-        "changes": [history_change(c).model_dump(mode="json", by_alias=True) for c in outcome.changes],
-        "open_decision": outcome.plan.open_decision.key if outcome.plan.open_decision else None,
-        "written": written,
-    }
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-
-
 def print_deviations(plan: Plan) -> None:
     """Deviations are shown, never hidden."""
     from kapplan.wording import describe_deviation
 
     for deviation in plan.deviations:
         sys.stderr.write(f"deviation: {describe_deviation(deviation)}\n")
+
+
+def agenda_table_text(agenda: Agenda) -> str:
+    """The booked sessions day by day: time, client, session, people, room, status.
+
+    Plain aligned text, not a Rich table: a clinic's week holds hundreds of
+    rows, which Rich would measure cell by cell (the agenda is printed
+    often, and must stay about as fast as ``--help``)."""
+    from datetime import timedelta
+
+    last = agenda.first + timedelta(days=agenda.days - 1)
+    who = f" for {agenda.staff}" if agenda.staff else f" in {agenda.room}" if agenda.room else ""
+    lines = [f"Agenda{who}, {agenda.first.isoformat()} to {last.isoformat()} ({agenda.zone.key})"]
+    flagged = agenda.flagged
+    rows: list[tuple[str, list[str]]] = []
+    for entry in agenda.entries:
+        booking = entry.booking
+        start, end = agenda.local(booking.start), agenda.local(booking.end)
+        status = booking.status + (f"; plan file {flagged[booking.series]}" if booking.series in flagged else "")
+        people = ", ".join(f"{a.person} ({a.role})" for a in booking.assigned)
+        rows.append((f"{start:%a %Y-%m-%d}", [f"{start:%H:%M}-{end:%H:%M}", booking.client, booking.key, people,
+                                              booking.room or "", status]))
+    header = ["Time", "Client", "Session", "Staff", "Room", "Status"]
+    widths = [max([len(header[i]), *(len(cells[i]) for _, cells in rows)]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "  " + "  ".join(_plain(c).ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    day = None
+    for label, cells in rows:
+        if label != day:
+            lines += ["", label, line(header)]
+            day = label
+        lines.append(line(cells))
+    lines += ["", f"{len(rows)} booked session(s)" if rows else "No booked sessions."]
+    return "\n".join(lines) + "\n"
+
+
+def _plain(text: str) -> str:
+    """Control characters out of text bound for a terminal (ids come from files)."""
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
 
 
 def replan_note(target: Path, outcome: Replan | None) -> str:

@@ -300,9 +300,13 @@ def test_decide_dry_run_in_json_writes_nothing(branching: Path) -> None:
                  now=at("2026-11-04 13:00"))
     assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
     data = json.loads(result.stdout)  # type: ignore[attr-defined]
+    assert (data["kind"], data["dry_run"], data["backup"]) == ("decide", True, None)
     assert data["decision"]["chosen"] == "stop"
-    assert [c["key"] for c in data["changes"]] == ["closing-1"]
-    assert data["written"] is False
+    assert [(c["key"], c["before"], c["after"]["start"]) for c in data["changes"]] == [
+        ("closing-1", None, "2026-11-11T09:00:00-05:00")]
+    from jsonschema import validate
+
+    validate(data, api.schema("decide"))
     assert branching.read_bytes() == before
 
 

@@ -128,8 +128,8 @@ def test_rules_lists_every_code_with_its_severity() -> None:
 # --------------------------------------------------------------------------- schema
 
 SUPPORTED = {"$defs", "$ref", "$schema", "additionalProperties", "anyOf", "const", "default", "description",
-             "enum", "exclusiveMinimum", "format", "items", "maximum", "minItems", "minProperties", "pattern",
-             "patternProperties", "properties", "required", "title", "type"}
+             "enum", "exclusiveMinimum", "format", "items", "maximum", "minimum", "minItems", "minProperties",
+             "pattern", "patternProperties", "properties", "required", "title", "type"}
 TYPES: dict[str, Any] = {"string": str, "integer": int, "number": (int, float), "boolean": bool, "object": dict,
                          "array": list, "null": type(None)}
 
@@ -157,6 +157,8 @@ def schema_errors(schema: dict[str, Any], node: dict[str, Any], value: Any, path
         errors.append(f"{path}: too small")
     if "maximum" in node and value > node["maximum"]:
         errors.append(f"{path}: too large")
+    if "minimum" in node and value < node["minimum"]:
+        errors.append(f"{path}: too small")
     if isinstance(value, list):
         if len(value) < node.get("minItems", 0):
             errors.append(f"{path}: too few items")

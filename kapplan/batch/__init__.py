@@ -19,7 +19,7 @@ import contextlib
 import os
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain, islice
 from pathlib import Path
 
@@ -45,11 +45,14 @@ class BatchSummary:
     stopped: bool = False
     path: Path = Path(SUMMARY_NAME)
     fault: InputError | None = None  # the roster broke off midway
+    outcomes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(("new", "kept", "replanned"), 0))
 
     def add(self, result: RecordResult) -> None:
         self.records += 1
         self.ok += result.ok
         self.failed += not result.ok
+        if result.outcome in self.outcomes:
+            self.outcomes[result.outcome] += 1
 
 
 Reporter = Callable[[RecordResult], None]

@@ -25,16 +25,12 @@ SUMMARY_NAME = "summary.json"
 def store(outcome: Outcome, out: Path, formats: tuple[str, ...]) -> RecordResult:
     """Write one record's files (atomically, owner-only) and describe it for the summary."""
     names: list[str] = []
-    error = outcome.error
+    error, code = outcome.error, outcome.code
     if error is None and outcome.id is not None:
-        for kind in formats:
-            name = f"{outcome.id}{SUFFIXES[kind]}"
-            try:
-                atomic_write(out / name, outcome.outputs[SUFFIXES[kind]], private=True, durable=False)
-            except OSError as err:
-                error = f"{name} cannot be written ({err.strerror or 'write failed'})"
-                break
-            names.append(name)
+        try:
+            names = _write_record(outcome, out, formats)
+        except _Unwritable as err:
+            error, code = str(err), "write-failed"
     ok = error is None
     return RecordResult(
         number=outcome.number,
@@ -47,7 +43,33 @@ def store(outcome: Outcome, out: Path, formats: tuple[str, ...]) -> RecordResult
         last=outcome.last if ok else None,
         files=tuple(names),
         error=error,
+        code=None if error is None else code or "internal",
+        outcome=outcome.disposition if ok else None,
     )
+
+
+class _Unwritable(Exception):
+    """A record's file could not be written; the message names it."""
+
+
+def _write_record(outcome: Outcome, out: Path, formats: tuple[str, ...]) -> list[str]:
+    """The record's files. A kept plan file is left untouched, byte for byte; a
+    re-planned one is always rewritten (the calendar derives from it) and the
+    earlier version kept as ``.bak`` (SPEC §14)."""
+    kinds = [*formats, *(["json"] if outcome.disposition == "replanned" and "json" not in formats else [])]
+    names: list[str] = []
+    for kind in kinds:
+        name = f"{outcome.id}{SUFFIXES[kind]}"
+        names.append(name)
+        if kind == "json" and outcome.disposition == "kept":
+            continue
+        try:
+            if kind == "json" and outcome.disposition == "replanned":
+                atomic_write(out / f"{name}.bak", (out / name).read_bytes(), private=True, durable=False)
+            atomic_write(out / name, outcome.outputs[SUFFIXES[kind]], private=True, durable=False)
+        except OSError as err:
+            raise _Unwritable(f"{name} cannot be written ({err.strerror or 'write failed'})") from None
+    return names
 
 
 class SummaryFile:
@@ -81,7 +103,7 @@ class SummaryFile:
 
     def finish(self, summary: BatchSummary) -> None:
         assert self._handle is not None
-        totals = {"records": summary.records, "ok": summary.ok, "failed": summary.failed}
+        totals = {"records": summary.records, "ok": summary.ok, "failed": summary.failed, **summary.outcomes}
         error = summary.fault.message if summary.fault else None
         tail = {"totals": totals, "stopped": summary.stopped, "error": error}
         self._handle.write(f"\n], {json.dumps(tail, ensure_ascii=False)[1:]}\n".encode())

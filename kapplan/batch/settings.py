@@ -36,6 +36,7 @@ class BatchSettings:
     privacy: Privacy = "standard"
     formats: tuple[str, ...] = ("ics", "json")
     combined: bool = False
+    out: Path | None = None  # where earlier runs left each record's plan (SPEC §14)
 
 
 def batch_settings(
@@ -66,6 +67,7 @@ def batch_settings(
         privacy=privacy,
         formats=_formats(formats),
         combined=combined is not None,
+        out=out.resolve(),
     )
 
 

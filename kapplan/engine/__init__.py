@@ -12,7 +12,9 @@ happened. This module is the engine's one public interface (nothing outside
 - search.py: the depth-first search (look-ahead from lookahead.py,
   backjumping and learned nogoods from blame.py, a node budget);
 - infeasibility.py: why a session could not be placed, in words;
-- deviations.py: what a relaxed plan breaks.
+- deviations.py: what a relaxed plan breaks;
+- resources.py: a clinic's people and rooms, and who fills each session;
+- continuity.py: one person per continuity role for the whole series.
 
 Budgets: ``budget`` nodes per search (about 10 microseconds each); the
 strict search, then for deviations the relaxed search and its narrowing, each
@@ -38,8 +40,10 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from kapplan.engine.layout import Layout
+from kapplan.engine.resources import CapacityRules, Resources
 from kapplan.engine.search import INF, BudgetExhausted, Engine, Settings
 from kapplan.engine.slots import Calendar, ClinicHours, blocked_days, instant_ceil, instant_of, moment_of
+from kapplan.models.booking import Assignment
 from kapplan.models.errors import Explanation, InfeasibleError
 from kapplan.models.plan import Deviation
 from kapplan.models.protocol import Protocol
@@ -62,6 +66,8 @@ class Placement:
     follows: str | None
     start: datetime
     end: datetime
+    assigned: tuple[Assignment, ...] | None = None  # None: the clinic lists no staff
+    room: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,7 @@ class ScheduleRequest:
     unavailable: tuple[DateRange, ...] = ()
     holidays: Mapping[date, str] = field(default_factory=dict)
     clinic: ClinicRules | None = None
+    capacity: CapacityRules | None = None  # the clinic's people and rooms (SPEC §11)
     fixed: Mapping[str, tuple[datetime, datetime]] = field(default_factory=dict)
     not_before: datetime | None = None
     allow_deviations: bool = False
@@ -93,6 +100,7 @@ class ScheduleRequest:
 class ScheduleResult:
     placements: list[Placement]
     deviations: list[Deviation]
+    notes: list[str] = field(default_factory=list)  # planning notes (a preferred person not kept, ...)
 
 
 def placement_order(protocol: Protocol) -> list[tuple[str, str, str, int, str | None]]:
@@ -123,9 +131,14 @@ class _Context:
             for key, (s, e) in request.fixed.items()
             if key in self.layout.by_key
         }
+        capacity = request.capacity
+        self.resources = None
+        if capacity is not None and (capacity.clinic.staff or capacity.clinic.rooms):
+            self.resources = Resources(capacity, self.layout, first, last)
+        self.people: Resources | None = self.resources  # the continuity choice searches start from
 
     def engine(self, start: date, *, relaxed: bool = False, cap: int | None = None,
-               budget: int | None = None, prune: bool = True) -> Engine:
+               budget: int | None = None, prune: bool = True, people: Resources | None = None) -> Engine:
         request = self.request
         constraints = request.protocol.constraints
         settings = Settings(
@@ -140,7 +153,9 @@ class _Context:
             budget=request.budget if budget is None else budget,
             prune=prune,
         )
-        return Engine(self.layout, self.calendar, settings)
+        people = people or self.people
+        return Engine(self.layout, self.calendar, settings, people.fork(people.fixed, frozenset(people.sticky))
+                      if people is not None else None)
 
     def placements(self, engine: Engine) -> list[Placement]:
         zone = self.request.zone
@@ -151,9 +166,31 @@ class _Context:
                 start, end = given[0].astimezone(zone), given[1].astimezone(zone)
             else:
                 start, end = moment_of(engine.start[entry.pos], zone), moment_of(engine.end[entry.pos], zone)
+            assigned, room = _assignments(engine.resources, entry.pos, start, end)
             out.append(Placement(entry.key, self.layout.steps[entry.step].key, entry.session, entry.index,
-                                 entry.count, entry.follows, start, end))
+                                 entry.count, entry.follows, start, end, assigned, room))
         return out
+
+
+def _assignments(people: Resources | None, pos: int, start: datetime, end: datetime
+                 ) -> tuple[tuple[Assignment, ...] | None, str | None]:
+    """Who fills each role of a placed session, and its room (None where the clinic lists none)."""
+    if people is None:
+        return None, None
+    choice = people.choice.get(pos)
+    assigned: tuple[Assignment, ...] | None = None
+    if people.clinic.staff:
+        assigned = ()
+        if choice is not None:
+            assigned = tuple(
+                Assignment(need.role, people.members[person].id,
+                           None if need.minutes is None or start + timedelta(minutes=need.minutes) >= end
+                           else start + timedelta(minutes=need.minutes))
+                for need, person in zip(people.needs[pos], choice.people, strict=True))
+    room = None
+    if choice is not None and choice.room is not None:
+        room = people.rooms[choice.room].id
+    return assigned, room
 
 
 def _run(engine: Engine) -> bool | None:
@@ -173,6 +210,16 @@ def _failure(context: _Context, engine: Engine, outcome: bool | None) -> Infeasi
 def schedule(request: ScheduleRequest) -> ScheduleResult:
     """The best plan, or InfeasibleError explaining what blocks it."""
     context = _Context(request)
+    if context.resources is not None and context.resources.continuity_roles():
+        from kapplan.engine.continuity import schedule_with_continuity
+
+        return schedule_with_continuity(context)
+    return plain_schedule(context)
+
+
+def plain_schedule(context: _Context) -> ScheduleResult:
+    """The best plan with the people the context starts from (no continuity choice left)."""
+    request = context.request
     engine = context.engine(request.start_date)
     outcome = _run(engine)
     if outcome:
@@ -267,6 +314,7 @@ def _first_that_works(waiting: list[date], works: Callable[[date], bool | None],
 
 
 __all__ = [
+    "CapacityRules",
     "ClinicRules",
     "Explanation",
     "InfeasibleError",

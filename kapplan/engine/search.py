@@ -30,6 +30,7 @@ from kapplan.engine.bounds import INF, Bounds, Settings, Window
 from kapplan.engine.layout import Entry, Layout
 from kapplan.engine.lookahead import Lookahead, StepShape, lower_days
 from kapplan.engine.modes import Admits, mode_for
+from kapplan.engine.resources import Resources
 from kapplan.engine.slots import Calendar, spread_backward
 
 __all__ = ["INF", "BudgetExhausted", "Engine", "Settings", "Window"]
@@ -53,8 +54,10 @@ class Frame:
 class Engine(Bounds):
     """One search over one layout and calendar."""
 
-    def __init__(self, layout: Layout, calendar: Calendar, settings: Settings) -> None:
+    def __init__(self, layout: Layout, calendar: Calendar, settings: Settings,
+                 resources: Resources | None = None) -> None:
         self.layout = layout
+        self.resources = resources  # a clinic's people and rooms (resources.py), when it lists them
         self.cal = calendar
         self.clock = calendar.clock
         self.cfg = settings
@@ -63,6 +66,7 @@ class Engine(Bounds):
         self._span_days = self.mode.most_days(settings.max_span, slack=calendar.clock.slack)  # look-ahead's max_span
         n = self.n = len(layout)
         self.start, self.end, self.day = [0] * n, [0] * n, [0] * n
+        self.rank: list[tuple[int, int]] = [(0, 0)] * n  # §2 order: (distance from target, start)
         self.placed = [False] * n
         self.maxend = [-INF] * (n + 1)
         self.maxend_at = [-1] * (n + 1)
@@ -296,6 +300,10 @@ class Engine(Bounds):
         else:
             self.maxend[k + 1], self.maxend_at[k + 1] = self.maxend[k], self.maxend_at[k]
         self.first_start.append(min(self.first_start[-1], (s, k)))
+        if w is not None:
+            self.rank[k] = _rank(w, s, d)
+        if self.resources is not None:
+            self.resources.place(k, s)
         if w is not None and w.uppers:  # only a deviation mode's windows hold lateness
             self.mode.charge(k, s, d, w.uppers)
 
@@ -310,6 +318,8 @@ class Engine(Bounds):
             self.dosing_days.remove((d, k))
         self.first_start.pop()
         self.placed[k] = False
+        if self.resources is not None:
+            self.resources.unplace(k, s)
         if k in self._charged:
             self.mode.refund(k)
 
@@ -419,6 +429,11 @@ class Engine(Bounds):
                 if abs(near[0] - s) < md.minutes:
                     blame.add(near[1], monotone=near[0] < floor)
                     return near[0] + md.minutes
+        resources = self.resources
+        if resources is not None and resources.involved(entry.pos) and not resources.admit(entry.pos, s):
+            for p in resources.blame:  # the client's own sessions that day (max_per_day)
+                blame.add(p, exact=False)
+            return s + 1
         return -1
 
     # ------------------------------------------------------------------ look-ahead
@@ -508,6 +523,14 @@ class Engine(Bounds):
         """What a nogood compares of a blamed position: its start, or only its day."""
         return self.start[p] if exact else self.day[p]
 
+
+def _rank(w: Window, s: int, d: int) -> tuple[int, int]:
+    """How good a start is in the §2 order: nearer its target first, then earlier."""
+    if w.target_instant is not None:
+        return abs(s - w.target_instant), s
+    if w.target_day is not None:
+        return abs(d - w.target_day), s
+    return 0, s
 
 
 def _day_order(lo: int, hi: int, target: int | None) -> Iterator[int]:

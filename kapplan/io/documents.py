@@ -86,23 +86,46 @@ def _loader() -> Any:
     return type("CoreLoader", (base,), {"resolve": resolve})
 
 
+MAX_NUMBER = 10**12
+"""No number in an input file is larger (in magnitude) than this: a weight, a
+dose or a count that big is a typo, and arithmetic on it (or on the
+5,000-digit integers Python refuses to convert) must never fail later."""
+_MAX_NUMBER_CHARS = 40
+
+
+class _OutOfBounds:
+    """A number too long or too large to be meant (reported where it stands)."""
+
+
+_OUT_OF_BOUNDS = _OutOfBounds()
+
+
 def _scalar(value: str) -> Any:
-    """Resolve a plain scalar under the YAML 1.2 core schema."""
+    """Resolve a plain scalar under the YAML 1.2 core schema; a number out of
+    bounds (see MAX_NUMBER) resolves to the _OUT_OF_BOUNDS marker."""
+    number = _number(value)
+    if number is not None:
+        return number
     if _NULL.match(value):
         return None
     if _TRUE.match(value):
         return True
     if _FALSE.match(value):
         return False
-    if _INT.match(value):
-        return int(value)
-    if _OCT.match(value):
-        return int(value[2:], 8)
-    if _HEX.match(value):
-        return int(value[2:], 16)
-    if _FLOAT.match(value):
-        return float(value)
     return value  # includes .inf / .nan: kept as text, no field takes infinities
+
+
+def _number(value: str) -> Any:
+    """An int or float under the core schema, the _OUT_OF_BOUNDS marker, or None (not a number)."""
+    forms = ((_INT, lambda v: int(v)), (_OCT, lambda v: int(v[2:], 8)), (_HEX, lambda v: int(v[2:], 16)),
+             (_FLOAT, float))
+    for form, convert in forms:
+        if form.match(value):
+            if len(value) > _MAX_NUMBER_CHARS:
+                return _OUT_OF_BOUNDS
+            number = convert(value)
+            return number if abs(number) <= MAX_NUMBER else _OUT_OF_BOUNDS
+    return None
 
 
 def _scalar_node(node: Any) -> tuple[bool, Any]:
@@ -135,6 +158,11 @@ class _Builder:
         self.doc.positions.setdefault(loc, (node.start_mark.line + 1, node.start_mark.column + 1))
         if isinstance(node, yaml.ScalarNode):
             supported, value = _scalar_node(node)
+            if value is _OUT_OF_BOUNDS:
+                self.problems.append(self.doc.diagnostic(
+                    loc, "KP112", f"number out of range (at most {_MAX_NUMBER_CHARS} characters and "
+                    f"{MAX_NUMBER:,} in magnitude)"))
+                return None
             if supported:
                 return value
         elif isinstance(node, yaml.SequenceNode) and node.tag == _SEQ:

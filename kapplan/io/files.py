@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -100,3 +100,22 @@ def _umask() -> int:
     current = os.umask(0)
     os.umask(current)
     return current
+
+
+def same_file(first: Path | str, second: Path | str) -> bool:
+    """Do two paths name one file: the same resolved path, or (both existing)
+    the same inode, which also catches hard links and links to a folder."""
+    if os.path.realpath(first) == os.path.realpath(second):
+        return True
+    try:
+        return os.path.samefile(first, second)
+    except OSError:
+        return False
+
+
+def refuse_input_as_output(output: Path | str, inputs: Iterable[Path | str | None]) -> None:
+    """An output file may never be one of the command's inputs: writing it would
+    destroy the input (``plan P --client c.json -o c.json``). UsageError (exit 2)."""
+    for source in inputs:
+        if source is not None and same_file(output, source):
+            raise UsageError(f"{output}: that is an input of this command ({source}); choose another output file")

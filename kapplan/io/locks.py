@@ -61,8 +61,9 @@ def lock_wait_seconds() -> float:
 
 
 def real_target(path: Path | str) -> Path:
-    """The file a path names once symbolic links are followed (it may not exist yet)."""
-    return Path(os.path.realpath(path))
+    """The file a path names once symbolic links are followed (it may not exist
+    yet); a path that is not a link is kept as given, so messages show it."""
+    return Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
 
 
 @contextlib.contextmanager

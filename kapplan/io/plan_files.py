@@ -22,7 +22,7 @@ _KNOWN_KINDS = ("protocol", "client", "clinic")
 def read_plan(path: Path | str) -> Plan:
     """A plan file -> Plan, checked well enough for every command that reads plans."""
     path = Path(path)
-    return parse_plan(_read_plan_bytes(path), str(path))
+    return parse_plan(read_plan_bytes(path), str(path))
 
 
 def parse_plan(data: bytes, file: str) -> Plan:
@@ -43,7 +43,8 @@ def parse_plan(data: bytes, file: str) -> Plan:
     return plan
 
 
-def _read_plan_bytes(path: Path) -> bytes:
+def read_plan_bytes(path: Path) -> bytes:
+    """The bytes of a plan file (a ledger compares their sha256), at most the size limit + 1."""
     return read_input(path, PLAN_MAX_BYTES, "plan file")
 
 
@@ -68,6 +69,9 @@ def _invalid_plan(data: bytes, file: str, err: Any) -> list[Diagnostic]:
         return at(bad.lineno, bad.colno, "KP101", f"not a plan: JSON syntax error: {bad.msg}")
     except RecursionError:
         return at(1, 1, "KP105", "the document is nested too deeply")
+    except ValueError:  # an integer of more digits than Python converts
+        line, column = _long_number(text)
+        return at(line, column, "KP112", "number out of range (far too many digits)")
     if not isinstance(obj, dict):
         return at(1, 1, "KP104", "a plan file must be a JSON object")
     kind = obj.get("kind")
@@ -77,6 +81,17 @@ def _invalid_plan(data: bytes, file: str, err: Any) -> list[Diagnostic]:
         hint = "plans are written by 'kapplan plan -o PLAN.json'"
         return [doc.diagnostic(("kind",), "KP104", what, hint=hint)]
     return validation_diagnostics(err, Plan, _plan_document(data, file, obj))
+
+
+def _long_number(text: str) -> tuple[int, int]:
+    """Line and column of the first run of more than 40 digits in ``text``."""
+    import re
+
+    found = re.search(r"[0-9]{41,}", text)
+    if found is None:
+        return 1, 1
+    before = text[: found.start()]
+    return before.count("\n") + 1, found.start() - before.rfind("\n")
 
 
 def _plan_document(data: bytes, file: str, obj: Any = None) -> Any:
@@ -90,7 +105,7 @@ def _plan_document(data: bytes, file: str, obj: Any = None) -> Any:
     except (InputError, RecursionError):
         try:
             return Document(file, obj if obj is not None else json.loads(data))
-        except ValueError:
+        except (ValueError, RecursionError):
             return Document(file, None)
 
 

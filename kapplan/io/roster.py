@@ -19,7 +19,8 @@ import csv
 import difflib
 import io
 import json
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -93,10 +94,11 @@ class Roster:
         header_line, header = self._csv_header(lines)
         delimiter = _delimiter(header)
         columns = self._columns(next(csv.reader([header], delimiter=delimiter)), header_line)
-        reader = csv.reader(lines.texts(), delimiter=delimiter)
+        feed = _LineFeed(lines)
+        reader = csv.reader(feed, delimiter=delimiter)
         number = 0
         while True:
-            row = header_line + reader.line_num + 1
+            feed.start_record()
             try:
                 cells = next(reader)
                 error = None
@@ -104,7 +106,12 @@ class Roster:
                 return
             except csv.Error:
                 cells, error = [], "the row is not valid CSV (an unclosed quote, or a cell over 128 KiB)"
-            problem = lines.problem_between(row, header_line + reader.line_num) or error
+            row, last = feed.span()
+            if last > row and _swallows_rows(cells, delimiter, len(columns)):
+                feed.give_back()  # the rows after it are records of their own
+                cells, last = [], row
+                error = f"a quote opened on row {row} is not closed on that row; close it or remove it"
+            problem = lines.problem_between(row, last) or error
             if not problem and all(not cell.strip() for cell in cells):
                 continue
             number += 1
@@ -150,12 +157,17 @@ class Roster:
                 yield RosterRecord(number, line, problem=problem)
                 continue
             try:
-                value = json.loads(text, object_pairs_hook=_unique_keys)
+                value = json.loads(text, object_pairs_hook=_unique_keys, parse_int=_bounded_int,
+                                   parse_float=_bounded_float, parse_constant=_no_constant)
             except json.JSONDecodeError as err:
                 yield RosterRecord(number, line, problem=f"not valid JSON ({err.msg}, column {err.colno})")
                 continue
-            except _DuplicateKey as err:
+            except (_DuplicateKey, _OutOfRange) as err:
                 yield RosterRecord(number, line, problem=str(err))
+                continue
+            except (ValueError, RecursionError):
+                yield RosterRecord(number, line, problem="the record is nested too deeply or holds a value "
+                                   "JSON cannot represent")
                 continue
             yield _mapping_record(number, line, value)
         if number == 0:
@@ -175,7 +187,8 @@ class Roster:
 
     def _array_items(self, text: str) -> list[RosterRecord]:
         """Every element of a JSON array with its line; syntax errors stop everything."""
-        decoder = json.JSONDecoder(object_pairs_hook=_unique_keys)
+        decoder = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_int=_bounded_int,
+                                   parse_float=_bounded_float, parse_constant=_no_constant)
         lines = _LineCounter(text)
         records: list[RosterRecord] = []
         index = _skip_space(text, 0)
@@ -190,9 +203,11 @@ class Roster:
                 records.append(_mapping_record(len(records) + 1, line, value))
             except json.JSONDecodeError as err:
                 raise self.error(err.lineno, "KP101", f"JSON syntax error: {err.msg}") from None
-            except _DuplicateKey as err:
+            except (_DuplicateKey, _OutOfRange) as err:
                 records.append(RosterRecord(len(records) + 1, line, problem=str(err)))
-                index = json.JSONDecoder().raw_decode(text, index)[1]
+                index = json.JSONDecoder(parse_int=str, parse_float=str, parse_constant=str).raw_decode(text, index)[1]
+            except RecursionError:
+                raise self.error(line, "KP105", "a record of the roster is nested too deeply") from None
             index = _skip_space(text, index)
             closed = text.startswith("]", index)
             if not closed and not text.startswith(",", index):
@@ -301,6 +316,14 @@ def _delimiter(header: str) -> str:
     return ";" if fields[";"] > fields[","] else ","
 
 
+def _swallows_rows(cells: list[str], delimiter: str, columns: int) -> bool:
+    """Did an unclosed quote run on into the next rows? A cell may hold a line
+    break (a two-line address), but a continuation line with a whole row's
+    worth of delimiters is the next record, swallowed."""
+    enough = max(2, columns - 1)
+    return any(line.count(delimiter) >= enough for cell in cells for line in cell.splitlines()[1:])
+
+
 def _cell_count_problem(cells: list[str], columns: list[str]) -> str | None:
     extra = cells[len(columns) :]
     if any(cell.strip() for cell in extra):
@@ -335,6 +358,34 @@ def _mapping_record(number: int, row: int, value: Any) -> RosterRecord:
 
 class _DuplicateKey(ValueError):
     pass
+
+
+class _OutOfRange(ValueError):
+    """A JSON number too long or too large to be meant: that record fails alone."""
+
+
+MAX_NUMBER_CHARS = 40
+MAX_NUMBER = 10**12
+_OUT_OF_RANGE = f"number out of range (at most {MAX_NUMBER_CHARS} characters and {MAX_NUMBER:,} in magnitude)"
+
+
+def _bounded_int(text: str) -> int:
+    """A JSON integer, refused before conversion when too long (Python refuses
+    5,000-digit ones with a ValueError) or too large."""
+    if len(text) > MAX_NUMBER_CHARS or abs(int(text)) > MAX_NUMBER:
+        raise _OutOfRange(_OUT_OF_RANGE)
+    return int(text)
+
+
+def _bounded_float(text: str) -> float:
+    number = float(text) if len(text) <= MAX_NUMBER_CHARS else float("inf")
+    if not abs(number) <= MAX_NUMBER:
+        raise _OutOfRange(_OUT_OF_RANGE)
+    return number
+
+
+def _no_constant(text: str) -> float:
+    raise _OutOfRange(f"'{text}' is not a number a roster may hold")
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -446,6 +497,39 @@ class _Replay(io.RawIOBase):
         data = getattr(self._stream, "read1", self._stream.read)(len(buffer))
         buffer[: len(data)] = data
         return len(data)
+
+
+class _LineFeed:
+    """Lines for ``csv.reader``, remembering which lines the current record
+    took, so that the lines an unclosed quote swallowed can be read again."""
+
+    def __init__(self, lines: Iterable[tuple[int, str, str | None]]) -> None:
+        self._source = iter(lines)
+        self._again: deque[tuple[int, str]] = deque()
+        self._taken: list[tuple[int, str]] = []
+
+    def __iter__(self) -> _LineFeed:
+        return self
+
+    def __next__(self) -> str:
+        if self._again:
+            number, text = self._again.popleft()
+        else:
+            number, text, _ = next(self._source)
+        self._taken.append((number, text))
+        return text
+
+    def start_record(self) -> None:
+        self._taken = []
+
+    def span(self) -> tuple[int, int]:
+        """First and last line of the record just read."""
+        return (self._taken[0][0], self._taken[-1][0]) if self._taken else (0, 0)
+
+    def give_back(self) -> None:
+        """Every line of the record after its first is read again, as rows of their own."""
+        self._again.extendleft(reversed(self._taken[1:]))
+        self._taken = self._taken[:1]
 
 
 class _DecodedLines:

@@ -4,9 +4,12 @@ A ledger file outlives the kapplan that made it: every file records its
 schema version, an older one is brought forward in one transaction the first
 time a newer kapplan opens it, and a newer one is refused rather than
 misread. Version 1 kept times as ISO text and a session's people as a JSON
-list; version 2 keeps instants as integer seconds and one row per person, so
-"is this person free?" is an indexed range query, and records each
-session's number ("3 of 6") for the staff and room calendars.
+list; version 2 keeps instants as integer seconds and also one row per person,
+so "is this person free?" is an indexed range query (the booking row keeps
+its people as a compact JSON list too, so loading every booking for planning
+needs no join), and records each
+session's number ("3 of 6") and calendar SEQUENCE for the staff and room
+calendars.
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ CREATE TABLE bookings2 (
     status TEXT NOT NULL,
     number INTEGER,
     total INTEGER,
+    sequence INTEGER NOT NULL DEFAULT 0,
+    people TEXT NOT NULL DEFAULT '[]',
     PRIMARY KEY (series, key)
 ) WITHOUT ROWID;
 """
@@ -103,11 +108,11 @@ def migrate_1_to_2(db: sqlite3.Connection) -> None:
     people = []
     for series, key, kind, start, end, listed, room, status in rows:
         start_at, end_at = _seconds(start), _seconds(end)
-        db.execute("INSERT INTO bookings2 VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
-                   (series, key, kind, start_at, end_at, room, status))
-        for position, person in enumerate(json.loads(listed)):
-            until = _seconds(person["end"]) if person.get("end") else end_at
-            people.append((series, key, position, person["role"], person["id"], start_at, until))
+        held = [(p["role"], p["id"], _seconds(p["end"]) if p.get("end") else None) for p in json.loads(listed)]
+        db.execute("INSERT INTO bookings2 VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL, 0, ?)",
+                   (series, key, kind, start_at, end_at, room, status, json.dumps(held)))
+        people += [(series, key, position, role, person, start_at, until or end_at)
+                   for position, (role, person, until) in enumerate(held)]
     db.execute("DROP TABLE bookings")
     db.execute("ALTER TABLE bookings2 RENAME TO bookings")
     db.execute(_VERSION_2_PEOPLE)

@@ -13,10 +13,12 @@ added, and the history records the decision and every change.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from kapplan.lifecycle.reschedule import RescheduleOutcome, SessionChange, reschedule_plan
+from kapplan.models.booking import Booking
 from kapplan.models.errors import InputError
 from kapplan.models.plan import Change, DecisionPoint, HistoryEntry, Plan
 from kapplan.planning.embedded import client_of, clinic_of
@@ -33,7 +35,7 @@ class DecideOutcome:
 
 
 def decide_plan(plan: Plan, key: str, option: str, *, now: datetime, allow_deviations: bool = False,
-                command: str | None = None) -> DecideOutcome:
+                command: str | None = None, bookings: Sequence[Booking] = ()) -> DecideOutcome:
     """Record ``option`` for the decision of session ``key`` and plan what follows."""
     decision = _open_decision(plan, key, option)
     chosen = decision.model_copy(update={"chosen": option, "at": now})
@@ -44,7 +46,8 @@ def decide_plan(plan: Plan, key: str, option: str, *, now: datetime, allow_devia
             Change(key=key, from_={"decision": None}, to={"decision": option})])],
     })
     outcome: RescheduleOutcome = reschedule_plan(recorded, now=now, client=client_of(plan), clinic=clinic_of(plan),
-                                                 allow_deviations=allow_deviations, command=command)
+                                                 allow_deviations=allow_deviations, command=command,
+                                                 bookings=bookings)
     result = outcome.plan if outcome.changed else recorded
     return DecideOutcome(_one_entry(result, len(plan.history)), chosen, outcome.changes, outcome.note)
 

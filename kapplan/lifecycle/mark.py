@@ -42,6 +42,7 @@ class MarkOutcome:
     changed: bool
     message: str
     warnings: list[str] = field(default_factory=list)
+    previous: Status | TaskStatus = "planned"  # the session's (or task's) status before the mark
 
 
 def mark_session(
@@ -76,7 +77,8 @@ def mark_session(
         # Calendars apply an update only when SEQUENCE grows (RFC 5545 / 5546).
         updated = updated.model_copy(update={"sequence": session.sequence + 1})
     if before == after:
-        return MarkOutcome(plan, False, f"{key} is already {status} at {when(start, zone)}; nothing changed")
+        return MarkOutcome(plan, False, f"{key} is already {status} at {when(start, zone)}; nothing changed",
+                           previous=session.status)
     changes = [Change(key=key, from_=diff_states(before, after), to=diff_states(after, before))]
     sessions = sorted((updated if s.key == key else s for s in plan.sessions), key=lambda s: (s.start, s.key))
     new_plan = plan.model_copy(
@@ -95,7 +97,7 @@ def mark_session(
 
         new_plan, notes = release_gated(new_plan, key, now=now, command=command)
         message = "\n".join([message, *notes])
-    return MarkOutcome(new_plan, True, message, warnings)
+    return MarkOutcome(new_plan, True, message, warnings, previous=session.status)
 
 
 def _tasks_after(plan: Plan, sessions: list[PlannedSession]) -> list[Task]:
@@ -128,14 +130,14 @@ def mark_task(plan: Plan, key: str, status: str, *, now: datetime, at: datetime 
     task = plan.task(key)
     assert task is not None
     if task.status == status:
-        return MarkOutcome(plan, False, f"{key} is already {status}; nothing changed")
+        return MarkOutcome(plan, False, f"{key} is already {status}; nothing changed", previous=task.status)
     updated = task.model_copy(update={"status": status, "sequence": task.sequence + 1})
     change = Change(key=key, from_={"status": task.status}, to={"status": status})
     new_plan = plan.model_copy(update={
         "tasks": [updated if t.key == key else t for t in plan.tasks],
         "history": [*plan.history, HistoryEntry(at=now, command=command, changes=[change])],
     })
-    return MarkOutcome(new_plan, True, f"{key}: {task.status} -> {status}")
+    return MarkOutcome(new_plan, True, f"{key}: {task.status} -> {status}", previous=task.status)
 
 
 def _deviations_of(plan: Plan, key: str) -> list[str]:

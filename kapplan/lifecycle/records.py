@@ -12,7 +12,10 @@ status changed, and keeps a session that no longer exists as ``cancelled``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
 
+from kapplan.models.client import Client, Clinic
 from kapplan.models.plan import Plan, PlannedSession
 
 
@@ -36,11 +39,12 @@ def same_record(old: Plan, new: Plan) -> bool:
     return old.client.get("id") == new.client.get("id") and old.protocol.id == new.protocol.id
 
 
-def carry_over(old: Plan, new: Plan, *, new_series: bool = False) -> Replan:
+def carry_over(old: Plan, new: Plan, *, new_series: bool = False, keep_series: bool = False) -> Replan:
     """``new`` as the continuation of ``old``: same series, grown sequences,
     vanished sessions cancelled. A different client or protocol (or
-    ``new_series``) starts a new series, and nothing is carried over."""
-    if new_series or not same_record(old, new):
+    ``new_series``) starts a new series, and nothing is carried over, unless
+    ``keep_series`` (a batch record is one series whatever its protocol)."""
+    if new_series or not (keep_series or same_record(old, new)):
         return Replan(new, series_kept=False)
     before = {s.key: s for s in old.sessions}
     sessions: list[PlannedSession] = []
@@ -71,3 +75,38 @@ def carry_over(old: Plan, new: Plan, *, new_series: bool = False) -> Replan:
 def _differs(old: PlannedSession, new: PlannedSession) -> int:
     """1 when a calendar must update the event: its time, status or planned dose changed."""
     return int((old.start, old.end, old.status, old.dose) != (new.start, new.end, new.status, new.dose))
+
+
+RecordOutcome = Literal["new", "kept", "replanned"]
+
+
+def inputs_changed(old: Plan, new: Plan) -> bool:
+    """Whether a fresh plan was made from other inputs than the recorded one:
+    the protocol's bytes (sha256), the resolved client, the clinic."""
+    return (old.protocol.sha256, old.client, old.clinic) != (new.protocol.sha256, new.client, new.clinic)
+
+
+def continue_record(
+    old: Plan | None, new: Plan, *, now: datetime, client: Client, clinic: Clinic | None
+) -> tuple[Plan, RecordOutcome]:
+    """A batch record over the plan a previous run wrote (SPEC §14).
+
+    No earlier plan: ``new``. Same inputs: the earlier plan as it is (series,
+    history, sequences untouched). Changed inputs: the earlier plan goes on
+    under the new protocol, client and clinic; before anything happened (no
+    history, nothing started) that is the fresh plan in the old series, else
+    only the unmarked sessions from today on are planned again, as
+    ``reschedule`` does, and the history records it."""
+    if old is None:
+        return new, "new"
+    if not inputs_changed(old, new):
+        return old, "kept"
+    if not has_history(old) and all(s.start >= now for s in old.sessions):
+        return carry_over(old, new, keep_series=True).plan, "replanned"
+    from kapplan.lifecycle.reschedule import reschedule_plan
+
+    moved = old.model_copy(update={"protocol": new.protocol, "warnings": new.warnings})
+    outcome = reschedule_plan(moved, now=now, client=client, clinic=clinic,
+                              command="batch: the record's protocol, client or clinic changed")
+    plan = outcome.plan.model_copy(update={"client": new.client, "clinic": new.clinic})
+    return plan, "replanned"

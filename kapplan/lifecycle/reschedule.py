@@ -20,6 +20,7 @@ function returns a new Plan instead of touching files. The rules of the game:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -29,6 +30,7 @@ from kapplan.engine import schedule
 from kapplan.lifecycle.actuals import actual_deviations
 from kapplan.lifecycle.mark import diff_states, session_state
 from kapplan.lifecycle.times import local, local_midnight, plan_zone
+from kapplan.models.booking import Booking
 from kapplan.models.client import Client, Clinic
 from kapplan.models.errors import Explanation, InfeasibleError, InputError, KapplanError
 from kapplan.models.plan import Change, Deviation, HistoryEntry, Plan, PlannedSession
@@ -101,13 +103,15 @@ def reschedule_plan(
     from_date: date | None = None,
     allow_deviations: bool = False,
     command: str = "reschedule",
+    bookings: Sequence[Booking] = (),
 ) -> RescheduleOutcome:
     """Re-plan every session that has not happened, relative to those that did.
 
     Done sessions are fixed where they happened; planned sessions before
     ``from_date`` (when it lies in the future) are kept; everything else,
     missed and cancelled occurrences included, is placed again from
-    ``max(from_date, client start)`` and never before ``now``.
+    ``max(from_date, client start)`` and never before ``now``. ``bookings``:
+    other series' bookings in the clinic (busy time for its people and rooms).
     """
     protocol = protocol_of(plan)
     zone = ZoneInfo(client.timezone or plan_zone(plan).key)
@@ -124,7 +128,7 @@ def reschedule_plan(
         kept = sum(s.status in WAITING for s in plan.sessions)
         why = f"; {kept} planned session(s) before {first_day} are kept" if kept else ""
         return RescheduleOutcome(plan, [], f"nothing to re-plan: every session is done{why}")
-    result = _schedule(protocol, client, clinic, fixed, max(cutoff, now), first_day, allow_deviations)
+    result = _schedule(protocol, client, clinic, fixed, max(cutoff, now), first_day, allow_deviations, bookings)
     replanned = sessions_from_placements(list(result.placements), protocol, client, list(result.deviations))
     done = {s.key for s in plan.sessions if s.status == "done"}
     replanned = apply_gates(replanned, protocol, bump=False, done=done)  # tentative until the gate is done
@@ -137,7 +141,7 @@ def reschedule_plan(
     history = HistoryEntry(
         at=now,
         command=command,
-        changes=[history_change(c) for c in changes],
+        changes=[_history_change(c) for c in changes],
     )
     new_plan = plan.model_copy(
         update={
@@ -182,6 +186,7 @@ def _schedule(
     not_before: datetime,
     first_day: date,
     allow_deviations: bool,
+    bookings: Sequence[Booking] = (),
 ) -> Any:
     """Strict first; when only deviations would help, say which instead of applying them."""
 
@@ -195,6 +200,7 @@ def _schedule(
             not_before=not_before,
             allow_deviations=relaxed,
             start_date=first_day,
+            bookings=bookings,
         )
         return schedule(request)
 
@@ -375,7 +381,7 @@ def _dose_reason(old: PlannedSession, new: PlannedSession) -> str:
     return f"planned dose recomputed: {planned_amount(old.dose)} -> {planned_amount(new.dose)}"
 
 
-def history_change(change: SessionChange) -> Change:
+def _history_change(change: SessionChange) -> Change:
     before = session_state(change.old) if change.old is not None else {}
     after = session_state(change.new)
     if change.old is not None and change.old.dose != change.new.dose:

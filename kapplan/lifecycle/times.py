@@ -10,10 +10,13 @@ import re
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from kapplan.models.errors import UsageError
+from kapplan.models.errors import InputError, UsageError
 from kapplan.models.plan import Plan
+from kapplan.models.values import DATE_RANGE_HELP, FIRST_DATE, LAST_DATE
 
-_AT_FORM = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)?$", re.IGNORECASE)
+_AT_FORM = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)?$", re.IGNORECASE | re.ASCII
+)
 AT_HELP = (
     "expected the actual start as ISO 8601 with an offset (2026-12-14T10:30-05:00) "
     "or a local time in the client's zone (2026-12-14 10:30)"
@@ -69,6 +72,8 @@ def parse_actual_start(text: str, zone: ZoneInfo) -> datetime:
         moment = datetime.fromisoformat(value.replace("z", "Z"))
     except ValueError:
         raise UsageError(f"--at: no such date or time ({AT_HELP})") from None
+    if not FIRST_DATE <= moment.date() <= LAST_DATE:
+        raise InputError([], f"--at: {DATE_RANGE_HELP}")
     if moment.tzinfo is not None:
         return moment.astimezone(zone)
     return strict_local(moment, zone)

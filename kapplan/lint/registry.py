@@ -98,11 +98,14 @@ _structure("KP111", "missing required key",
            "default, so kapplan never guesses them.")
 _structure("KP112", "wrong type or invalid value",
            "A value of the wrong shape (text where a list is expected, a number out of range, "
-           "a value outside its allowed set).")
+           "a value outside its allowed set). Numbers are bounded where they are read: at most 40 "
+           "characters and 10^12 in magnitude.")
 _structure("KP120", "bad duration", "Durations are 90min, 1h30min, 2d, 1w or ISO 8601 (PT90M).")
 _structure("KP121", "bad range", "Ranges are A..B, A.., ..B, A, T±W or {min, target, max}.")
 _structure("KP122", "bad date or date range",
-           "Dates are YYYY-MM-DD and must exist (2026-02-30 does not).")
+           "Dates are YYYY-MM-DD, must exist (2026-02-30 does not) and lie within 1900-01-01..2199-12-31 "
+           "(a year typo such as 1800 or 9999 would otherwise plan at a zone's local mean time or run "
+           "past the end of the calendar).")
 _structure("KP123", "bad weekday, weekly window or time window",
            "Windows are 'Mon-Fri 09:00-17:00'; start times 'HH:MM..HH:MM'; no overnight windows.")
 _structure("KP124", "bad identifier",
@@ -110,7 +113,8 @@ _structure("KP124", "bad identifier",
            "characters (protocol-internal ids: lower-case a-z, 0-9 and '-').")
 _structure("KP125", "bad mass or dose amount",
            "A unit is required ('72 kg', '158 lb', '56 mg', '0.5 mg/kg'): a bare number is "
-           "never guessed. Client weight must lie within 20-350 kg.")
+           "never guessed. Client weight must lie within 20-350 kg. Numbers have at most 9 digits "
+           "before the decimal point and 6 after it, ASCII digits only.")
 _structure("KP126", "unknown time zone", "Time zones are IANA names such as America/New_York.")
 _structure("KP127", "unknown holiday calendar",
            "Holiday codes are a country, or country-subdivision, known to the holidays package.")

@@ -13,5 +13,8 @@ Privacy = Literal["minimal", "standard", "full"]
 """How much a calendar may show at all (SPEC §8)."""
 MarkStatus = Literal["done", "missed", "cancelled", "skipped"]
 """What happened to a session (done, missed, cancelled) or a task (done, skipped)."""
-SchemaKind = Literal["protocol", "client", "clinic", "plan"]
-"""The file types with a JSON Schema."""
+GuideFormat = Literal["html", "md"]
+"""The client's guide as one HTML file, or Markdown for a clinic's own letters."""
+SchemaKind = Literal["protocol", "client", "clinic", "plan", "status", "mark", "reschedule", "decide",
+                     "batch-summary"]
+"""The file types and JSON outputs with a JSON Schema."""

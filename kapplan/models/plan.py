@@ -7,10 +7,11 @@ Annotations stay real objects (no postponed evaluation): pydantic would
 otherwise evaluate every string when the classes are created, at start-up.
 """
 
+import re
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_serializer
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, field_serializer
 
 PLAN_FORMAT = 2
 READABLE_FORMATS = (1, 2)
@@ -18,6 +19,37 @@ READABLE_FORMATS = (1, 2)
 file reads as a format-2 plan without them and is re-written only when a command changes it."""
 Status = Literal["planned", "tentative", "done", "missed", "cancelled"]
 TaskStatus = Literal["due", "done", "skipped"]
+MAX_COUNT = 10_000
+MAX_SEQUENCE = 1_000_000
+"""Calendars carry SEQUENCE as a 32-bit integer (RFC 5545); a million re-plans is plenty."""
+MAX_MINUTES = 1000 * 366 * 24 * 60
+MAX_MG = 1e12
+
+
+def _read_time(value: Any) -> Any:
+    """ISO text with a UTC offset in seconds (``-04:56:02``, a zone's local mean
+    time before 1900-something) is read as Python writes it; pydantic's own
+    parser knows only ``±HH:MM``."""
+    if isinstance(value, str) and _SECONDS_OFFSET.search(value):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _in_range(moment: datetime | date) -> Any:
+    """Times and dates of a plan lie within the years kapplan plans (dates of
+    1900-2199, plus a series' length): arithmetic on them never leaves
+    datetime's range."""
+    if not 1900 <= moment.year <= 2299:
+        raise ValueError("a date outside the years 1900-2299")
+    return moment
+
+
+_SECONDS_OFFSET = re.compile(r"[+-][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?$")
+PlanTime = Annotated[AwareDatetime, BeforeValidator(_read_time), AfterValidator(_in_range)]
+PlanDate = Annotated[date, AfterValidator(_in_range)]
 
 
 class PlanModel(BaseModel):
@@ -29,7 +61,7 @@ class PlanModel(BaseModel):
 class PlannedDose(PlanModel):
     medication: str
     route: str
-    amount_mg: float | None = None
+    amount_mg: Annotated[float, Field(ge=0, le=MAX_MG)] | None = None
     basis: str
 
 
@@ -40,10 +72,23 @@ class PlannedReminder(PlanModel):
 
 class Deviation(PlanModel):
     key: str
-    rule: Literal["gap", "after", "offset", "per_week", "within", "max_span"]
+    rule: Literal["gap", "after", "offset", "per_week", "within", "max_span", "continuity"]
     allowed: str
     actual: str
-    lateness_min: int = 0
+    lateness_min: Annotated[int, Field(ge=-MAX_MINUTES, le=MAX_MINUTES)] = 0
+
+
+class AssignedPerson(PlanModel):
+    """One role of a session filled by one clinic person (SPEC §11); ``end`` when
+    the role is needed for the first part of the session only."""
+
+    role: str
+    id: str
+    end: AwareDatetime | None = Field(default=None, exclude_if=lambda v: v is None)
+
+    @field_serializer("end")
+    def _with_offset(self, moment: datetime | None) -> str | None:
+        return None if moment is None else moment.isoformat()
 
 
 class PlannedSession(PlanModel):
@@ -51,12 +96,12 @@ class PlannedSession(PlanModel):
     step: str
     session: str
     kind: str
-    index: int
-    count: int
+    index: Annotated[int, Field(ge=0, le=MAX_COUNT)]
+    count: Annotated[int, Field(ge=0, le=MAX_COUNT)]
     follows: str | None = None
     title: str
-    start: AwareDatetime
-    end: AwareDatetime
+    start: PlanTime
+    end: PlanTime
     setting: str
     staff: list[str] = []
     dose: PlannedDose | None = None
@@ -67,8 +112,10 @@ class PlannedSession(PlanModel):
     instructions: str | None = None
     notes: str | None = None
     status: Status = "planned"
-    sequence: int = 0
+    sequence: Annotated[int, Field(ge=0, le=MAX_SEQUENCE)] = 0
     deviations: list[Deviation] = []
+    assigned: list[AssignedPerson] | None = Field(default=None, exclude_if=lambda v: v is None)
+    room: str | None = Field(default=None, exclude_if=lambda v: v is None)
 
     @field_serializer("start", "end")
     def _with_offset(self, moment: datetime) -> str:
@@ -82,8 +129,8 @@ class Task(PlanModel):
     key: str
     measure: str
     instrument: str
-    due: date
-    window_start: date
+    due: PlanDate
+    window_start: PlanDate
     status: TaskStatus = "due"
     sequence: int = 0  # grows when the due date or status changes (calendars apply updates by it)
 
@@ -95,7 +142,7 @@ class DecisionPoint(PlanModel):
     prompt: str
     options: list[str]
     chosen: str | None = None
-    at: AwareDatetime | None = None  # when the choice was recorded
+    at: PlanTime | None = None  # when the choice was recorded
 
 
 class ProtocolRef(PlanModel):
@@ -121,16 +168,26 @@ class Change(PlanModel):
 
 
 class HistoryEntry(PlanModel):
-    at: AwareDatetime
+    at: PlanTime
     command: str
     changes: list[Change] = []
+
+
+class PlanBooking(PlanModel):
+    """The ledger that holds this plan's bookings (SPEC §11): its path when
+    booked, the id stored in it (a file at that path with another id is another
+    ledger), and the clinic whose people and rooms were booked."""
+
+    ledger: str
+    ledger_id: str
+    clinic: str
 
 
 class Plan(PlanModel):
     kind: Literal["plan"] = "plan"
     format: int = PLAN_FORMAT
     generator: str
-    created: AwareDatetime
+    created: PlanTime
     series: str
     protocol: ProtocolRef
     client: dict[str, Any]
@@ -141,6 +198,7 @@ class Plan(PlanModel):
     warnings: list[Warning_] = []
     deviations: list[Deviation] = []
     history: list[HistoryEntry] = []
+    booking: PlanBooking | None = Field(default=None, exclude_if=lambda v: v is None)
 
     def session(self, key: str) -> PlannedSession | None:
         return next((s for s in self.sessions if s.key == key), None)

@@ -74,12 +74,21 @@ class Dose(StrictModel):
         return self.per_kg or self.fixed
 
 
+class StaffNeed(StrictModel):
+    """A role needed for part of a session only: ``{role: prescriber, for: 30min}`` (SPEC §11)."""
+
+    role: str
+    for_: DurationT | None = Field(default=None, alias="for")
+
+    model_config = StrictModel.model_config | {"serialize_by_alias": True}
+
+
 class SessionType(StrictModel):
     kind: SessionKind
     title: str | None = None
     duration: DurationT
     setting: Setting = "in-person"
-    staff: list[str] = []
+    staff: list[str | StaffNeed] = []
     assessments: list[str] = []
     checklist: list[str] = []
     days: list[WeekdayT] | None = None
@@ -96,6 +105,22 @@ class SessionType(StrictModel):
     @property
     def display_title(self) -> str:
         return self.title or self.kind.replace("-", " ").capitalize() + " session"
+
+    @property
+    def roles(self) -> list[str]:
+        """The roles asked for, in the order of ``staff`` (a role listed twice: two people)."""
+        return [need if isinstance(need, str) else need.role for need in self.staff]
+
+    @property
+    def needs(self) -> list[tuple[str, int | None]]:
+        """(role, minutes needed from the start, or None for the whole session) per ``staff`` entry."""
+        out: list[tuple[str, int | None]] = []
+        for need in self.staff:
+            if isinstance(need, str):
+                out.append((need, None))
+            else:
+                out.append((need.role, need.for_.minutes if need.for_ is not None else None))
+        return out
 
 
 DEFAULT_GAP = parse_range("1d..")
@@ -251,6 +276,7 @@ __all__ = [
     "Reference",
     "Reminder",
     "SessionType",
+    "StaffNeed",
     "Step",
 ]
 

@@ -14,7 +14,8 @@ from pydantic.json_schema import GenerateJsonSchema
 from kapplan.models.values import Duration, Range, range_to_json
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
-SCHEMA_KINDS = ("protocol", "client", "clinic", "plan")
+SCHEMA_KINDS = ("protocol", "client", "clinic", "plan", "status", "mark", "reschedule", "decide", "batch-summary")
+"""Input files, then the ``--format json`` outputs of SPEC §14."""
 
 
 class _Generator(GenerateJsonSchema):
@@ -41,6 +42,10 @@ def _model(kind: str) -> type[BaseModel]:
         from kapplan.models.plan import Plan
 
         return Plan
+    from kapplan.models.reports import REPORT_MODELS
+
+    if kind in REPORT_MODELS:
+        return REPORT_MODELS[kind]
     raise ValueError(f"no schema for {kind!r}")
 
 

@@ -81,8 +81,8 @@ def format_minutes(total: int) -> str:
     return (f"{hours}h" if hours else "") + (f"{minutes}min" if minutes else "")
 
 
-_COMPACT = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)min)?$")
-_ISO = re.compile(r"^P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?)?$")
+_COMPACT = re.compile(r"^(?:([0-9]{1,9})w)?(?:([0-9]{1,9})d)?(?:([0-9]{1,9})h)?(?:([0-9]{1,9})min)?$")
+_ISO = re.compile(r"^P(?:([0-9]{1,9})W)?(?:([0-9]{1,9})D)?(?:T(?:([0-9]{1,9})H)?(?:([0-9]{1,9})M)?)?$")
 DURATION_HELP = "expected a duration such as 90min, 1h30min, 2d, 1w or PT90M"
 _MAX_MINUTES = 1000 * 366 * MINUTES_PER_DAY
 
@@ -223,19 +223,33 @@ def _range_from_mapping(value: dict[str, Any]) -> Range:
 
 
 DATE_HELP = "expected a date as YYYY-MM-DD"
+FIRST_DATE = date(1900, 1, 1)
+LAST_DATE = date(2199, 12, 31)
+"""Every date kapplan accepts lies in this range: a year typo (1800, 0001, 9999)
+is an error rather than a plan at a time zone's pre-1900 local mean time, or
+arithmetic past the end of Python's calendar (year 9999)."""
+DATE_RANGE_HELP = f"dates must lie between {FIRST_DATE} and {LAST_DATE} (a typo in the year?)"
 
 
 def parse_date(value: Any) -> date:
     """ISO calendar dates only; impossible dates (2026-02-30) are errors."""
     if isinstance(value, date):
-        return value
+        return check_date_range(value)
     text = _text(value, "date", "a date")
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
         raise _fail("date", DATE_HELP)
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise _fail("date", "that day does not exist in the calendar (expected YYYY-MM-DD)") from None
+    return check_date_range(day)
+
+
+def check_date_range(day: date) -> date:
+    """``day`` itself, when it lies within FIRST_DATE..LAST_DATE."""
+    if not FIRST_DATE <= day <= LAST_DATE:
+        raise _fail("date", DATE_RANGE_HELP)
+    return day
 
 
 @dataclass(frozen=True)
@@ -279,7 +293,7 @@ def parse_date_range(value: Any) -> DateRange:
 
 def parse_clock(text: str, *, allow_24: bool = False) -> time | None:
     """``HH:MM`` 24-hour; ``24:00`` only as a window's end (returns None for it)."""
-    match = re.fullmatch(r"(\d{1,2}):(\d{2})", text.strip())
+    match = re.fullmatch(r"([0-9]{1,2}):([0-9]{2})", text.strip())
     if not match:
         raise _fail("window", "expected a time as HH:MM (24-hour)")
     hour, minute = int(match.group(1)), int(match.group(2))
@@ -352,7 +366,7 @@ def parse_weekly_window(value: Any) -> WeeklyWindow:
     if isinstance(value, WeeklyWindow):
         return value
     text = _text(value, "window", "a weekly window")
-    match = re.fullmatch(r"(.+?)\s+(\d{1,2}:\d{2})\s*-\s*(\d{1,2}:\d{2})", text)
+    match = re.fullmatch(r"(.+?)\s+([0-9]{1,2}:[0-9]{2})\s*-\s*([0-9]{1,2}:[0-9]{2})", text)
     if not match:
         raise _fail("window", WINDOW_HELP)
     try:
@@ -400,6 +414,13 @@ def parse_time_window(value: Any) -> TimeWindow:
 # --------------------------------------------------------------------------- quantities
 
 
+def _too_long(text: str) -> str | None:
+    """Why a number written with too many digits is refused (None when that is not the problem)."""
+    if re.match(r"\s*[0-9]+(\.[0-9]+)?\s*[A-Za-z]", text):
+        return "a number has at most 9 digits before the decimal point and 6 after it"
+    return None
+
+
 def _decimal(text: str, kind: str, help_text: str) -> Decimal:
     try:
         number = Decimal(text)
@@ -434,9 +455,9 @@ def parse_mass(value: Any) -> Mass:
     if isinstance(value, int | float) and not isinstance(value, bool):
         raise _fail("mass", MASS_HELP)
     text = _text(value, "mass", "a mass")
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(kg|lb|lbs)", text, re.IGNORECASE)
+    match = re.fullmatch(r"([0-9]{1,9}(?:\.[0-9]{1,6})?)\s*(kg|lb|lbs)", text, re.IGNORECASE)
     if not match:
-        raise _fail("mass", MASS_HELP)
+        raise _fail("mass", _too_long(text) or MASS_HELP)
     unit = match.group(2).lower().rstrip("s")
     return Mass(_decimal(match.group(1), "mass", MASS_HELP), unit)
 
@@ -465,9 +486,9 @@ def parse_dose_amount(value: Any) -> DoseAmount:
     if isinstance(value, int | float) and not isinstance(value, bool):
         raise _fail("dose", DOSE_HELP + " (a unit is required)")
     text = _text(value, "dose", "a dose")
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(mg/kg|mg)", text, re.IGNORECASE)
+    match = re.fullmatch(r"([0-9]{1,9}(?:\.[0-9]{1,6})?)\s*(mg/kg|mg)", text, re.IGNORECASE)
     if not match:
-        raise _fail("dose", DOSE_HELP)
+        raise _fail("dose", _too_long(text) or DOSE_HELP)
     return DoseAmount(_decimal(match.group(1), "dose", DOSE_HELP), match.group(2).lower())
 
 

@@ -9,14 +9,24 @@ an argument.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from kapplan import __version__
+from kapplan.models.booking import Booking
 from kapplan.models.client import Client, Clinic
 from kapplan.models.errors import Diagnostic, InfeasibleError, InputError
-from kapplan.models.plan import Deviation, Plan, PlannedReminder, PlannedSession, ProtocolRef, Warning_
+from kapplan.models.plan import (
+    AssignedPerson,
+    Deviation,
+    Plan,
+    PlannedReminder,
+    PlannedSession,
+    ProtocolRef,
+    Warning_,
+)
 from kapplan.models.protocol import LoadedProtocol, Protocol, SessionType
 from kapplan.planning.doses import DoseError, planned_dose
 from kapplan.planning.embedded import client_record, clinic_record
@@ -25,6 +35,8 @@ from kapplan.planning.series import apply_gates, compute_tasks, decision_points,
 SERIES_NAMESPACE = uuid.UUID("6f1d3c0e-5b7a-4f43-9a8e-2c7d1e0b9a55")
 HORIZON_DAYS = 365  # SPEC §2: the search looks this far past the start date
 SCAN_DAYS = 365  # how far the nearest-later-start scan looks
+CAPACITY_NOTE = "KP404"
+"""Planning note about the clinic's people (a preferred person not kept, a search not finished)."""
 
 
 def holiday_map(code: str | None, start: date, days: int) -> dict[date, str]:
@@ -47,16 +59,20 @@ def build_request(
     not_before: datetime | None = None,
     allow_deviations: bool = False,
     start_date: date | None = None,
+    bookings: Sequence[Booking] = (),
 ) -> Any:
-    """A ScheduleRequest for a resolved client (zone and start set)."""
-    from kapplan.engine import ClinicRules, ScheduleRequest
+    """A ScheduleRequest for a resolved client (zone and start set).
+
+    ``bookings``: other series' bookings in the clinic (busy time for its
+    people and rooms); they count only when the clinic lists staff or rooms."""
+    from kapplan.engine import CapacityRules, ClinicRules, ScheduleRequest
 
     assert client.timezone is not None
     assert client.start is not None
     first = start_date or client.start
     # The scan for a later start date looks past the horizon: its holidays count too.
     days = HORIZON_DAYS + SCAN_DAYS
-    rules = None
+    rules = capacity = None
     if clinic is not None:
         rules = ClinicRules(
             zone=ZoneInfo(clinic.timezone),
@@ -64,6 +80,9 @@ def build_request(
             closed=tuple(clinic.closed),
             holidays=holiday_map(clinic.holidays, first, days),
         )
+        if clinic.has_capacity:
+            capacity = CapacityRules(clinic=clinic, bookings=tuple(bookings), holidays=rules.holidays,
+                                     preferred=preferred_people(client))
     return ScheduleRequest(
         protocol=protocol,
         zone=ZoneInfo(client.timezone),
@@ -73,10 +92,26 @@ def build_request(
         holidays=holiday_map(client.holidays, first, days),
         horizon_days=HORIZON_DAYS,
         clinic=rules,
+        capacity=capacity,
         fixed=fixed or {},
         not_before=not_before,
         allow_deviations=allow_deviations,
     )
+
+
+def preferred_people(client: Client) -> dict[str, str]:
+    """Role -> the clinic staff id the client asks for (``therapist: {id: kim}``)."""
+    out = {}
+    for role, person in (("therapist", client.therapist), ("prescriber", client.prescriber)):
+        if person is not None and person.id is not None:
+            out[role] = person.id
+    return out
+
+
+def assigned_people(placement: Any) -> list[AssignedPerson] | None:
+    if placement.assigned is None:
+        return None
+    return [AssignedPerson(role=a.role, id=a.person, end=a.end) for a in placement.assigned]
 
 
 def session_for(protocol: Protocol, placement: Any) -> SessionType:
@@ -111,7 +146,7 @@ def sessions_from_placements(
                 start=placement.start,
                 end=placement.end,
                 setting=session_type.setting,
-                staff=list(session_type.staff),
+                staff=session_type.roles,
                 dose=dose,
                 reminders=[PlannedReminder(before=r.before.iso(), text=r.text) for r in session_type.reminders],
                 assessments=list(session_type.assessments),
@@ -120,6 +155,8 @@ def sessions_from_placements(
                 instructions=session_type.instructions,
                 notes=session_type.notes,
                 deviations=[d for d in deviations if d.key == placement.key],
+                assigned=assigned_people(placement),
+                room=placement.room,
             )
         )
     return sorted(out, key=lambda s: (s.start, s.key))
@@ -157,8 +194,12 @@ def make_plan(
     series: str | None = None,
     reproducible: bool = False,
     notes: list[Warning_] | None = None,
+    bookings: Sequence[Booking] = (),
 ) -> Plan:
-    """Plan one client (zone and start already resolved) under one protocol."""
+    """Plan one client (zone and start already resolved) under one protocol.
+
+    ``bookings``: other series' bookings in the clinic (SPEC §11), busy time
+    for its people and rooms."""
     protocol = loaded.protocol
     if client.timezone is None or client.start is None:
         missing = "timezone" if client.timezone is None else "start"
@@ -169,10 +210,12 @@ def make_plan(
     _check_weight(protocol, client)
     path = plan_path(protocol)  # up to the first open decision (SPEC §13)
     # The engine relaxes upper bounds only when no strict plan exists.
-    result = run_schedule(build_request(path.protocol, client, clinic, allow_deviations=allow_deviations))
+    result = run_schedule(build_request(path.protocol, client, clinic, allow_deviations=allow_deviations,
+                                        bookings=bookings))
     sessions = sessions_from_placements(result.placements, path.protocol, client, result.deviations)
     sessions = apply_gates(sessions, path.protocol, bump=False)
     warnings = [Warning_(code=d.code, message=d.message) for d in loaded.warnings] + list(notes or [])
+    warnings += [Warning_(code=CAPACITY_NOTE, message=text) for text in result.notes]
     return Plan(
         generator=f"kapplan {__version__}",
         created=now,

@@ -40,7 +40,22 @@ def base_amount(dose: Dose, occurrence: int) -> Decimal:
 
 
 def planned_dose(dose: Dose, occurrence: int, weight: Mass | None, dose_scale: float) -> PlannedDose:
-    """The planned dose of occurrence ``occurrence`` (1-based) for this client."""
+    """The planned dose of occurrence ``occurrence`` (1-based) for this client.
+
+    The arithmetic cannot raise: inputs are bounded when they are read, and any
+    decimal trap left (a zero rounding step) is a DoseError, reported as the
+    client's problem with this protocol."""
+    from decimal import DecimalException, localcontext
+
+    with localcontext() as context:
+        context.prec = 60
+        try:
+            return _planned_dose(dose, occurrence, weight, dose_scale)
+        except (DecimalException, OverflowError):
+            raise DoseError("the protocol's dose rule gives no usable amount (check its round_to and max)") from None
+
+
+def _planned_dose(dose: Dose, occurrence: int, weight: Mass | None, dose_scale: float) -> PlannedDose:
     if dose.by_prescriber or dose.base is None:
         return PlannedDose(
             medication=dose.medication,

@@ -57,8 +57,19 @@ def client_record(client: Client) -> dict[str, Any]:
     return record
 
 
+CAPACITY_KEYS = ("staff", "rooms", "continuity", "combine")
+
+
 def clinic_record(clinic: Clinic | None) -> dict[str, Any] | None:
-    return clinic.model_dump(mode="json", exclude_none=True) if clinic else None
+    """The clinic as a plan embeds it; the capacity keys (SPEC §11) only when the file
+    gives them, so a plan made with a plain clinic file is the same as before they existed."""
+    if clinic is None:
+        return None
+    record = clinic.model_dump(mode="json", by_alias=True, exclude_none=True)
+    for key in CAPACITY_KEYS:
+        if key not in clinic.model_fields_set:
+            record.pop(key, None)
+    return record
 
 
 def _record(model: type[Model], data: Any, what: str) -> Model:
