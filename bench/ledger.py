@@ -47,7 +47,7 @@ def clinic_text() -> str:
     return "\n".join(lines) + "\n"
 
 
-def fill_ledger(ledger: Path, plans: Path) -> int:
+def fill_ledger(ledger: Path, plans: Path, clients: int = CLIENTS) -> int:
     """1,000 booked clients, 20 sessions each, one therapist per client (continuity)."""
     from kapplan.ledger.store import Entry, Ledger, SeriesRecord
     from kapplan.models.booking import Assignment, Booking
@@ -57,7 +57,7 @@ def fill_ledger(ledger: Path, plans: Path) -> int:
     with Ledger.open(ledger) as opened, opened.writing():
         opened.set_meta("clinic", "bench-clinic")
         opened.set_meta("timezone", "America/New_York")
-        for c in range(CLIENTS):
+        for c in range(clients):
             series = str(uuid.UUID(int=c + 1, version=4))
             plan_file = plans / f"c{c:04d}.plan.json"
             data = f'{{"bench": {c}}}\n'.encode()
@@ -78,19 +78,19 @@ def fill_ledger(ledger: Path, plans: Path) -> int:
     return count
 
 
-def measure(bench: Bench, work: Path) -> list[Figure]:
+def measure(bench: Bench, work: Path, clients: int = CLIENTS) -> list[Figure]:
     compile_kapplan()
     ledger, plans, clinic = work / "clinic.ledger", work / "plans", work / "clinic.yaml"
     plans.mkdir()
     clinic.write_text(clinic_text())
-    stored = fill_ledger(ledger, plans)
+    stored = fill_ledger(ledger, plans, clients)
     booked = bench.kapplan("plan", "journey-sl-kap", *CLIENT_FLAGS, "--clinic", clinic, "--ledger", ledger,
                            "-o", work / "booked.plan.json")
     alone = bench.kapplan("plan", "journey-sl-kap", *CLIENT_FLAGS, "-o", work / "alone.plan.json")
     timed(booked, (0,))
     timed(alone, (0,))
     ratios, mine, theirs = bench.alternate(booked, alone, bench.runs)
-    figures = [Figure(f"booking one client into a ledger of {CLIENTS:,} clients ({stored:,} bookings) vs the same "
+    figures = [Figure(f"booking one client into a ledger of {clients:,} clients ({stored:,} bookings) vs the same "
                       "`plan -o plan.json` without a clinic", 2.0, ratios, f"{ms(mine)} vs {ms(theirs)}")]
     agenda = bench.kapplan("agenda", "--ledger", ledger, "--from", START, "--days", "7")
     timed(agenda, (0,))
@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="3 runs per figure")
     parser.add_argument("--runs", type=int, help="runs per figure (default 9; 3 with --quick)")
+    parser.add_argument("--clients", type=int, default=CLIENTS, help=f"booked clients (default {CLIENTS:,})")
     options = parser.parse_args(argv)
     runs = options.runs or (3 if options.quick else 9)
     with tempfile.TemporaryDirectory(prefix="kapplan-ledger-bench-") as folder:
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         print("| figure | measured (median ratio) | target | result |")
         print("|---|---|---|---|")
         try:
-            figures = measure(bench, work)
+            figures = measure(bench, work, options.clients)
         except BenchError as err:
             print(f"| ledger | not measured: {err} | - | - |")
             return 1

@@ -21,6 +21,7 @@ from kapplan.models.options import Audience, GuideFormat, MarkStatus, Privacy, S
 
 if TYPE_CHECKING:
     from kapplan.batch import BatchSummary, RecordResult
+    from kapplan.engine import BusyIndex
     from kapplan.ledger.agenda import Agenda
     from kapplan.ledger.booking import Booker
     from kapplan.ledger.sync import SyncOutcome
@@ -144,12 +145,13 @@ def make_plan(
     now: datetime | None = None,
     allow_deviations: bool = False,
     reproducible: bool | None = None,
-    bookings: Sequence[Booking] = (),
+    bookings: Sequence[Booking] | BusyIndex = (),
 ) -> Plan:
     """Plan one client's series under a protocol (SPEC §2).
 
     ``bookings``: other series' bookings in ``clinic`` (SPEC §11), busy time
-    for its staff and rooms when the clinic lists them.
+    for its staff and rooms when the clinic lists them (or a ``BusyIndex`` of
+    them that a caller planning many clients grows as it books).
 
     ``now`` (aware; default: the current time, or SOURCE_DATE_EPOCH when set)
     is the plan's ``created`` and decides the default start (tomorrow in the

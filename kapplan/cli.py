@@ -153,6 +153,9 @@ class SchemaKind(StrEnum):
     reschedule = "reschedule"
     decide = "decide"
     batch_summary = "batch-summary"
+    agenda = "agenda"
+    ledger_sync = "ledger-sync"
+    ledger_release = "ledger-release"
 
 
 class MarkStatus(StrEnum):
@@ -190,6 +193,9 @@ UnavailableOpt = Annotated[
     list[str] | None, typer.Option("--unavailable", help="Date or DATE..DATE to avoid; adds to the file's list.")
 ]
 HolidaysOpt = Annotated[str | None, typer.Option("--holidays", help="Public holidays, e.g. US-NY.")]
+PreferOpt = Annotated[
+    list[str] | None, typer.Option("--prefer", help="Weekly window the client prefers, soft (repeatable).")
+]
 
 
 def emit(data: bytes | str, output: str | None) -> None:
@@ -295,6 +301,7 @@ def plan(
     available: AvailableOpt = None,
     unavailable: UnavailableOpt = None,
     holidays: HolidaysOpt = None,
+    prefer: PreferOpt = None,
     clinic: ClinicOpt = None,
     format: Annotated[PlanFormat | None, typer.Option("--format", help="Output format.")] = None,
     output: OutputOpt = None,
@@ -317,7 +324,10 @@ def plan(
     The client comes from --client FILE and/or the flags; a flag replaces the
     file's value, except --unavailable, which adds to the file's dates.
     Without --tz the system zone is used (with a note), without --start
-    tomorrow, without --available Mon-Fri 09:00-17:00. Output: a table, or
+    tomorrow, without --available Mon-Fri 09:00-17:00. Dates come first (the
+    earliest the rules allow), then each session's time of day: inside
+    --prefer windows (else the clinic's hours_preferred, else Mon-Fri
+    09:00-17:00), keeping the step's previous time where possible. Output: a table, or
     --format calendar|json|csv|ics; -o FILE picks the format from its
     extension ('-' is stdout) and is readable by its owner only. When no plan
     exists the exit code is 3 and the report names the session, what blocks
@@ -337,7 +347,7 @@ def plan(
     to_file = output not in (None, "-")
     if to_file:
         refuse_input_as_output(str(output), [protocol, client, clinic, ledger])
-    changes = _client_changes(id, start, tz, weight, available, unavailable, holidays)
+    changes = _client_changes(id, start, tz, weight, available, unavailable, holidays, prefer)
     if ledger is not None and clinic is None:
         raise UsageError("--ledger books a clinic's people and rooms: give --clinic FILE too")
     if fmt == "json" and to_file:
@@ -378,10 +388,11 @@ def _warn(message: str) -> None:
 
 def _client_changes(id: str | None, start: str | None, tz: str | None, weight: str | None,
                     available: list[str] | None, unavailable: list[str] | None,
-                    holidays: str | None) -> "ClientChanges":
+                    holidays: str | None, prefer: list[str] | None = None) -> "ClientChanges":
     from kapplan.api import ClientChanges
 
-    return ClientChanges(id, start, tz, weight, list(available or []), list(unavailable or []), holidays)
+    return ClientChanges(id, start, tz, weight, list(available or []), list(unavailable or []), holidays,
+                         list(prefer or []))
 
 
 def render_plan(result: "Plan", fmt: str, audience: "options.Audience", privacy: "options.Privacy",
@@ -801,8 +812,8 @@ def decide(
 @app.command()
 def schema(
     kind: Annotated[SchemaKind, typer.Argument(
-        metavar="KIND", help="protocol, client, clinic, plan; or the JSON output of status, mark, reschedule, decide, "
-        "batch-summary.")],
+        metavar="KIND", help="protocol, client, clinic, plan; or the JSON output of status, mark, reschedule, "
+        "decide, batch-summary, agenda, ledger-sync, ledger-release.")],
 ) -> None:
     """Print the JSON Schema of a file type (for editor integration)."""
     import json

@@ -34,3 +34,14 @@ def test_bench_rejects_an_unknown_figure() -> None:
     )
     assert done.returncode == 2
     assert "unknown figure(s): nonsense" in done.stderr
+
+
+def test_the_ledger_bench_prints_its_two_figures() -> None:
+    ledger_bench = BENCH.with_name("ledger.py")
+    done = subprocess.run([sys.executable, str(ledger_bench), "--runs", "1", "--clients", "20"],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| booking one client") or
+            line.startswith("| `kapplan agenda")]
+    assert len(rows) == 2, done.stdout
+    assert all(re.search(r"\| \d+\.\d\dx \(spread", row) for row in rows), rows

@@ -193,3 +193,40 @@ def test_plan_cli_writes_assignments_and_rooms(tmp_path: Path) -> None:
         {"role": "prescriber", "id": "pat", "end": "2026-12-08T09:30:00-05:00"}]
     assert sessions[1]["room"] == "dosing-room"
     assert "room" not in sessions[2]
+
+
+# ---------------------------------------------------------------------------- validate
+
+
+def test_validate_locates_a_role_no_one_at_the_clinic_holds(tmp_path: Path) -> None:
+    clinic = tmp_path / "clinic.yaml"
+    clinic.write_text("kind: clinic\nid: tiny\ntimezone: America/New_York\nhours: [Mon-Fri 08:00-18:00]\n"
+                      "staff:\n  - {id: kim, roles: [therapist]}\n  - {id: ana, roles: [nurses]}\n")
+    result = CliRunner().invoke(app, ["validate", str(PROTOCOL), str(clinic), "--format", "json"])
+    assert result.exit_code == 1
+    found = [(d["file"], d["line"], d["column"], d["severity"], d["code"], d["message"], d["hint"])
+             for d in json.loads(result.stdout)]
+    assert found == [
+        (str(PROTOCOL), 15, 24, "error", "KP240", f"no one at clinic 'tiny' ({clinic}) holds the role 'nurse'",
+         "did you mean 'nurses'?"),
+        (str(PROTOCOL), 15, 38, "error", "KP240", f"no one at clinic 'tiny' ({clinic}) holds the role 'prescriber'",
+         None),
+    ]
+    alone = CliRunner().invoke(app, ["validate", str(clinic)])
+    assert alone.exit_code == 0, alone.output  # the protocol is what asks for the roles
+
+
+def test_validate_warns_of_staff_hours_outside_the_clinic_s(tmp_path: Path) -> None:
+    clinic = tmp_path / "clinic.yaml"
+    clinic.write_text("kind: clinic\nid: tiny\ntimezone: America/New_York\nhours: [Mon-Fri 08:00-18:00]\n"
+                      "staff:\n"
+                      "  - {id: kim, roles: [therapist], hours: [Mon-Fri 08:00-12:00]}\n"
+                      "  - {id: lee, roles: [therapist], timezone: America/Los_Angeles, hours: [Mon 06:00-15:00]}\n"
+                      "  - {id: ann, roles: [therapist], timezone: America/Los_Angeles, hours: [Sat 09:00-10:00]}\n")
+    result = CliRunner().invoke(app, ["validate", str(clinic)])
+    assert result.exit_code == 0
+    lines = [line for line in result.stderr.splitlines() + result.stdout.splitlines() if "KP241" in line]
+    assert [line.split(": warning")[0].rsplit(":", 2)[1:] for line in lines] == [["8", "74"]]
+    assert "'ann' works outside the clinic's hours" in lines[0]
+    strict = CliRunner().invoke(app, ["validate", "--strict", str(clinic)])
+    assert strict.exit_code == 1

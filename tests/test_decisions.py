@@ -117,7 +117,7 @@ def test_a_gate_holds_back_the_occurrences_from_its_from_on(tmp_path: Path) -> N
         ("med-1", "2026-12-08 09:00", "planned"),
         ("renewal-1", "2026-12-17 09:00", "planned"),
         ("med-2", "2026-12-17 09:30", "tentative"),
-        ("med-3", "2026-12-21 09:00", "tentative"),
+        ("med-3", "2026-12-21 09:30", "tentative"),  # the time of day of med-2 (SPEC §12)
     ]
 
 

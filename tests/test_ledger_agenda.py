@@ -12,10 +12,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import icalendar
+import jsonschema
 import pytest
 import vobject
 from typer.testing import CliRunner
 
+from kapplan.api import schema
 from kapplan.cli import app
 from kapplan.ledger.store import Entry, Ledger, SeriesRecord
 from kapplan.models.booking import Assignment, Booking
@@ -84,6 +86,7 @@ def test_agenda_json_lists_exactly_the_booked_sessions_of_the_week(clinic_ledger
     assert f"series {C} (client C-3)" in err
     assert "is missing" in err
     assert "kapplan ledger release" in err
+    jsonschema.validate(rows, schema("agenda"))
 
 
 def test_agenda_by_person_by_room_and_by_days(clinic_ledger: Path) -> None:

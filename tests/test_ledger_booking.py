@@ -10,10 +10,12 @@ import stat
 from datetime import datetime
 from pathlib import Path
 
+import jsonschema
 import pytest
 from ledger_helpers import CLINIC, EPOCH, PROTOCOL, double_bookings, file_bookings, plan_args, series_of, stored
 from typer.testing import CliRunner
 
+from kapplan.api import schema
 from kapplan.cli import app
 
 
@@ -159,6 +161,7 @@ def test_ledger_sync_rechecks_conflicts_after_a_hand_edit(tmp_path: Path) -> Non
     code, out, err = run("ledger", "sync", second, "--format", "json")
     assert code == 0, err
     assert json.loads(out)["bookings"] == 3
+    jsonschema.validate(json.loads(out), schema("ledger-sync"))
     assert sorted(stored(ledger)[data["series"]]) == file_bookings(second)
 
 
@@ -169,6 +172,7 @@ def test_ledger_release_drops_a_series_and_the_plan_books_again(tmp_path: Path) 
     code, out, err = run("ledger", "release", series, "--ledger", ledger, "--format", "json")
     assert code == 0, err
     assert json.loads(out) == {"series": series, "ledger": str(ledger), "released": 3, "plan": str(plan_file)}
+    jsonschema.validate(json.loads(out), schema("ledger-release"))
     assert agenda(ledger) == []
     code, _, err = run("status", plan_file)
     assert code == 0, err  # a released series is simply not booked
@@ -191,9 +195,10 @@ def test_a_booked_plan_keeps_its_ledger(tmp_path: Path) -> None:
     assert "another ledger" in err
     moved = tmp_path / "moved.ledger"
     ledger.rename(moved)
-    code, out, err = run("status", plan_file)
-    assert code == 0
-    assert "cannot be reached" in err
+    for command in (("status", plan_file), ("export", plan_file), ("handout", plan_file)):
+        code, out, err = run(*command)
+        assert code == 0, (command, err)
+        assert "cannot be reached" in err
     code, _, err = run("mark", plan_file, "preparation-1", "missed")
     assert code == 2
     assert "cannot be reached" in err

@@ -432,14 +432,17 @@ def test_done_late_shifts_what_follows(plan_file):
     result = kapplan("reschedule", plan_file, "--from", "2026-12-19", now=now)
     assert result.exit_code == 0, result.output
     after = read_plan(plan_file)
+    # medicine-3 keeps the time medicine-2 actually started (SPEC §12); the dates are the
+    # earliest-times pass's, as before the time-of-day pass.
     assert times(after) == ORIGINAL | {
         "medicine-2": "2026-12-18 10:00",
         "medicine-2.integration": "2026-12-21 09:00",
-        "medicine-3": "2026-12-23 09:00",
+        "medicine-3": "2026-12-23 10:00",
         "medicine-3.integration": "2026-12-24 09:00",
+        "medicine-4": "2026-12-28 10:00",  # same date, the series' new time of day
     }
     assert (
-        "medicine-3: Mon 2026-12-21 09:00 -> Wed 2026-12-23 09:00 "
+        "medicine-3: Mon 2026-12-21 09:00 -> Wed 2026-12-23 10:00 "
         "(medicine-2 took place on 2026-12-18, not as planned; medicine-3 must follow medicine-2 by 5d..14d)"
     ) in result.stdout.splitlines()
     # medicine-2 moved when marked done late, its integration was cancelled (1) and re-planned (2)
@@ -448,6 +451,7 @@ def test_done_late_shifts_what_follows(plan_file):
         "medicine-2.integration": 2,
         "medicine-3": 1,
         "medicine-3.integration": 1,
+        "medicine-4": 1,
     }
     assert check_replan(before, after, now, date(2026, 12, 19)) == []
     assert events(after)["medicine-2"] == ("2026-12-18 10:00", 1, "CONFIRMED")

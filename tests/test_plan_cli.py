@@ -245,7 +245,9 @@ def test_available_flags_replace_the_files_windows() -> None:
     assert result.exit_code == 0, result.output
     rows = [line.split(",")[:5] for line in result.stdout.splitlines()[1:]]
     assert rows[:3] == [
-        ["screening-1", "2026-12-07", "08:00", "09:00", "Europe/London"],
+        # the hour inside the default preference (Mon-Fri 09:00-17:00, SPEC §12); a 2 h
+        # infusion fits only from 08:00
+        ["screening-1", "2026-12-07", "09:00", "10:00", "Europe/London"],
         ["infusion-1", "2026-12-08", "08:00", "10:00", "Europe/London"],
         ["infusion-2", "2026-12-11", "08:00", "10:00", "Europe/London"],  # 12-10 stays blocked by the file
     ]

@@ -8,6 +8,7 @@ tests/plan_checker.py, so a frozen schedule can never freeze a broken rule.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 from plan_checker import expected_keys, violations
 
 from kapplan.api import ClientChanges, load_client, load_clinic, load_protocol
+from kapplan.engine import schedule
 from kapplan.models.client import Client, Clinic
 from kapplan.models.errors import InfeasibleError, InputError
 from kapplan.models.plan import Plan, PlannedSession
@@ -89,6 +91,7 @@ DEFAULT_SCHEDULES: dict[str, list[tuple[str, str]]] = {
     ],
     # medicine is on the day of its preparation call (after 0d), after it ends;
     # each occurrence's follow-ups come before the next occurrence.
+    # Each medicine session keeps medicine-1's 09:30 (SPEC §12), after its same-day preparation call.
     "mindbloom-home-kap": [
         ("consult-1", "2026-12-07 09:00"),
         ("guide-prep-1", "2026-12-08 09:00"),
@@ -99,9 +102,9 @@ DEFAULT_SCHEDULES: dict[str, list[tuple[str, str]]] = {
         ("medicine-2", "2026-12-11 09:30"),
         ("medicine-2.guide-integration", "2026-12-14 09:00"),
         ("medicine-3", "2026-12-14 09:30"),
-        ("medicine-4", "2026-12-17 09:00"),
-        ("medicine-5", "2026-12-21 09:00"),
-        ("medicine-6", "2026-12-24 09:00"),
+        ("medicine-4", "2026-12-17 09:30"),
+        ("medicine-5", "2026-12-21 09:30"),
+        ("medicine-6", "2026-12-24 09:30"),
     ],
     # Twice a week for four treatment weeks (from Tuesday 12-08), then weekly
     # maintenance 7d after the last induction session.
@@ -171,10 +174,10 @@ HOLIDAY_SCHEDULES: dict[str, list[tuple[str, str]]] = {
         ("medicine-1.guide-prep-next", "2027-01-07 09:00"),
         ("medicine-2", "2027-01-07 09:30"),
         ("medicine-2.guide-integration", "2027-01-08 09:00"),
-        ("medicine-3", "2027-01-11 09:00"),
-        ("medicine-4", "2027-01-14 09:00"),
-        ("medicine-5", "2027-01-19 09:00"),
-        ("medicine-6", "2027-01-22 09:00"),
+        ("medicine-3", "2027-01-11 09:30"),
+        ("medicine-4", "2027-01-14 09:30"),
+        ("medicine-5", "2027-01-19 09:30"),
+        ("medicine-6", "2027-01-22 09:30"),
     ],
     # Induction cannot jump the break (gap at most 5d), so it starts 01-04;
     # induction-4 is Thursday 01-14 because Wednesday would force induction-5
@@ -226,6 +229,8 @@ def check(plan: Plan, protocol: Any, who: Client, clinic: Clinic | None = None, 
     """The plan is valid for its request (independent checker) and in the client's zone."""
     request = build_request(protocol, who, clinic, allow_deviations=relaxed)
     assert violations(protocol, request, placement_ordered(protocol, plan.sessions)) == []
+    first_pass = schedule(replace(request, times=False))  # earliest times: the dates of SPEC §2
+    assert {s.key: s.start.date() for s in plan.sessions} == {p.key: p.start.date() for p in first_pass.placements}
     assert all(s.start.utcoffset() == s.start.astimezone(request.zone).utcoffset() for s in plan.sessions)
 
 

@@ -49,7 +49,19 @@ def make_request(protocol: Protocol, *, zone: str = "America/New_York", start: s
 
 
 def plan(request: ScheduleRequest) -> ScheduleResult:
+    """The plan, checked: no rule broken, and every date that of the first pass (earliest
+    times): the time-of-day pass of SPEC §2/§12 never moves a date."""
     result = schedule(request)
+    assert violations(request.protocol, request, result.placements) == []
+    if request.times:
+        first_pass = earliest(request)
+        assert [p.start.date() for p in result.placements] == [p.start.date() for p in first_pass.placements]
+    return result
+
+
+def earliest(request: ScheduleRequest) -> ScheduleResult:
+    """The first pass alone: every session at its earliest time on the best dates."""
+    result = schedule(replace(request, times=False))
     assert violations(request.protocol, request, result.placements) == []
     return result
 
@@ -128,17 +140,23 @@ def test_the_grid_is_local_time() -> None:
 def test_new_york_spring_forward_skips_the_missing_hour() -> None:
     protocol = make_protocol({"visit": one(time="02:00..03:00")}, [{"session": "visit", "count": 3, "gap": "1d.."}])
     request = make_request(protocol, start="2026-03-07", available=("Mon-Sun 00:00-06:00",), grid_minutes=30)
-    result = plan(request)
-    assert local_with_offsets(result) == [
+    assert local_with_offsets(earliest(request)) == [
         "2026-03-07T02:00-05:00", "2026-03-08T03:00-04:00", "2026-03-09T02:00-04:00",
+    ]
+    # SPEC §12: no time is preferred, so the third keeps the second's 03:00 (rank 3).
+    assert local_with_offsets(plan(request)) == [
+        "2026-03-07T02:00-05:00", "2026-03-08T03:00-04:00", "2026-03-09T03:00-04:00",
     ]
 
 
 def test_new_york_fall_back_skips_the_repeated_hour() -> None:
     protocol = make_protocol({"visit": one(time="01:00..02:00")}, [{"session": "visit", "count": 3, "gap": "1d.."}])
     request = make_request(protocol, start="2026-10-31", available=("Mon-Sun 00:00-06:00",), grid_minutes=30)
-    assert local_with_offsets(plan(request)) == [
+    assert local_with_offsets(earliest(request)) == [
         "2026-10-31T01:00-04:00", "2026-11-01T02:00-05:00", "2026-11-02T01:00-05:00",
+    ]
+    assert local_with_offsets(plan(request)) == [  # the third keeps the second's time (SPEC §12)
+        "2026-10-31T01:00-04:00", "2026-11-01T02:00-05:00", "2026-11-02T02:00-05:00",
     ]
 
 
@@ -163,12 +181,18 @@ def test_london_transitions_skip_missing_and_repeated_times() -> None:
                              [{"session": "visit", "count": 3, "gap": "1d.."}])
     spring = make_request(protocol, zone="Europe/London", start="2026-03-28", available=("Mon-Sun 00:00-06:00",),
                           grid_minutes=30)
-    assert local_with_offsets(plan(spring)) == [
+    assert local_with_offsets(earliest(spring)) == [
         "2026-03-28T01:00+00:00", "2026-03-29T02:00+01:00", "2026-03-30T01:00+01:00",
     ]
+    assert local_with_offsets(plan(spring)) == [
+        "2026-03-28T01:00+00:00", "2026-03-29T02:00+01:00", "2026-03-30T02:00+01:00",
+    ]
     autumn = replace(spring, start_date=date(2026, 10, 24))
-    assert local_with_offsets(plan(autumn)) == [
+    assert local_with_offsets(earliest(autumn)) == [
         "2026-10-24T01:00+01:00", "2026-10-25T02:00+00:00", "2026-10-26T01:00+00:00",
+    ]
+    assert local_with_offsets(plan(autumn)) == [
+        "2026-10-24T01:00+01:00", "2026-10-25T02:00+00:00", "2026-10-26T02:00+00:00",
     ]
 
 
@@ -178,12 +202,14 @@ def test_lord_howe_half_hour_shift() -> None:
                              [{"session": "visit", "count": 2, "gap": "1d.."}])
     autumn = make_request(protocol, zone="Australia/Lord_Howe", start="2026-04-05",
                           available=("Mon-Sun 00:00-06:00",), grid_minutes=15)
-    assert local_with_offsets(plan(autumn)) == ["2026-04-05T02:00+10:30", "2026-04-06T01:30+10:30"]
+    assert local_with_offsets(earliest(autumn)) == ["2026-04-05T02:00+10:30", "2026-04-06T01:30+10:30"]
+    assert local_with_offsets(plan(autumn)) == ["2026-04-05T02:00+10:30", "2026-04-06T02:00+10:30"]
     spring = replace(autumn, start_date=date(2026, 10, 4))
     assert local_with_offsets(plan(spring)) == ["2026-10-04T01:30+10:30", "2026-10-05T01:30+11:00"]
     spring_late = replace(spring, protocol=make_protocol(
         {"visit": one(duration="15min", time="02:00..02:30")}, [{"session": "visit", "count": 2, "gap": "1d.."}]))
-    assert local_with_offsets(plan(spring_late)) == ["2026-10-04T02:30+11:00", "2026-10-05T02:00+11:00"]
+    assert local_with_offsets(earliest(spring_late)) == ["2026-10-04T02:30+11:00", "2026-10-05T02:00+11:00"]
+    assert local_with_offsets(plan(spring_late)) == ["2026-10-04T02:30+11:00", "2026-10-05T02:30+11:00"]
 
 
 def test_weekly_series_keeps_its_local_time_across_dst() -> None:
@@ -221,7 +247,10 @@ def test_clinic_hours_are_compared_as_instants() -> None:
     )
     clinic = ClinicRules(zone=NEW_YORK, hours=(parse_weekly_window("Mon-Fri 08:00-18:00"),))
     request = make_request(protocol, zone="Europe/London", start="2026-03-02", clinic=clinic)
-    assert local(plan(request)) == ["2026-03-02 13:00", "2026-03-09 12:00", "2026-03-09 13:00"]
+    assert local(earliest(request)) == ["2026-03-02 13:00", "2026-03-09 12:00", "2026-03-09 13:00"]
+    # SPEC §12: the second visit keeps the first's 13:00 London time, which the clinic's
+    # hours (08:00 New York) still allow; the call follows it.
+    assert local(plan(request)) == ["2026-03-02 13:00", "2026-03-09 13:00", "2026-03-09 14:00"]
 
 
 def test_clinic_closures_bind_in_person_sessions_only() -> None:
@@ -289,8 +318,12 @@ def test_steps_follow_each_other_in_file_order() -> None:
         [{"session": "intake"}, {"session": "prep", "count": 2, "gap": "3d..14d", "after": "1d..21d"},
          {"session": "medicine", "count": 2, "gap": "5d..14d"}],
     )
-    assert local(plan(make_request(protocol))) == [
+    assert local(earliest(make_request(protocol))) == [
         "2026-12-07 09:00", "2026-12-08 09:00", "2026-12-11 09:00", "2026-12-11 10:30", "2026-12-16 09:00",
+    ]
+    # SPEC §12: medicine-2 keeps medicine-1's time of day.
+    assert local(plan(make_request(protocol))) == [
+        "2026-12-07 09:00", "2026-12-08 09:00", "2026-12-11 09:00", "2026-12-11 10:30", "2026-12-16 10:30",
     ]
 
 
@@ -384,9 +417,13 @@ def test_fixed_sessions_are_kept_and_count_for_every_rule() -> None:
         fixed={"medicine-1": (done, done + timedelta(hours=2))},
         not_before=datetime(2026, 12, 9, 12, 0, tzinfo=NEW_YORK),
     )
+    assert local(earliest(request)) == ["2026-12-07 09:07", "2026-12-09 12:00", "2026-12-14 09:00",
+                                        "2026-12-15 09:00", "2026-12-21 09:00", "2026-12-22 09:00"]
+    # SPEC §12: medicine-2 copies 09:07 snapped to the grid (09:00); each integration keeps
+    # the previous integration's 12:00.
     result = plan(request)
-    assert local(result) == ["2026-12-07 09:07", "2026-12-09 12:00", "2026-12-14 09:00", "2026-12-15 09:00",
-                             "2026-12-21 09:00", "2026-12-22 09:00"]
+    assert local(result) == ["2026-12-07 09:07", "2026-12-09 12:00", "2026-12-14 09:00", "2026-12-15 12:00",
+                             "2026-12-21 09:00", "2026-12-22 12:00"]
     assert result.placements[0].end == datetime(2026, 12, 7, 11, 7, tzinfo=NEW_YORK)
 
 

@@ -82,7 +82,7 @@ def run_batch(
     with contextlib.ExitStack() as stack:
         lines = stack.enter_context(SummaryFile(summary.path, roster.name, settings.now))
         calendar = stack.enter_context(CombinedCalendar(combined)) if combined else None
-        for outcome in stack.enter_context(contextlib.closing(_outcomes(reader, settings, jobs))):
+        for outcome in stack.enter_context(contextlib.closing(_outcomes(reader, settings, jobs, out))):
             result = store(outcome, out, settings.formats)
             if calendar is not None and result.ok:
                 calendar.add(outcome)
@@ -123,9 +123,21 @@ def _prepare_folder(out: Path) -> None:
 # ---------------------------------------------------------------------- main process: reading
 
 
-def _outcomes(tasks: Iterable[Task], settings: BatchSettings, jobs: int) -> Generator[Outcome, None, None]:
-    """Outcomes in roster order, from this process or a pool of ``jobs`` processes."""
+def _outcomes(tasks: Iterable[Task], settings: BatchSettings, jobs: int, out: Path
+              ) -> Generator[Outcome, None, None]:
+    """Outcomes in roster order, from this process or a pool of ``jobs`` processes.
+
+    With a clinic that lists staff or rooms, each record books people and
+    rooms the next one must see: records are planned here, one after the
+    other, into an in-memory ledger seeded from the plans already in ``out``
+    (SPEC §11), so the result is the same for every ``--jobs``."""
     pending = iter(tasks)
+    if settings.clinic is not None and settings.clinic.has_capacity:
+        from kapplan.ledger.memory import MemoryLedger
+
+        start_worker(settings, child=False, ledger=MemoryLedger.seeded(settings.clinic, out))
+        yield from (plan_task(task) for task in pending)
+        return
     head = list(islice(pending, IN_PROCESS_BELOW))
     if jobs <= 1 or len(head) < IN_PROCESS_BELOW:
         start_worker(settings, child=False)

@@ -19,6 +19,7 @@ from kapplan.io.roster import RosterRecord
 from kapplan.models.errors import InputError, KapplanError, UsageError
 
 if TYPE_CHECKING:
+    from kapplan.ledger.memory import MemoryLedger
     from kapplan.models.client import Client
     from kapplan.models.plan import Plan
     from kapplan.models.protocol import LoadedProtocol
@@ -136,14 +137,16 @@ def _record_id(data: dict[str, Any]) -> tuple[str | None, str | None, str | None
         return None, f"'id': {err.message()}", "KP124"
 
 
-_worker: dict[str, Any] = {"settings": None, "protocols": {}}
+_worker: dict[str, Any] = {"settings": None, "protocols": {}, "ledger": None}
 
 
-def start_worker(settings: BatchSettings, child: bool = True) -> None:
-    """Per-process set-up: settings, an empty protocol cache; children leave
+def start_worker(settings: BatchSettings, child: bool = True, ledger: MemoryLedger | None = None) -> None:
+    """Per-process set-up: settings, an empty protocol cache, the clinic's ledger
+    (booking records in roster order: this process only); children leave
     Ctrl-C to the parent, which stops them and cleans up."""
     _worker["settings"] = settings
     _worker["protocols"] = {}
+    _worker["ledger"] = ledger
     if child:
         import signal
 
@@ -277,8 +280,20 @@ def _plan_into(outcome: Outcome, loaded: LoadedProtocol, client: Client, setting
     from kapplan.api import calendar, make_plan
     from kapplan.export.ics import plan_events, plan_span, plan_zone_name
 
-    fresh = make_plan(loaded, client, settings.clinic, now=settings.now, reproducible=settings.reproducible)
-    plan = _continued(outcome, fresh, client, settings)
+    ledger: MemoryLedger | None = _worker["ledger"]
+    if ledger is None:
+        fresh = make_plan(loaded, client, settings.clinic, now=settings.now, reproducible=settings.reproducible)
+        plan = _continued(outcome, fresh, client, settings)
+    else:
+        held = ledger.release(client.id)
+        try:
+            fresh = make_plan(loaded, client, settings.clinic, now=settings.now, reproducible=settings.reproducible,
+                              bookings=ledger.index)
+            plan = _continued(outcome, fresh, client, settings)
+        except BaseException:
+            ledger.restore(client.id, held)
+            raise
+        ledger.book(plan)
     outcome.sessions = len(plan.sessions)
     if plan.sessions:  # sorted by start, each start in the client's local time
         outcome.first, outcome.last = plan.sessions[0].start.date(), plan.sessions[-1].start.date()

@@ -11,6 +11,8 @@ happened. This module is the engine's one public interface (nothing outside
 - modes.py: strict search or deviation search, everything that differs;
 - search.py: the depth-first search (look-ahead from lookahead.py,
   backjumping and learned nogoods from blame.py, a node budget);
+- times.py: the second pass, times of day on the dates the search fixed
+  (SPEC §12's ranking, each candidate checked by a search with dates pinned);
 - infeasibility.py: why a session could not be placed, in words;
 - deviations.py: what a relaxed plan breaks;
 - resources.py: a clinic's people and rooms, and who fills each session;
@@ -35,14 +37,15 @@ least-late plan found is returned, not necessarily the least late there is.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from kapplan.engine.layout import Layout
-from kapplan.engine.resources import CapacityRules, Resources
+from kapplan.engine.resources import BusyIndex, CapacityRules, Resources
 from kapplan.engine.search import INF, BudgetExhausted, Engine, Settings
 from kapplan.engine.slots import Calendar, ClinicHours, blocked_days, instant_ceil, instant_of, moment_of
+from kapplan.engine.times import Preference
 from kapplan.models.booking import Assignment
 from kapplan.models.errors import Explanation, InfeasibleError
 from kapplan.models.plan import Deviation
@@ -50,6 +53,9 @@ from kapplan.models.protocol import Protocol
 from kapplan.models.values import DateRange, WeeklyWindow
 
 DEFAULT_BUDGET = 40_000
+CONTINUITY_CONFIRMATIONS = 4
+"""Later start dates the scan confirms with the full choice of one person per
+continuity role (each a few searches) before it answers "none found"."""
 SCAN_BUDGET = 60_000
 """Search nodes for the scan for a later start date (a few tenths of a second):
 an answer that no plan exists still comes within a second. On the bundled
@@ -94,6 +100,8 @@ class ScheduleRequest:
     horizon_days: int = 365
     grid_minutes: int = 15
     budget: int = DEFAULT_BUDGET
+    prefer: Preference | None = None  # None: Mon-Fri 09:00-17:00 in the client's zone (SPEC §12)
+    times: bool = True  # False: the first pass only (every session at its earliest time)
 
 
 @dataclass
@@ -138,7 +146,8 @@ class _Context:
         self.people: Resources | None = self.resources  # the continuity choice searches start from
 
     def engine(self, start: date, *, relaxed: bool = False, cap: int | None = None,
-               budget: int | None = None, prune: bool = True, people: Resources | None = None) -> Engine:
+               budget: int | None = None, prune: bool = True, people: Resources | None = None,
+               pins: dict[int, tuple[int, int]] | None = None) -> Engine:
         request = self.request
         constraints = request.protocol.constraints
         settings = Settings(
@@ -152,6 +161,7 @@ class _Context:
             lateness_cap=cap,
             budget=request.budget if budget is None else budget,
             prune=prune,
+            pins=pins or {},
         )
         people = people or self.people
         return Engine(self.layout, self.calendar, settings, people.fork(people.fixed, frozenset(people.sticky))
@@ -210,6 +220,11 @@ def _failure(context: _Context, engine: Engine, outcome: bool | None) -> Infeasi
 def schedule(request: ScheduleRequest) -> ScheduleResult:
     """The best plan, or InfeasibleError explaining what blocks it."""
     context = _Context(request)
+    if context.resources is not None:
+        never = context.resources.unstaffable()
+        if never:
+            pos, why = never[0]
+            raise InfeasibleError(Explanation(session=context.layout.entries[pos].key, blockers=[why]))
     if context.resources is not None and context.resources.continuity_roles():
         from kapplan.engine.continuity import schedule_with_continuity
 
@@ -223,7 +238,7 @@ def plain_schedule(context: _Context) -> ScheduleResult:
     engine = context.engine(request.start_date)
     outcome = _run(engine)
     if outcome:
-        return ScheduleResult(context.placements(engine), [])
+        return _timed(context, engine, ScheduleResult(context.placements(engine), []))
     if not request.allow_deviations:
         raise _failure(context, engine, outcome)
     return _least_late(context)
@@ -252,7 +267,34 @@ def _least_late(context: _Context) -> ScheduleResult:
         else:
             low = middle + 1  # none, or none found within the trial's budget
     placements = context.placements(best)
-    return ScheduleResult(placements, deviations(context.layout, best, request))
+    return _timed(context, best, ScheduleResult(placements, deviations(context.layout, best, request)))
+
+
+def _timed(context: _Context, dated: Engine, earliest: ScheduleResult) -> ScheduleResult:
+    """The second pass (times.py): times of day on the dates of ``dated``'s plan.
+
+    Its budget is what the first pass left of one search's, and at least a
+    quarter of one. A relaxed plan keeps its first-pass times should the times
+    chosen add lateness (only bounds in hours or minutes can)."""
+    from kapplan.engine.times import DEFAULT_PREFERENCE, Preference, PreferredHours, TimePass, day_pins
+
+    request = context.request
+    if not request.times:
+        return earliest
+    witness = list(dated.start)
+    relaxed = dated.cfg.relaxed
+    engine = context.engine(request.start_date, relaxed=relaxed, pins=day_pins(dated, witness))
+    hours = PreferredHours(request.prefer or Preference(request.zone, DEFAULT_PREFERENCE), request.zone)
+    budget = max(request.budget - dated.nodes, request.budget // 4)
+    timed = TimePass(engine, witness, hours, request.protocol, budget, request.budget).run()
+    found = earliest.deviations
+    if relaxed:
+        from kapplan.engine.deviations import deviations
+
+        found = deviations(context.layout, timed, request)
+        if sum(d.lateness_min for d in found) > sum(d.lateness_min for d in earliest.deviations):
+            return earliest
+    return ScheduleResult(context.placements(timed), found, list(earliest.notes))
 
 
 def earliest_workable_start(request: ScheduleRequest, limit_days: int = 365) -> date | None:
@@ -265,6 +307,8 @@ def earliest_workable_start(request: ScheduleRequest, limit_days: int = 365) -> 
     ends later), so such days are searched only once the next one has a plan.
     """
     context = _Context(request, extra_days=limit_days)
+    if context.resources is not None and context.resources.unstaffable():
+        return None  # no start date helps a session no one can serve
     calendar = context.calendar
     masks = [calendar.table(entry.shape).mask() for entry in context.layout.entries if entry.pos not in context.fixed]
     if not all(masks):
@@ -274,12 +318,23 @@ def earliest_workable_start(request: ScheduleRequest, limit_days: int = 365) -> 
         usable |= mask
     spent = 0
 
+    continuity = context.resources is not None and bool(context.resources.continuity_roles())
+    confirmations = CONTINUITY_CONFIRMATIONS
+
     def works(day: date) -> bool | None:
-        nonlocal spent
+        nonlocal spent, confirmations
         budget = max(0, min(request.budget, SCAN_BUDGET - spent))
         engine = context.engine(day, relaxed=request.allow_deviations, budget=budget)
         found = _run(engine)
         spent += engine.nodes
+        if found and continuity:  # that search let any holder serve each session: confirm one person can
+            if confirmations == 0:
+                return None
+            confirmations -= 1
+            try:
+                schedule(replace(request, start_date=day))
+            except InfeasibleError as err:
+                return None if err.explanation.search_limit else False
         return found
 
     waiting: list[date] = []
@@ -314,11 +369,13 @@ def _first_that_works(waiting: list[date], works: Callable[[date], bool | None],
 
 
 __all__ = [
+    "BusyIndex",
     "CapacityRules",
     "ClinicRules",
     "Explanation",
     "InfeasibleError",
     "Placement",
+    "Preference",
     "ScheduleRequest",
     "ScheduleResult",
     "earliest_workable_start",

@@ -73,6 +73,8 @@ class Settings:
     lateness_cap: int | None = None  # deviations: the total lateness allowed (minutes)
     budget: int = 40_000
     prune: bool = True  # False: plain chronological backtracking (a reference for tests)
+    # position -> (earliest, latest) start instant: a date fixed by the first pass, a trial's limit
+    pins: dict[int, tuple[int, int]] = field(default_factory=dict)
 
 
 
@@ -137,6 +139,10 @@ class Bounds:
         if cfg.max_span is not None and first < INF:
             self._upper(w, cfg.max_span, first, (first_at,), "max_span", ("span",),
                         lambda: f"the whole plan must fit in {cfg.max_span} (from {keys[first_at].key})")
+        pin = cfg.pins.get(j)
+        if pin is not None:  # static, as the horizon: no placed position is behind it
+            self.low(w, pin[0], ())
+            self.high(w, pin[1], ())
         return w
 
     def _after(self, w: Window, p: int) -> None:

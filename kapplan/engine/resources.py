@@ -21,11 +21,12 @@ day, then file order; rooms go in file order.
 
 from __future__ import annotations
 
-from bisect import bisect_left
-from collections.abc import Iterator, Mapping, Sequence
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from copy import copy
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from kapplan.engine.layout import Layout
@@ -34,40 +35,60 @@ from kapplan.models.booking import Booking
 from kapplan.models.client import Clinic
 from kapplan.models.protocol import Protocol
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 
 @dataclass(frozen=True)
 class CapacityRules:
     """What planning with a clinic's people and rooms needs besides the client.
 
-    ``bookings``: other series' bookings (inactive ones are ignored);
+    ``bookings``: other series' bookings (inactive ones are ignored), or a
+    :class:`BusyIndex` of them made for this clinic;
     ``holidays``: the clinic's public holidays over the horizon (days off for
     everyone); ``preferred``: role -> the staff id the client asks for."""
 
     clinic: Clinic
-    bookings: tuple[Booking, ...] = ()
+    bookings: Sequence[Booking] | BusyIndex = ()
     holidays: Mapping[date, str] = field(default_factory=dict)
     preferred: Mapping[str, str] = field(default_factory=dict)
 
 
 class Holds:
-    """Intervals other series hold on one person or room, sorted by start."""
+    """Intervals other series hold on one person or room, sorted by start; new ones
+    can be added as a batch books record after record."""
 
-    def __init__(self, items: Sequence[tuple[int, int, str]]) -> None:
-        ordered = sorted(items)
-        self.starts = [s for s, _, _ in ordered]
-        self.ends = [e for _, e, _ in ordered]
-        self.kinds = [k for _, _, k in ordered]
-        self.reach: list[int] = []
-        for end in self.ends:
-            self.reach.append(max(end, self.reach[-1]) if self.reach else end)
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        self.kinds: list[str] = []
+        self.owners: list[str] = []  # series
+        self.longest = 0
+        self.per_day: dict[int, int] = {}  # local day (the person's zone) -> holds starting then
+
+    def add(self, s: int, e: int, kind: str, series: str, day: int) -> None:
+        i = bisect_right(self.starts, s)
+        self.starts.insert(i, s)
+        self.ends.insert(i, e)
+        self.kinds.insert(i, kind)
+        self.owners.insert(i, series)
+        self.longest = max(self.longest, e - s)
+        self.per_day[day] = self.per_day.get(day, 0) + 1
+
+    def drop(self, series: str, day_of: Callable[[int], int]) -> None:
+        """Forget one series' holds (its re-plan replaces them)."""
+        for i in range(len(self.starts) - 1, -1, -1):
+            if self.owners[i] == series:
+                day = day_of(self.starts[i])
+                self.per_day[day] -= 1
+                del self.starts[i], self.ends[i], self.kinds[i], self.owners[i]
 
     def overlapping(self, s: int, e: int) -> Iterator[int]:
         """Indexes of the holds that overlap [s, e)."""
-        i = bisect_left(self.starts, e) - 1
-        while i >= 0 and self.reach[i] > s:
+        for i in range(bisect_right(self.starts, s - self.longest), bisect_left(self.starts, e)):
             if self.ends[i] > s:
                 yield i
-            i -= 1
 
     def most_at_once(self, found: list[int], s: int, e: int) -> int:
         """The most of ``found`` running at one instant of [s, e)."""
@@ -77,6 +98,51 @@ class Holds:
             running += step
             most = max(most, running)
         return most
+
+
+class BusyIndex:
+    """What other series hold on a clinic's people and rooms, by person and room.
+
+    Built once from a ledger's bookings, or grown booking by booking as a batch
+    books its roster, so no record's search re-reads every earlier booking."""
+
+    def __init__(self, clinic: Clinic, bookings: Iterable[Booking] = ()) -> None:
+        self.clinic = clinic
+        self.people: dict[str, Holds] = {m.id: Holds() for m in clinic.staff}
+        self.rooms: dict[str, Holds] = {r.id: Holds() for r in clinic.rooms}
+        self._zones = {m.id: ZoneInfo(m.timezone or clinic.timezone) for m in clinic.staff}
+        self.add(bookings)
+
+    def add(self, bookings: Iterable[Booking]) -> None:
+        for booking in bookings:
+            if booking.active:
+                self._add(booking)
+
+    def _add(self, booking: Booking) -> None:
+        s, e = instant_of(booking.start), instant_of(booking.end)
+        ends: dict[str, int] = {}
+        for a in booking.assigned:  # one person in two roles: held until the later end
+            end = instant_of(booking.person_end(a))
+            ends[a.person] = max(end, ends.get(a.person, end))
+        for person, end in ends.items():
+            holds = self.people.get(person)
+            if holds is not None:
+                day = booking.start.astimezone(self._zones[person]).date().toordinal()
+                holds.add(s, end, booking.kind, booking.series, day)
+        if booking.room is not None and booking.room in self.rooms:
+            self.rooms[booking.room].add(s, e, booking.kind, booking.series, 0)
+
+    def drop(self, series: str) -> None:
+        """Forget a series' bookings (before it is planned again)."""
+        for person, holds in self.people.items():
+            zone = self._zones[person]
+            holds.drop(series, partial(_local_day, zone=zone))
+        for holds in self.rooms.values():
+            holds.drop(series, lambda s: 0)
+
+
+def _local_day(instant: int, zone: ZoneInfo) -> int:
+    return (_EPOCH + timedelta(minutes=instant)).astimezone(zone).date().toordinal()
 
 
 class Member:
@@ -96,14 +162,11 @@ class Member:
                 self.windows[weekday].append((window.start_minute, window.end_minute))
         self.off = blocked_days([*member.off, *clinic.closed], holidays, first - 2, last + 2)
         self._spans: dict[int, list[tuple[int, int]]] = {}
-        self.holds = Holds(())
-        self.per_day: dict[int, int] = {}
+        self.holds = Holds()
 
-    def book(self, items: list[tuple[int, int, str]]) -> None:
-        self.holds = Holds(items)
-        for s, _, _ in items:
-            day = self.clock.day_of(s)
-            self.per_day[day] = self.per_day.get(day, 0) + 1
+    @property
+    def per_day(self) -> dict[int, int]:
+        return self.holds.per_day
 
     def spans(self, day: int) -> list[tuple[int, int]]:
         """Working intervals of a local day (none on a day off)."""
@@ -137,7 +200,7 @@ class RoomSlot:
         self.id = room.id
         self.kinds = None if room.for_ is None else frozenset(room.for_)
         self.capacity = room.capacity
-        self.holds = Holds(())
+        self.holds = Holds()
 
     def free(self, s: int, e: int) -> bool:
         found = list(self.holds.overlapping(s, e))
@@ -166,7 +229,11 @@ class Resources:
         self.clinic = clinic
         self.members = [Member(i, clinic, rules.holidays, first, last) for i in range(len(clinic.staff))]
         self.rooms = [RoomSlot(i, clinic) for i in range(len(clinic.rooms))]
-        self._book(rules.bookings)
+        busy = rules.bookings if isinstance(rules.bookings, BusyIndex) else BusyIndex(clinic, rules.bookings)
+        for member in self.members:
+            member.holds = busy.people[member.id]
+        for room in self.rooms:
+            room.holds = busy.rooms[room.id]
         protocol: Protocol = layout.protocol
         self.needs: list[tuple[Need, ...]] = []
         self.kind: list[str] = []
@@ -186,6 +253,7 @@ class Resources:
         self._own: dict[tuple[int, int], list[int]] = {}  # (member, day) -> own positions
         self._cache: dict[tuple[int, int], Choice] = {}  # admitted, not yet placed
         self.blame: list[int] = []  # own positions behind the latest refusal (max_per_day)
+        self._days: dict[tuple[int, int], bool] = {}  # (position, client day) -> someone could work then
 
     def fork(self, fixed: Mapping[str, tuple[int, ...]] | None = None, sticky: frozenset[str] = frozenset()
              ) -> Resources:
@@ -195,32 +263,63 @@ class Resources:
         other.fixed = dict(fixed or {})
         other.sticky = set(sticky)
         other.choice, other._own, other._cache, other.blame = {}, {}, {}, []
+        other._days = {}
         return other
-
-    def _book(self, bookings: Sequence[Booking]) -> None:
-        people: dict[str, list[tuple[int, int, str]]] = {}
-        rooms: dict[str, list[tuple[int, int, str]]] = {}
-        for booking in bookings:
-            if not booking.active:
-                continue
-            s, e = instant_of(booking.start), instant_of(booking.end)
-            ends: dict[str, int] = {}
-            for a in booking.assigned:
-                end = instant_of(booking.person_end(a))
-                ends[a.person] = max(end, ends.get(a.person, end))
-            for person, end in ends.items():
-                people.setdefault(person, []).append((s, end, booking.kind))
-            if booking.room is not None:
-                rooms.setdefault(booking.room, []).append((s, e, booking.kind))
-        for member in self.members:
-            member.book(people.get(member.id, []))
-        for room in self.rooms:
-            room.holds = Holds(rooms.get(room.id, []))
 
     # ------------------------------------------------------------------ the search's questions
 
     def involved(self, pos: int) -> bool:
         return bool(self.needs[pos]) or self.wants_room[pos]
+
+    def day_open(self, pos: int, lo: int, hi: int) -> bool:
+        """Whether, for every need, someone who may fill it works a long enough stretch
+        within [lo, hi) (a client's day): a cheap test that skips whole days of leave,
+        closures and days off before any start is tried."""
+        key = (pos, lo)
+        found = self._days.get(key)
+        if found is None:
+            found = self._days[key] = all(
+                any(self._works_within(p, lo, hi, self._need_minutes(pos, need)) for p in self._candidates(need.role))
+                for need in self.needs[pos])
+        return found
+
+    def _need_minutes(self, pos: int, need: Need) -> int:
+        return self.duration[pos] if need.minutes is None else min(need.minutes, self.duration[pos])
+
+    def _candidates(self, role: str) -> Sequence[int]:
+        fixed = self.fixed.get(role)
+        return fixed if fixed is not None else self.holders.get(role, ())
+
+    def _works_within(self, person: int, lo: int, hi: int, minutes: int) -> bool:
+        member = self.members[person]
+        for day in range(member.clock.day_of(lo), member.clock.day_of(hi - 1) + 1):
+            if any(min(b, hi) - max(a, lo) >= minutes for a, b in member.spans(day)):
+                return True
+        return False
+
+    def unstaffable(self) -> list[tuple[int, str]]:
+        """Positions no one at the clinic could ever serve, whatever the time, with why."""
+        out = []
+        for pos, needs in enumerate(self.needs):
+            if self.wants_room[pos] and not any(r.kinds is None or self.kind[pos] in r.kinds for r in self.rooms):
+                out.append((pos, f"no room of the clinic serves {self.kind[pos]} sessions"))
+            elif needs and self._match(pos, 0, []) is None:
+                roles = ", ".join(n.role for n in needs)
+                out.append((pos, f"no one at the clinic can fill {roles} (different people unless 'combine' "
+                                 "allows a pair)"))
+        return out
+
+    def _match(self, pos: int, i: int, chosen: list[int]) -> list[int] | None:
+        """People for needs i.. by role and distinctness alone."""
+        needs = self.needs[pos]
+        if i == len(needs):
+            return chosen
+        for person in self._candidates(needs[i].role):
+            if self._distinct(pos, person, needs[i].role, chosen):
+                found = self._match(pos, i + 1, [*chosen, person])
+                if found is not None:
+                    return found
+        return None
 
     def admit(self, pos: int, s: int) -> bool:
         """A person for every need and a room when one is needed, at start ``s``."""

@@ -170,13 +170,18 @@ class Engine(Bounds):
 
     # ------------------------------------------------------------------ search
 
-    def run(self) -> bool:
-        """True when every position is placed; raises BudgetExhausted."""
+    def run(self, first: int = 0, done: Callable[[int], bool] | None = None) -> bool:
+        """True when every position is placed; raises BudgetExhausted.
+
+        For the time pass's checks: ``first``, search from there on, the positions
+        before it already placed (a failure blamed on those returns False with the
+        searched positions unplaced); ``done(k)``, True when placing positions
+        before k is enough (they stay placed)."""
         fixed = self.cfg.fixed
         frames: list[Frame | None] = [None] * self.n
-        k = 0
+        k = first
         while True:
-            if k == self.n:
+            if k == self.n or (done is not None and k > first and done(k)):
                 return True
             if k in fixed:
                 self._pass_fixed(k)
@@ -199,11 +204,11 @@ class Engine(Bounds):
             target = max(culprits, default=-1)
             if self.trace is not None:
                 self.trace(k, frame, culprits)
-            for p in range(k, target, -1):
+            for p in range(k, max(target, first - 1), -1):
                 frames[p] = None
                 if p not in fixed and self.placed[p] and p != k:
                     self._unplace(p)
-            if target < 0:
+            if target < first:
                 return False
             target_frame = frames[target]
             assert target_frame is not None
@@ -430,10 +435,14 @@ class Engine(Bounds):
                     blame.add(near[1], monotone=near[0] < floor)
                     return near[0] + md.minutes
         resources = self.resources
-        if resources is not None and resources.involved(entry.pos) and not resources.admit(entry.pos, s):
-            for p in resources.blame:  # the client's own sessions that day (max_per_day)
-                blame.add(p, exact=False)
-            return s + 1
+        if resources is not None and resources.involved(entry.pos):
+            if not resources.day_open(entry.pos, self.clock.midnight(d), self.clock.midnight(d + 1)):
+                return self.clock.midnight(d + 1)  # no one who could serve it works that day
+            if not resources.admit(entry.pos, s):
+                self.nodes += 1  # a refused assignment is search work too
+                for p in resources.blame:  # the client's own sessions that day (max_per_day)
+                    blame.add(p, exact=False)
+                return s + 1
         return -1
 
     # ------------------------------------------------------------------ look-ahead

@@ -40,15 +40,49 @@ def load_protocol(name: str | Path, base: Path | None = None) -> LoadedProtocol:
 
 def check_file(path: str | Path) -> list[Diagnostic]:
     """Every diagnostic for one file of any kind (for ``validate``)."""
+    return _checked(path).diagnostics
+
+
+@dataclass
+class _Checked:
+    """One file's diagnostics, and its document and model when it read as a protocol or clinic."""
+
+    diagnostics: list[Diagnostic]
+    doc: Document | None = None
+    model: Protocol | Clinic | None = None
+
+
+def _checked(path: str | Path) -> _Checked:
     try:
         doc = load_document(path)
         kind = document_kind(doc)
         if kind == "protocol":
-            return protocol_from_document(doc)[1]
-        to_model(doc, Client if kind == "client" else Clinic)
+            protocol, found = protocol_from_document(doc)
+            return _Checked(found, doc, protocol)
+        if kind == "client":
+            to_model(doc, Client)
+            return _Checked([])
+        from kapplan.lint.clinic import clinic_diagnostics
+
+        clinic = to_model(doc, Clinic)
+        return _Checked(clinic_diagnostics(doc, clinic), doc, clinic)
     except InputError as err:
-        return err.diagnostics
-    return []
+        return _Checked(err.diagnostics)
+
+
+def _cross_check(checked: list[_Checked]) -> list[list[Diagnostic]]:
+    """Per file, what it breaks against the other files given (a role no one at a clinic holds)."""
+    from kapplan.lint.clinic import role_diagnostics
+
+    clinics = [(c.doc, c.model) for c in checked if c.doc is not None and isinstance(c.model, Clinic)]
+    out: list[list[Diagnostic]] = []
+    for item in checked:
+        found: list[Diagnostic] = []
+        if isinstance(item.model, Protocol) and item.doc is not None:
+            for clinic_doc, clinic in clinics:
+                found += role_diagnostics(item.doc, item.model, clinic, clinic_doc.file)
+        out.append(found)
+    return out
 
 
 @dataclass
@@ -103,14 +137,19 @@ class ValidationReport:
 
 def check_paths(paths: Iterable[str | Path], *, strict: bool = False) -> ValidationReport:
     """Check every path, never stopping at a bad one; ``strict`` makes warnings errors."""
-    reports = []
+    reports: list[FileReport] = []
+    checked: list[_Checked] = []
     for path in paths:
         try:
-            diagnostics = check_file(path)
+            item = _checked(path)
         except UsageError as err:
             reports.append(FileReport(str(path), unreadable=err.message))
             continue
+        reports.append(FileReport(str(path), item.diagnostics))
+        checked.append(item)
+    readable = [r for r in reports if r.unreadable is None]
+    for report, extra in zip(readable, _cross_check(checked), strict=True):
+        report.diagnostics = report.diagnostics + extra
         if strict:
-            diagnostics = [dataclasses.replace(d, severity="error") for d in diagnostics]
-        reports.append(FileReport(str(path), diagnostics))
+            report.diagnostics = [dataclasses.replace(d, severity="error") for d in report.diagnostics]
     return ValidationReport(reports)

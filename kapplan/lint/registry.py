@@ -122,7 +122,7 @@ _structure("KP127", "unknown holiday calendar",
 
 def all_rules() -> dict[str, Rule]:
     """Every rule, KP1xx to KP3xx, in code order."""
-    from kapplan.lint import consistency, decisions, safety  # noqa: F401  (importing registers them)
+    from kapplan.lint import clinic, consistency, decisions, safety  # noqa: F401  (importing registers them)
 
     return dict(sorted(RULES.items()))
 

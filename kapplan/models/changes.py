@@ -22,6 +22,7 @@ class ClientChanges:
     available: list[str] = field(default_factory=list)
     unavailable: list[str] = field(default_factory=list)
     holidays: str | None = None
+    prefer: list[str] = field(default_factory=list)
 
     def overrides(self) -> dict[str, Any]:
         """Fields that replace the file's; ``unavailable`` is added separately."""
@@ -32,5 +33,6 @@ class ClientChanges:
             "weight": self.weight,
             "availability": list(self.available) or None,
             "holidays": self.holidays,
+            "prefer": list(self.prefer) or None,
         }
         return {key: value for key, value in values.items() if value is not None}

@@ -78,6 +78,7 @@ class Client(StrictModel):
     weight: MassT | None = None
     dose_scale: float = Field(default=1.0, gt=0, le=1)
     availability: list[WeeklyWindowT] | None = None
+    prefer: list[WeeklyWindowT] | None = None  # soft: when the client would rather come (SPEC §12)
     unavailable: list[DateRangeT] = []
     holidays: HolidayCodeT | None = None
     location: str | None = None
@@ -171,6 +172,7 @@ class Clinic(StrictModel):
     id: IdentifierT
     timezone: str
     hours: list[WeeklyWindowT] = Field(min_length=1)
+    hours_preferred: list[WeeklyWindowT] | None = None  # soft, for clients without `prefer` (SPEC §12)
     closed: list[DateRangeT] = []
     holidays: HolidayCodeT | None = None
     location: str | None = None

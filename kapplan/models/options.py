@@ -15,6 +15,6 @@ MarkStatus = Literal["done", "missed", "cancelled", "skipped"]
 """What happened to a session (done, missed, cancelled) or a task (done, skipped)."""
 GuideFormat = Literal["html", "md"]
 """The client's guide as one HTML file, or Markdown for a clinic's own letters."""
-SchemaKind = Literal["protocol", "client", "clinic", "plan", "status", "mark", "reschedule", "decide",
-                     "batch-summary"]
+SchemaKind = Literal["protocol", "client", "clinic", "plan", "status", "mark", "reschedule", "decide", "batch-summary",
+                     "agenda", "ledger-sync", "ledger-release"]
 """The file types and JSON outputs with a JSON Schema."""

@@ -14,7 +14,8 @@ from pydantic.json_schema import GenerateJsonSchema
 from kapplan.models.values import Duration, Range, range_to_json
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
-SCHEMA_KINDS = ("protocol", "client", "clinic", "plan", "status", "mark", "reschedule", "decide", "batch-summary")
+SCHEMA_KINDS = ("protocol", "client", "clinic", "plan", "status", "mark", "reschedule", "decide", "batch-summary",
+                "agenda", "ledger-sync", "ledger-release")
 """Input files, then the ``--format json`` outputs of SPEC §14."""
 
 
@@ -46,6 +47,10 @@ def _model(kind: str) -> type[BaseModel]:
 
     if kind in REPORT_MODELS:
         return REPORT_MODELS[kind]
+    from kapplan.models.ledger_reports import LEDGER_MODELS
+
+    if kind in LEDGER_MODELS:
+        return LEDGER_MODELS[kind]
     raise ValueError(f"no schema for {kind!r}")
 
 

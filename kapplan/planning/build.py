@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from kapplan import __version__
@@ -31,6 +31,9 @@ from kapplan.models.protocol import LoadedProtocol, Protocol, SessionType
 from kapplan.planning.doses import DoseError, planned_dose
 from kapplan.planning.embedded import client_record, clinic_record
 from kapplan.planning.series import apply_gates, compute_tasks, decision_points, plan_path
+
+if TYPE_CHECKING:
+    from kapplan.engine import BusyIndex
 
 SERIES_NAMESPACE = uuid.UUID("6f1d3c0e-5b7a-4f43-9a8e-2c7d1e0b9a55")
 HORIZON_DAYS = 365  # SPEC §2: the search looks this far past the start date
@@ -59,7 +62,7 @@ def build_request(
     not_before: datetime | None = None,
     allow_deviations: bool = False,
     start_date: date | None = None,
-    bookings: Sequence[Booking] = (),
+    bookings: Sequence[Booking] | BusyIndex = (),
 ) -> Any:
     """A ScheduleRequest for a resolved client (zone and start set).
 
@@ -81,7 +84,7 @@ def build_request(
             holidays=holiday_map(clinic.holidays, first, days),
         )
         if clinic.has_capacity:
-            capacity = CapacityRules(clinic=clinic, bookings=tuple(bookings), holidays=rules.holidays,
+            capacity = CapacityRules(clinic=clinic, bookings=bookings, holidays=rules.holidays,
                                      preferred=preferred_people(client))
     return ScheduleRequest(
         protocol=protocol,
@@ -96,7 +99,21 @@ def build_request(
         fixed=fixed or {},
         not_before=not_before,
         allow_deviations=allow_deviations,
+        prefer=preference(client, clinic),
     )
+
+
+def preference(client: Client, clinic: Clinic | None) -> Any:
+    """SPEC §12: the client's ``prefer`` in their zone, else the clinic's ``hours_preferred``
+    in its zone, else None (the engine's Mon-Fri 09:00-17:00 in the client's zone)."""
+    from kapplan.engine import Preference
+
+    if client.prefer:
+        assert client.timezone is not None
+        return Preference(ZoneInfo(client.timezone), tuple(client.prefer))
+    if clinic is not None and clinic.hours_preferred:
+        return Preference(ZoneInfo(clinic.timezone), tuple(clinic.hours_preferred))
+    return None
 
 
 def preferred_people(client: Client) -> dict[str, str]:
@@ -194,7 +211,7 @@ def make_plan(
     series: str | None = None,
     reproducible: bool = False,
     notes: list[Warning_] | None = None,
-    bookings: Sequence[Booking] = (),
+    bookings: Sequence[Booking] | BusyIndex = (),
 ) -> Plan:
     """Plan one client (zone and start already resolved) under one protocol.
 

@@ -24,6 +24,7 @@ _FLAG_NAMES = {
     "availability": "--available",
     "unavailable": "--unavailable",
     "holidays": "--holidays",
+    "prefer": "--prefer",
 }
 
 
