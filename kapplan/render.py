@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from kapplan.models.errors import KapplanError
     from kapplan.models.plan import DecisionPoint, Plan
     from kapplan.models.protocol import Dose, Measure, Protocol, SessionType, Step
+    from kapplan.planning.choices import Summary
 
 
 def stderr_console() -> Any:
@@ -74,10 +75,30 @@ def _capture(renderables: list[Any]) -> str:
 
     colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
     buffer = io.StringIO()
-    console = Console(file=buffer, force_terminal=colour, no_color=not colour, width=120, highlight=False)
+    console = Console(file=buffer, force_terminal=colour, no_color=not colour, width=output_width(),
+                      highlight=False)
     for item in renderables:
         console.print(item)
     return buffer.getvalue()
+
+
+FILE_WIDTH = 120
+"""Width of tables written to a file or a pipe: wide enough for one line per row."""
+MIN_WIDTH = 40
+
+
+def output_width() -> int:
+    """``COLUMNS`` when set, else the terminal's width, else FILE_WIDTH (no terminal)."""
+    import os
+    import shutil
+    import sys
+
+    raw = os.environ.get("COLUMNS", "")
+    if raw.strip().isdigit():
+        return max(int(raw), MIN_WIDTH)
+    if sys.stdout.isatty():
+        return max(shutil.get_terminal_size((FILE_WIDTH, 24)).columns, MIN_WIDTH)
+    return FILE_WIDTH
 
 
 def _duration_text(minutes: int) -> str:
@@ -86,36 +107,27 @@ def _duration_text(minutes: int) -> str:
     return format_minutes(minutes)
 
 
-def plan_table_text(plan: Plan) -> str:
-    """Date, local time, session, phase/step, duration, planned dose, notes, deviations."""
-    from rich.markup import escape
-    from rich.table import Table
+NARROW = 110
+"""Below this width the plan table leaves out Step and Duration (the key and the
+time range say the same) so that Date, Time and Session stay on one line."""
 
-    from kapplan.wording import deviation_note, dose_with_route
+
+def plan_table_text(plan: Plan) -> str:
+    """Date, local time, session, phase/step, duration, planned dose, notes, deviations.
+
+    A column empty for the whole plan (no dose, no notes) is left out, and a
+    narrow terminal gets the narrow layout (see NARROW)."""
+    from rich.markup import escape
 
     zone = plan.client.get("timezone", "")
     title = f"Plan for {plan.client.get('id')} ({zone}) — {plan.protocol.title}"
-    table = Table(title=escape(title), title_justify="left")
-    # Keys are typed into `mark`, so Session is never cut; Step, dose and notes wrap instead.
-    for column in ("Date", "Time", "Session", "Step", "Duration", "Planned dose", "Notes"):
-        table.add_column(column, no_wrap=column in ("Date", "Time", "Session", "Duration"),
-                         min_width=10 if column == "Notes" else None)
-    for s in plan.sessions:
-        mark, style = KIND_MARKS.get(s.kind, ("?", "white"))
-        dose = "" if s.dose is None else dose_with_route(s.dose)
-        notes = [f"{s.setting}"] if s.setting != "in-person" else []
-        notes += [f"deviation: {deviation_note(d)}" for d in s.deviations]
-        if s.status != "planned":
-            notes.append(s.status)
-        table.add_row(
-            s.start.strftime("%a %Y-%m-%d"),
-            f"{s.start:%H:%M}-{s.end:%H:%M}",
-            f"[{style}]{mark}[/] {escape(s.key)}",
-            escape(f"{s.step} {s.index}/{s.count}"),
-            _duration_text(int((s.end - s.start).total_seconds() // 60)),
-            escape(dose),
-            escape("; ".join(notes)),
-        )
+    rows = [_plan_row(s) for s in plan.sessions]
+    wide = output_width() >= NARROW
+    # Keys are typed into `mark`, so Session is never cut; dose and notes wrap instead.
+    columns = [("Date", wide), ("Time", wide), ("When", not wide), ("Session", True), ("Step", wide),
+               ("Duration", wide), ("Planned dose", any(r["Planned dose"] for r in rows)),
+               ("Notes", any(r["Notes"] for r in rows))]
+    table = _table(title, columns, rows)
     footer: list[Any] = ["Planned doses are computed from the protocol's rule; a clinician confirms every dose."]
     if plan.tasks:
         first, last = plan.tasks[0], plan.tasks[-1]
@@ -126,6 +138,47 @@ def plan_table_text(plan: Plan) -> str:
     if plan.open_decision is not None:
         footer.append(escape(decision_line(plan.open_decision)))
     return _capture([table, *footer])
+
+
+NO_WRAP = ("Date", "Time", "When", "Session", "Duration", "Status", "Seq")
+
+
+def _table(title: str, columns: list[tuple[str, bool]], rows: list[dict[str, str]]) -> Any:
+    """A Rich table of the kept columns; dates, times and session keys (typed into
+    commands) never wrap or get cut, longer texts wrap instead."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    shown = [name for name, keep in columns if keep]
+    table = Table(title=escape(title), title_justify="left")
+    for name in shown:
+        table.add_column(name, no_wrap=name in NO_WRAP, min_width=10 if name in ("Notes", "Title") else None)
+    for row in rows:
+        table.add_row(*(row[name] for name in shown))
+    return table
+
+
+def _plan_row(s: Any) -> dict[str, str]:
+    """One session's cells, by column name (markup escaped)."""
+    from rich.markup import escape
+
+    from kapplan.wording import deviation_note, dose_with_route
+
+    mark, style = KIND_MARKS.get(s.kind, ("?", "white"))
+    notes = [f"{s.setting}"] if s.setting != "in-person" else []
+    notes += [f"deviation: {deviation_note(d)}" for d in s.deviations]
+    if s.status != "planned":
+        notes.append(s.status)
+    return {
+        "Date": s.start.strftime("%a %Y-%m-%d"),
+        "Time": f"{s.start:%H:%M}-{s.end:%H:%M}",
+        "When": f"{s.start:%a %Y-%m-%d}\n{s.start:%H:%M}-{s.end:%H:%M}",
+        "Session": f"[{style}]{mark}[/] {escape(s.key)}",
+        "Step": escape(f"{s.step} {s.index}/{s.count}"),
+        "Duration": _duration_text(int((s.end - s.start).total_seconds() // 60)),
+        "Planned dose": escape("" if s.dose is None else dose_with_route(s.dose)),
+        "Notes": escape("; ".join(notes)),
+    }
 
 
 def plan_calendar_text(plan: Plan) -> str:
@@ -191,16 +244,13 @@ STATUS_STYLES = {"planned": "white", "done": "green", "missed": "red", "cancelle
 def status_text(plan: Plan, report: StatusReport) -> str:
     """`kapplan status`: every session with its status, what is next, deviations so far."""
     from rich.markup import escape
-    from rich.table import Table
 
     from kapplan.lifecycle.times import plan_zone
     from kapplan.wording import describe_deviation, deviation_note, when
 
     zone = plan_zone(plan)
     unmarked = {s.key for s in report.unmarked}
-    table = Table(title=f"Status of {escape(str(plan.client.get('id')))} ({zone.key})", title_justify="left")
-    for column in ("Date", "Time", "Session", "Title", "Status", "Seq", "Notes"):
-        table.add_column(column)
+    rows: list[dict[str, str]] = []
     for s in plan.sessions:
         start, end = s.start.astimezone(zone), s.end.astimezone(zone)
         style = STATUS_STYLES.get(s.status, "white")
@@ -209,15 +259,19 @@ def status_text(plan: Plan, report: StatusReport) -> str:
             notes.insert(0, "not marked yet")
         if report.next is not None and s.key == report.next.key:
             notes.insert(0, "next")
-        table.add_row(
-            start.strftime("%a %Y-%m-%d"),
-            f"{start:%H:%M}-{end:%H:%M}",
-            escape(s.key),
-            escape(s.title),
-            f"[{style}]{s.status}[/{style}]",
-            str(s.sequence),
-            escape("; ".join(notes)),
-        )
+        rows.append({
+            "Date": start.strftime("%a %Y-%m-%d"),
+            "Time": f"{start:%H:%M}-{end:%H:%M}",
+            "Session": escape(s.key),
+            "Title": escape(s.title),
+            "Status": f"[{style}]{s.status}[/{style}]",
+            "Seq": str(s.sequence),
+            "Notes": escape("; ".join(notes)),
+        })
+    wide = output_width() >= NARROW
+    columns = [("Date", True), ("Time", True), ("Session", True), ("Title", wide), ("Status", True),
+               ("Seq", True), ("Notes", any(r["Notes"] for r in rows))]
+    table = _table(f"Status of {plan.client.get('id')} ({zone.key})", columns, rows)
     counts = ", ".join(f"{n} {status}" for status, n in report.counts.items())
     lines: list[Any] = [table, f"Sessions: {counts}"]
     if report.next is not None:
@@ -291,6 +345,18 @@ def protocols_table_text(rows: list[ProtocolSummary]) -> str:
         table.add_column(column, justify="right" if column in ("Sessions", "Span") else "left")
     for row in rows:
         table.add_row(escape(row.id), escape(row.version), escape(row.title), str(row.sessions), f"{row.span_days}d")
+    return _capture([table])
+
+
+def alternatives_text(rows: list[Summary]) -> str:
+    """`kapplan plan --alternatives`: one line per plan to choose from (SPEC §12)."""
+    from rich.table import Table
+
+    table = Table(title="Plans to choose from (--choose NAME -o plan.json writes one)", title_justify="left")
+    for column in ("Plan", "First dose", "Last session", "Outside preference", "Start times", "Deviations"):
+        table.add_column(column, justify="left" if column in ("Plan", "First dose", "Last session") else "right")
+    for row in rows:
+        table.add_row(row.name, row.first_dose or "-", row.last, str(row.outside), str(row.times), str(row.deviations))
     return _capture([table])
 
 

@@ -8,13 +8,33 @@ never imports this.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from kapplan.models.plan import Deviation, PlannedDose, Task
 from kapplan.models.values import MINUTES_PER_DAY, format_minutes
 
 SET_BY_PRESCRIBER = "set by the prescriber"
+GENERIC_TITLES = {
+    "screening": "Screening session",
+    "preparation": "Preparation session",
+    "dosing": "Medicine session",
+    "integration": "Integration session",
+    "follow-up": "Follow-up session",
+    "assessment": "Assessment session",
+}
+"""A session's title by kind, where the protocol's own title may not be shown
+(calendars and the client's guide below ``--privacy full``)."""
+
+
+def duration_words(span: timedelta) -> str:
+    """``1 day``, ``4 hours``, ``1 hour 30 minutes``: a length for people to read."""
+    minutes = int(span.total_seconds() // 60)
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    parts = [(days, "day"), (hours, "hour"), (mins, "minute")]
+    words = [f"{value} {unit}{'s' if value != 1 else ''}" for value, unit in parts if value]
+    return " ".join(words) or "0 minutes"
 
 
 def planned_amount(dose: PlannedDose | None) -> str:

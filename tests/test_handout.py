@@ -195,14 +195,20 @@ def test_trauma_informed_wording_and_the_video_link(guides):
     assert "<https://video.example/room/77?a=1&b=2>" in guides["standard", "md"]
 
 
-def test_tentative_sessions_are_marked_and_their_reminders_conditional(plan_file):
-    plan = api.read_plan(plan_file)
-    last = plan.sessions[-1].model_copy(update={"status": "tentative"})
-    plan = plan.model_copy(update={"sessions": [*plan.sessions[:-1], last]})
+def test_tentative_sessions_are_marked_and_their_reminders_conditional(tmp_path):
+    """A gated second dose (SPEC §13) is planned tentatively: the guide says so."""
+    plan_path = tmp_path / "gated.json"
+    made = runner.invoke(app, ["plan", str(DATA / "protocol_guide_gated_second_dose_tentative.yaml"), "--id", "C-9",
+                               "--start", "2026-12-07", "--tz", "Europe/Berlin", "--weight", "60 kg",
+                               "-o", str(plan_path)])
+    assert made.exit_code == 0, made.output
+    plan = api.read_plan(plan_path)
+    assert [s.status for s in plan.sessions] == ["planned", "planned", "planned", "tentative"]
     text = visible_text(api.handout(plan, privacy="standard"))
     assert text.count("Not confirmed yet.") == 1
-    assert text.index("Medicine session 2 of 2") < text.index("Not confirmed yet.")
+    assert text.index("Wednesday 9 December 2026") > text.index("Not confirmed yet.") > text.index("Follow-up session")
     assert text.count("If confirmed: Arrange a ride home") == 1
+    assert text.count("Arrange a ride home") == 2
     markdown = api.handout(plan, format="md")
     assert "**Not confirmed yet. This visit takes place only if your care team confirms it.**" in markdown
 
@@ -296,3 +302,56 @@ def test_markdown_values_carry_no_markup(text):
     escaped = markdown_text(text)
     assert "<" not in escaped
     assert not re.search(r"(?<!\\)[*_`\[\]|]", escaped)
+
+
+HOSTILE = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=30) | st.sampled_from(
+    ["<script>x</script>", "</style><script>", "]]>", "&amp;", "\"'`", "ketamine 56 mg", "\u202eevil", "**x**",
+     "[a](javascript:x)", "{{ guide }}", "{% raw %}"])
+
+
+@settings(max_examples=40, deadline=None)
+@given(title=HOSTILE, purpose=HOSTILE, reminder=HOSTILE, location=HOSTILE, urgent=HOSTILE, name=HOSTILE)
+def test_any_text_anywhere_gives_a_well_formed_guide(plan_file, title, purpose, reminder, location, urgent, name):
+    """Whatever a protocol, client or clinic file says, the guide parses, carries
+    no markup of its own making, and names no medication or dose below full."""
+    plan = api.read_plan(plan_file)
+    definition = json.loads(json.dumps(plan.protocol.definition))
+    definition["sessions"]["med"]["purpose"] = purpose
+    definition["sessions"]["med"]["aftercare"] = purpose
+    reminders = [s.reminders[0].model_copy(update={"text": reminder}) for s in plan.sessions[1:2]]
+    sessions = [plan.sessions[0], plan.sessions[1].model_copy(update={"title": title, "reminders": reminders}),
+                *plan.sessions[2:]]
+    plan = plan.model_copy(update={
+        "sessions": sessions,
+        "protocol": plan.protocol.model_copy(update={"definition": definition, "title": title}),
+        "client": {**plan.client, "name": name},
+        "clinic": {**plan.clinic, "location": location, "contact": {"urgent": urgent}},
+    })
+    for level in LEVELS:
+        document = api.handout(plan, privacy=level)
+        tree = parse(document)
+        tags = {el.tag.split("}")[1] for el in tree.iter() if isinstance(el.tag, str)}
+        assert tags.isdisjoint({"script", "img", "iframe", "object", "b"})
+        markdown = api.handout(plan, format="md", privacy=level)
+        assert "<" not in markdown.replace("<https://video.example/room/77?a=1&b=2>", "")
+        if level != "full":
+            for text in (visible_text(document), markdown):
+                assert not mentions_medication_or_dose(unicodedata.normalize("NFKC", text))
+
+
+def test_assigned_clinic_staff_are_named_at_standard_never_by_email(tmp_path):
+    plan_path = tmp_path / "staffed.json"
+    made = runner.invoke(app, ["plan", str(PROTOCOL), "--client", str(CLIENT), "--clinic",
+                               str(DATA / "clinic_los_angeles_named_staff_with_emails.yaml"), "-o", str(plan_path)])
+    assert made.exit_code == 0, made.output
+    plan = api.read_plan(plan_path)
+    assert {a.id for s in plan.sessions for a in s.assigned or []} == {"mara", "lee"}
+    standard = visible_text(api.handout(plan))
+    assert "Your therapist (Mara Okafor) and a nurse (Lee Park)." in standard
+    for level in LEVELS:
+        for fmt in ("html", "md"):
+            document = api.handout(plan, privacy=level, format=fmt)
+            assert "@westside.example" not in document
+            if level == "minimal":
+                assert "Okafor" not in document
+                assert "Lee Park" not in document

@@ -7,7 +7,7 @@ import json
 import os
 import sqlite3
 import stat
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -211,3 +211,55 @@ def test_a_local_folder_is_accepted_and_other_systems_warn() -> None:
     warning = check_local_folder(Path("/Users/kim"), platform="darwin")
     assert warning is not None
     assert "local disk" in warning
+
+
+# ---------------------------------------------------------------------- properties
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_ids = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,8}", fullmatch=True)
+_instants = st.integers(min_value=1_790_000_000, max_value=1_830_000_000).map(
+    lambda s: datetime.fromtimestamp(s, UTC))
+
+
+@st.composite
+def _bookings(draw: st.DrawFn) -> list[Booking]:
+    keys = draw(st.lists(_ids, min_size=1, max_size=6, unique=True))
+    out = []
+    for key in keys:
+        start = draw(_instants)
+        end = start + timedelta(seconds=draw(st.integers(min_value=60, max_value=8 * 3600)))  # to the second
+        people = draw(st.lists(st.tuples(_ids, _ids, st.booleans()), max_size=3))
+        assigned = tuple(Assignment(role, person, start + timedelta(seconds=30) if part else None)
+                         for role, person, part in people)
+        out.append(Booking(SERIES, "C-1", key, draw(st.sampled_from(["dosing", "integration"])), start, end,
+                           assigned, draw(st.none() | _ids),
+                           draw(st.sampled_from(["planned", "done", "missed", "cancelled", "tentative"]))))
+    return out
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(bookings=_bookings())
+def test_any_bookings_round_trip_exactly(tmp_path: Path, bookings: list[Booking]) -> None:
+    path = tmp_path / "prop.ledger"
+    with Ledger.open(path) as ledger:
+        with ledger.writing():
+            ledger.replace_series(record(), [Entry(b) for b in bookings])
+        back = {e.booking.key: e.booking for e in ledger.entries(active=False)}
+        assert back == {b.key: b for b in bookings}
+        active = {e.booking.key for e in ledger.entries()}
+        assert active == {b.key for b in bookings if b.active}
+        for person in {a.person for b in bookings for a in b.assigned}:
+            mine = {e.booking.key for e in ledger.entries(person=person, active=False)}
+            assert mine == {b.key for b in bookings if any(a.person == person for a in b.assigned)}
+        with ledger.writing():
+            ledger.release(SERIES)
+    path.unlink()
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(max_size=400), folder=st.text(min_size=1, max_size=40))
+def test_mountinfo_parsing_never_fails(text: str, folder: str) -> None:
+    found = mount_type("/" + folder, text + "\n" + MOUNTS)
+    assert found is not None

@@ -338,11 +338,11 @@ def test_table_output_lists_sessions_with_planned_doses() -> None:
     lines = [line.rstrip() for line in result.stdout.splitlines()]
     assert lines[0] == "Plan for C-0042 (America/New_York) — IV ketamine for chronic PTSD, six infusions over two weeks"
     cells = table_rows(result.stdout)
-    assert cells[:4] == [
-        ["Date", "Time", "Session", "Step", "Duration", "Planned dose", "Notes"],
-        ["Mon 2026-12-07", "09:00-10:30", "S baseline-1", "baseline 1/1", "1h30min", "", ""],
-        ["Tue 2026-12-08", "09:00-11:00", "M infusion-1", "infusion 1/6", "2h", "36 mg IV", ""],
-        ["Wed 2026-12-09", "09:00-10:00", "A infusion-1.assessment-24h", "infusion 1/6", "1h", "", ""],
+    assert cells[:4] == [  # no Notes column: every session is in person, without deviations
+        ["Date", "Time", "Session", "Step", "Duration", "Planned dose"],
+        ["Mon 2026-12-07", "09:00-10:30", "S baseline-1", "baseline 1/1", "1h30min", ""],
+        ["Tue 2026-12-08", "09:00-11:00", "M infusion-1", "infusion 1/6", "2h", "36 mg IV"],
+        ["Wed 2026-12-09", "09:00-10:00", "A infusion-1.assessment-24h", "infusion 1/6", "1h", ""],
     ]
     assert len(cells) == 9
     assert lines[-1] == "Planned doses are computed from the protocol's rule; a clinician confirms every dose."

@@ -132,6 +132,9 @@ def _outcomes(tasks: Iterable[Task], settings: BatchSettings, jobs: int, out: Pa
     other, into an in-memory ledger seeded from the plans already in ``out``
     (SPEC §11), so the result is the same for every ``--jobs``."""
     pending = iter(tasks)
+    if settings.ledger is not None:
+        yield from _booked_in_file(pending, settings)
+        return
     if settings.clinic is not None and settings.clinic.has_capacity:
         from kapplan.ledger.memory import MemoryLedger
 
@@ -144,6 +147,19 @@ def _outcomes(tasks: Iterable[Task], settings: BatchSettings, jobs: int, out: Pa
         yield from (plan_task(task) for task in chain(head, pending))
         return
     yield from _pooled(chain(head, pending), settings, jobs)
+
+
+def _booked_in_file(tasks: Iterator[Task], settings: BatchSettings) -> Iterator[Outcome]:
+    """With --ledger: records planned here in roster order, each booked in the ledger file."""
+    from kapplan.ledger.batch_file import open_batch_ledger
+
+    assert settings.ledger is not None
+    booking = open_batch_ledger(settings.ledger, settings.clinic, settings.formats, settings.now)
+    try:
+        start_worker(settings, child=False, booking=booking)
+        yield from (plan_task(task) for task in tasks)
+    finally:
+        booking.close()
 
 
 def _pooled(tasks: Iterator[Task], settings: BatchSettings, jobs: int) -> Iterator[Outcome]:

@@ -19,6 +19,7 @@ from kapplan.io.roster import RosterRecord
 from kapplan.models.errors import InputError, KapplanError, UsageError
 
 if TYPE_CHECKING:
+    from kapplan.ledger.batch_file import FileLedgerBatch
     from kapplan.ledger.memory import MemoryLedger
     from kapplan.models.client import Client
     from kapplan.models.plan import Plan
@@ -137,16 +138,18 @@ def _record_id(data: dict[str, Any]) -> tuple[str | None, str | None, str | None
         return None, f"'id': {err.message()}", "KP124"
 
 
-_worker: dict[str, Any] = {"settings": None, "protocols": {}, "ledger": None}
+_worker: dict[str, Any] = {"settings": None, "protocols": {}, "ledger": None, "booking": None}
 
 
-def start_worker(settings: BatchSettings, child: bool = True, ledger: MemoryLedger | None = None) -> None:
+def start_worker(settings: BatchSettings, child: bool = True, ledger: MemoryLedger | None = None,
+                 booking: FileLedgerBatch | None = None) -> None:
     """Per-process set-up: settings, an empty protocol cache, the clinic's ledger
     (booking records in roster order: this process only); children leave
     Ctrl-C to the parent, which stops them and cleans up."""
     _worker["settings"] = settings
     _worker["protocols"] = {}
     _worker["ledger"] = ledger
+    _worker["booking"] = booking  # --ledger: the ledger file (this process only)
     if child:
         import signal
 
@@ -281,7 +284,17 @@ def _plan_into(outcome: Outcome, loaded: LoadedProtocol, client: Client, setting
     from kapplan.export.ics import plan_events, plan_span, plan_zone_name
 
     ledger: MemoryLedger | None = _worker["ledger"]
-    if ledger is None:
+    booking: FileLedgerBatch | None = _worker["booking"]
+    if booking is not None:
+        def planned(index: Any) -> Plan:
+            fresh = make_plan(loaded, client, settings.clinic, now=settings.now, reproducible=settings.reproducible,
+                              bookings=index)
+            return _continued(outcome, fresh, client, settings)
+
+        assert settings.out is not None
+        assert outcome.id is not None
+        plan = booking.plan_record(settings.out / f"{outcome.id}{SUFFIXES['json']}", planned)
+    elif ledger is None:
         fresh = make_plan(loaded, client, settings.clinic, now=settings.now, reproducible=settings.reproducible)
         plan = _continued(outcome, fresh, client, settings)
     else:

@@ -37,6 +37,7 @@ class BatchSettings:
     formats: tuple[str, ...] = ("ics", "json")
     combined: bool = False
     out: Path | None = None  # where earlier runs left each record's plan (SPEC §14)
+    ledger: Path | None = None  # --ledger: the clinic's booking ledger file (SPEC §11)
 
 
 def batch_settings(
@@ -52,6 +53,7 @@ def batch_settings(
     formats: str | Iterable[str],
     combined: Path | None,
     out: Path,
+    ledger: Path | None = None,
 ) -> BatchSettings:
     """The run's settings, each default checked once here rather than failing every record."""
     _check_combined(combined, out)
@@ -68,6 +70,7 @@ def batch_settings(
         formats=_formats(formats),
         combined=combined is not None,
         out=out.resolve(),
+        ledger=ledger,
     )
 
 

@@ -22,20 +22,19 @@ are left out; a tentative session (SPEC §13) is marked as not confirmed.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from kapplan.export.ics import _GENERIC_TITLES as GENERIC_TITLES
-from kapplan.export.ics import _reminder_offset as reminder_offset
-from kapplan.export.ics import clean_text, load_zone, plan_zone_name
+from kapplan.export.ics import clean_text, is_sensitive, load_zone, plan_zone_name, reminder_offset
 from kapplan.export.numbers import session_numbers
 from kapplan.models.plan import Plan, PlannedSession
 from kapplan.models.protocol import Protocol, SessionType
 from kapplan.models.sensitive import soften
 from kapplan.planning.embedded import readable_protocol
-from kapplan.wording import planned_amount
+from kapplan.wording import GENERIC_TITLES, duration_words, planned_amount
 
 LISTED_STATUSES = ("planned", "tentative")
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -174,7 +173,7 @@ class _GuideView:
     def text(self, value: object) -> str:
         """Protocol or file text as this level may show it: one clean line, softened below full."""
         line = clean_text(value)
-        return line if self.full else soften(line)
+        return line if self.full else soften(unicodedata.normalize("NFKC", line))
 
     def title(self) -> str:
         name = self.plan.client.get("name")
@@ -188,13 +187,22 @@ class _GuideView:
         return Contact(
             urgent=self.text(urgent) if urgent and clean_text(urgent) else NO_URGENT_LINE,
             phone=self.text(record["phone"]) if record.get("phone") else None,
-            email=clean_text(record["email"]) if record.get("email") else None,
+            email=self.address(record.get("email")),
         )
+
+    def address(self, value: object) -> str | None:
+        """An email address or web link, shown whole or not at all: below full, one
+        that names a medication ("care@ketamine.example") cannot be softened
+        without breaking it, so the guide says where to get it instead."""
+        text = clean_text(value or "")
+        if not text or (not self.full and is_sensitive(text)):
+            return None
+        return text
 
     def session(self, session: PlannedSession, visit: int) -> GuideSession:
         start, end = session.start.astimezone(self.zone), session.end.astimezone(self.zone)
         kind_type = self._type(session)
-        tentative = str(session.status) == "tentative"  # SPEC §13: a gated session not yet confirmed
+        tentative = session.status == "tentative"  # SPEC §13: a gated session not yet confirmed
         place, link = self._place(session)
         return GuideSession(
             key=session.key,
@@ -203,7 +211,7 @@ class _GuideView:
             end=end,
             date_text=long_date(start),
             time_text=f"{clock(start)} to {clock(end)}",
-            length=length_words(session.end - session.start),
+            length=duration_words(session.end - session.start),
             setting=session.setting,
             place=place,
             link=link,
@@ -235,12 +243,12 @@ class _GuideView:
 
     def _place(self, session: PlannedSession) -> tuple[str, str | None]:
         if session.setting == "telehealth":
-            link = _first_link(self.plan.client, self.clinic)
+            link = self.address(_first_link(self.plan.client, self.clinic))
             return ("Video call. Use the link below." if link
                     else "Video call. Your care team will send you the link."), link
         if session.setting == "home":
             return "At home.", None
-        location = next((clean_text(r["location"]) for r in (self.plan.client, self.clinic)
+        location = next((self.text(r["location"]) for r in (self.plan.client, self.clinic)
                          if r.get("location") and clean_text(r["location"])), None)
         return (location or "At the clinic. Your care team will tell you the address."), None
 
@@ -256,7 +264,7 @@ class _GuideView:
         if self.minimal:
             return words
         name = _assigned_name(self.plan, session, role) or _client_named(self.plan.client, role)
-        return f"{words} ({name})" if name else words
+        return f"{words} ({self.text(name)})" if name else words
 
     def _reminders(self, session: PlannedSession, start: datetime, tentative: bool) -> list[Reminder]:
         items = []
@@ -264,7 +272,8 @@ class _GuideView:
             before = reminder_offset(reminder.before)
             moment = (session.start - before).astimezone(self.zone)
             text = self.text(reminder.text)
-            items.append(Reminder(when=f"{short_date(moment)}, {clock(moment)}", lead=f"{length_words(before)} before",
+            items.append(Reminder(when=f"{short_date(moment)}, {clock(moment)}",
+                                  lead=f"{duration_words(before)} before",
                                   text=(IF_CONFIRMED + text) if tentative else text))
         return items
 
@@ -331,13 +340,4 @@ def clock(moment: datetime) -> str:
     return f"{hour}:{moment.minute:02d} {'am' if moment.hour < 12 else 'pm'}"
 
 
-def length_words(span: timedelta) -> str:
-    """``3 hours``, ``1 hour 30 minutes``, ``1 day``."""
-    minutes = int(span.total_seconds() // 60)
-    days, rest = divmod(minutes, 1440)
-    hours, mins = divmod(rest, 60)
-    parts = [(days, "day"), (hours, "hour"), (mins, "minute")]
-    return " ".join(f"{v} {unit}{'s' if v != 1 else ''}" for v, unit in parts if v) or "0 minutes"
-
-
-__all__ = ["Contact", "Guide", "GuideSession", "Reminder", "build_guide", "clock", "long_date", "length_words"]
+__all__ = ["Contact", "Guide", "GuideSession", "Reminder", "build_guide", "clock", "long_date"]

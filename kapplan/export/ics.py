@@ -43,7 +43,7 @@ from kapplan.export.vtimezone import vtimezone_lines
 from kapplan.models.errors import Diagnostic, InputError
 from kapplan.models.plan import Plan, PlannedSession, Task
 from kapplan.models.sensitive import mentions_medication_or_dose
-from kapplan.wording import planned_amount
+from kapplan.wording import GENERIC_TITLES, duration_words, planned_amount
 
 COMBINED_NAME = "Clinic sessions"
 GENERIC_NAME = "Therapy sessions"
@@ -55,14 +55,6 @@ PRIVACY_LEVELS = ("minimal", "standard", "full")
 _STATUS = {"planned": "CONFIRMED", "tentative": "TENTATIVE", "done": "CONFIRMED", "missed": "CANCELLED",
            "cancelled": "CANCELLED"}
 IF_CONFIRMED = "If confirmed: "
-_GENERIC_TITLES = {
-    "screening": "Screening session",
-    "preparation": "Preparation session",
-    "dosing": "Medicine session",
-    "integration": "Integration session",
-    "follow-up": "Follow-up session",
-    "assessment": "Assessment session",
-}
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ud800-\udfff]")
 _EMAIL = re.compile(r"^[^\s@<>\"(),;:\\\[\]]+@[^\s@<>\"(),;:\\\[\]]+\.[^\s@<>\"(),;:\\\[\]]+$")
@@ -303,7 +295,7 @@ class _View:
         if self.privacy == "minimal":
             text = "Appointment"
         else:
-            title = clean_text(session.title) if self.full else _GENERIC_TITLES.get(session.kind, "Session")
+            title = clean_text(session.title) if self.full else GENERIC_TITLES.get(session.kind, "Session")
             n, total = self.numbers.get(session.key, (1, 1))
             text = f"{title} {n} of {total}" if total > 1 else title
         if self.audience != "clinic":
@@ -319,14 +311,14 @@ class _View:
         free-text kind is protocol text like any other."""
         if self.privacy == "minimal":
             return "appointment"
-        if self.full or session.kind in _GENERIC_TITLES:
+        if self.full or session.kind in GENERIC_TITLES:
             return clean_text(session.kind)
         return "session"
 
     def reminders(self, session: PlannedSession) -> list[tuple[timedelta, str]]:
         prefix = IF_CONFIRMED if session.status == "tentative" else ""
         return [
-            (_reminder_offset(reminder.before), prefix + (protocol_text(reminder.text, self.privacy) or "Reminder"))
+            (reminder_offset(reminder.before), prefix + (protocol_text(reminder.text, self.privacy) or "Reminder"))
             for reminder in session.reminders
         ]
 
@@ -337,7 +329,7 @@ class _View:
         if session.instructions and self.privacy != "minimal":
             lines.append(f"Instructions: {protocol_text(session.instructions, self.privacy)}")
         for before, text in self.reminders(session):
-            lines.append(f"Reminder {_human(before)} before: {text}")
+            lines.append(f"Reminder {duration_words(before)} before: {text}")
         if self.clinic_extras:
             lines += self._clinic_lines(session)
         return lines
@@ -385,7 +377,7 @@ def _alarm(before: timedelta, text: str) -> bytes:
 
 
 @lru_cache(maxsize=1024)
-def _reminder_offset(before: str) -> timedelta:
+def reminder_offset(before: str) -> timedelta:
     from pydantic_core import PydanticCustomError
 
     from kapplan.models.values import parse_duration
@@ -394,16 +386,6 @@ def _reminder_offset(before: str) -> timedelta:
         return parse_duration(before).timedelta
     except PydanticCustomError:
         raise _plan_error("KP120", "a reminder's 'before' is not a duration") from None
-
-
-def _human(before: timedelta) -> str:
-    """``1 day``, ``4 hours``, ``1 hour 30 minutes``: reminder offsets in words."""
-    minutes = int(before.total_seconds() // 60)
-    days, rest = divmod(minutes, 1440)
-    hours, mins = divmod(rest, 60)
-    parts = [(days, "day"), (hours, "hour"), (mins, "minute")]
-    words = [f"{value} {unit}{'s' if value != 1 else ''}" for value, unit in parts if value]
-    return " ".join(words) or "0 minutes"
 
 
 def _dose_text(session: PlannedSession) -> str:
@@ -446,6 +428,7 @@ __all__ = [
     "calendar_tail",
     "clean_text",
     "event_uid",
+    "reminder_offset",
     "plan_events",
     "plan_span",
     "plan_to_ics",

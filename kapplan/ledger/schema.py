@@ -4,7 +4,8 @@ A ledger file outlives the kapplan that made it: every file records its
 schema version, an older one is brought forward in one transaction the first
 time a newer kapplan opens it, and a newer one is refused rather than
 misread. Version 1 kept times as ISO text and a session's people as a JSON
-list; version 2 keeps instants as integer seconds and also one row per person,
+list; version 2 keeps instants as integer seconds (plans place sessions to the
+minute; an actual start given with seconds keeps them) and also one row per person,
 so "is this person free?" is an indexed range query (the booking row keeps
 its people as a compact JSON list too, so loading every booking for planning
 needs no join), and records each
