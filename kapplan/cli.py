@@ -952,14 +952,18 @@ def main() -> None:
     from kapplan.startup import before_exit, tune_short_run
 
     tune_short_run()
-    _unwind_on_termination()
     if sys.stdout is None:  # started with standard output closed (`kapplan ... >&-`)
         sys.stdout = _ClosedOutput()
     try:
-        app(prog_name="kapplan")
-    except SystemExit:
+        _unwind_on_termination()
+        try:
+            app(prog_name="kapplan")
+        except SystemExit:
+            _exit_for_signal()
+            raise
+    except KeyboardInterrupt:  # a signal that landed outside a command (before or after Click ran it)
         _exit_for_signal()
-        raise
+        raise SystemExit(130) from None
     finally:
         _ignore_late_signals()
         before_exit()
