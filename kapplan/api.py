@@ -109,6 +109,30 @@ def schema(kind: SchemaKind) -> dict[str, Any]:
     return json_schema(kind)
 
 
+def protocol_ids() -> list[str]:
+    """The bundled protocol ids, without loading them (shell completion)."""
+    from kapplan.io.bundled import bundled_paths
+
+    return list(bundled_paths())
+
+
+def zone_names() -> list[str]:
+    """Every IANA zone name the zone database knows, sorted (shell completion)."""
+    from zoneinfo import available_timezones
+
+    return sorted(available_timezones())
+
+
+def session_keys(path: str | Path) -> list[str]:
+    """The session keys of a plan file; [] when it cannot be read (shell completion)."""
+    from kapplan.models.errors import KapplanError
+
+    try:
+        return [s.key for s in read_plan(path).sessions]
+    except (KapplanError, OSError):
+        return []
+
+
 # --------------------------------------------------------------------------- planning
 
 
@@ -820,6 +844,21 @@ def batch(
                          combined=None if combined is None else Path(combined), report=report)
 
 
+def count_records(roster: str | Path) -> int | None:
+    """How many records a roster file holds (a progress bar's total); None for
+    standard input or a roster that cannot be read (the run reports that)."""
+    from kapplan.io.roster import open_roster
+    from kapplan.models.errors import KapplanError
+
+    if str(roster) == "-":
+        return None
+    try:
+        with open_roster(str(roster)) as source:
+            return sum(1 for _ in source)
+    except (KapplanError, OSError):
+        return None
+
+
 def __getattr__(name: str) -> Any:
     """``ClientChanges`` on first use: commands that take no client flags never build it."""
     if name == "ClientChanges":
@@ -843,6 +882,7 @@ __all__ = [
     "batch",
     "calendar",
     "client_from",
+    "count_records",
     "earliest_shape",
     "export_file",
     "handout",
@@ -861,6 +901,7 @@ __all__ = [
     "mark_file",
     "plan_file",
     "plan_csv",
+    "protocol_ids",
     "read_booked_plan",
     "read_plan",
     "refuse_input_as_output",
@@ -870,10 +911,12 @@ __all__ = [
     "rules",
     "save_plan",
     "schema",
+    "session_keys",
     "status",
     "status_document",
     "validate",
     "write_output",
     "write_stream",
     "write_plan",
+    "zone_names",
 ]
