@@ -17,7 +17,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from kapplan.models.options import Audience, GuideFormat, MarkStatus, Privacy, SchemaKind
+from kapplan.models.options import Audience, GuideFormat, MarkStatus, PlanChoice, Privacy, SchemaKind
 
 if TYPE_CHECKING:
     from kapplan.batch import BatchSummary, RecordResult
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from kapplan.models.plan import Plan
     from kapplan.models.protocol import LoadedProtocol, Protocol
     from kapplan.models.reports import MarkOutput, RescheduleOutput, StatusOutput
+    from kapplan.planning.choices import Summary
 
 
 
@@ -160,6 +161,7 @@ def make_plan(
     allow_deviations: bool = False,
     reproducible: bool | None = None,
     bookings: Sequence[Booking] | BusyIndex = (),
+    choose: PlanChoice = "strict",
 ) -> Plan:
     """Plan one client's series under a protocol (SPEC §2).
 
@@ -173,12 +175,54 @@ def make_plan(
     the plan's warnings. ``reproducible`` (default: SOURCE_DATE_EPOCH is set)
     derives the series id from client, protocol and ``created``.
 
+    ``choose``: one of the alternatives of SPEC §12 instead of the plan
+    (``strict``); UsageError when that alternative does not exist, or has
+    deviations and ``allow_deviations`` is not set.
+
     Raises InfeasibleError (exit 3) when no plan exists or the search limit is
     reached; InputError (exit 1) for a client the protocol cannot use."""
+    from kapplan.planning.build import make_plan as build
+
+    moment, loaded, site, resolved, notes, reproducible = _planning_inputs(protocol, client, clinic, now,
+                                                                           reproducible)
+    return build(loaded, resolved, site, now=moment, allow_deviations=allow_deviations,
+                 reproducible=reproducible, notes=notes, bookings=bookings, choose=choose)
+
+
+def alternatives(
+    protocol: LoadedProtocol | str | Path,
+    client: Client,
+    clinic: Clinic | str | Path | None = None,
+    *,
+    now: datetime | None = None,
+    allow_deviations: bool = False,
+    reproducible: bool | None = None,
+    bookings: Sequence[Booking] | BusyIndex = (),
+) -> list[tuple[Summary, Plan]]:
+    """The plans of ``plan --alternatives`` (SPEC §12): ``strict`` (the plan), ``sooner``
+    (when the first dose is delayed and a plan with at most two deviations doses
+    earlier), ``regular`` (each step on one weekday and time, when it ends within 14
+    days of the strict plan and is more regular), each with its summary line."""
+    from kapplan.planning.build import make_plans
+    from kapplan.planning.choices import summarize
+
+    moment, loaded, site, resolved, notes, reproducible = _planning_inputs(protocol, client, clinic, now,
+                                                                           reproducible)
+    plans = make_plans(loaded, resolved, site, now=moment, allow_deviations=allow_deviations,
+                       reproducible=reproducible, notes=notes, bookings=bookings)
+    from kapplan.planning.build import build_request
+
+    request = build_request(loaded.protocol, resolved, site)
+    return [(summarize(name, plan, request), plan) for name, plan in plans.items()]
+
+
+def _planning_inputs(protocol: LoadedProtocol | str | Path, client: Client, clinic: Clinic | str | Path | None,
+                     now: datetime | None, reproducible: bool | None
+                     ) -> tuple[datetime, LoadedProtocol, Clinic | None, Client, list[Any], bool]:
+    """The moment, protocol, clinic and resolved client (zone and start filled) of a plan."""
     from zoneinfo import ZoneInfo
 
     from kapplan.clock import reproducible_epoch, system_zone_name
-    from kapplan.planning.build import make_plan as build
     from kapplan.planning.clients import resolve_client, usable_zone
 
     moment = _aware_now(now)
@@ -189,8 +233,7 @@ def make_plan(
     resolved, notes = resolve_client(client, today=today, system_zone=zone)
     if reproducible is None:
         reproducible = reproducible_epoch() is not None
-    return build(loaded, resolved, site, now=moment, allow_deviations=allow_deviations,
-                 reproducible=reproducible, notes=notes, bookings=bookings)
+    return moment, loaded, site, resolved, list(notes), reproducible
 
 
 def _aware_now(now: datetime | None) -> datetime:
@@ -642,6 +685,7 @@ def plan_file(
     now: datetime | None = None,
     allow_deviations: bool = False,
     warn: Callable[[str], None] | None = None,
+    choose: PlanChoice = "strict",
 ) -> tuple[Plan, Replan | None]:
     """``kapplan plan -o PLAN.json``: plan and write a plan file as a record
     (``save_plan``'s rules: history refused without ``force``, series kept),
@@ -663,7 +707,8 @@ def plan_file(
             _refuse_history(current, target, force)
         with _booking(target, current, data, ledger, moment, warn) as booker:
             busy = booker.busy(current.series if current else None) if booker is not None else ()
-            made = make_plan(protocol, client, clinic, now=moment, allow_deviations=allow_deviations, bookings=busy)
+            made = make_plan(protocol, client, clinic, now=moment, allow_deviations=allow_deviations, bookings=busy,
+                             choose=choose)
             outcome = carry_over(current, made, new_series=new_series) if current is not None else None
             final = outcome.plan if outcome is not None else made
             if booker is not None:
@@ -873,12 +918,14 @@ __all__ = [
     "ClientChanges",
     "GuideFormat",
     "MarkStatus",
+    "PlanChoice",
     "Privacy",
     "SchemaKind",
     "agenda",
     "agenda_calendar",
     "agenda_csv",
     "agenda_json",
+    "alternatives",
     "batch",
     "calendar",
     "client_from",

@@ -176,6 +176,12 @@ class PlanFormat(StrEnum):
     ics = "ics"
 
 
+class PlanChoice(StrEnum):
+    strict = "strict"
+    sooner = "sooner"
+    regular = "regular"
+
+
 class Audience(StrEnum):
     client = "client"
     clinic = "clinic"
@@ -381,6 +387,12 @@ def plan(
         bool, typer.Option("--new-series", help="Start a new calendar series instead of continuing the file's.")
     ] = False,
     ledger: LedgerOpt = None,
+    alternatives: Annotated[
+        bool, typer.Option("--alternatives", help="List the plans to choose from: strict, sooner, regular.")
+    ] = False,
+    choose: Annotated[
+        PlanChoice, typer.Option("--choose", help="Write this alternative instead of the plan (strict).")
+    ] = PlanChoice.strict,
 ) -> None:
     """Make a personalized plan for one client.
 
@@ -399,6 +411,13 @@ def plan(
 
     --ledger FILE plans around the clinic's other bookings in that ledger; with
     -o PLAN.json the plan is booked there as it is written.
+
+    A first dose more than 7 days later than the protocol allows gets a KP401
+    note: what pushed it, and how soon it could be with deviations.
+    --alternatives lists the plans to choose from (a table, or --format json):
+    strict (the plan), sooner (the first dose earlier, with at most two
+    deviations), regular (each step on one weekday and time); --choose NAME
+    writes one (one with deviations needs --allow-deviations).
     """
     import contextlib
 
@@ -413,9 +432,12 @@ def plan(
     changes = _client_changes(id, start, tz, weight, available, unavailable, holidays, prefer)
     if ledger is not None and clinic is None:
         raise UsageError("--ledger books a clinic's people and rooms: give --clinic FILE too")
+    if alternatives:
+        _alternatives(protocol, client_from(client, changes), clinic, fmt, output, ledger, allow_deviations)
+        return
     if fmt == "json" and to_file:
         _plan_file(protocol, client_from(client, changes), clinic, Path(str(output)), ledger=ledger, force=force,
-                   new_series=new_series, allow_deviations=allow_deviations)
+                   new_series=new_series, allow_deviations=allow_deviations, choose=_choice(choose))
         return
     if ledger is not None and to_file:
         raise UsageError(f"{output}: --ledger books the plan file: write it as JSON (-o PLAN.json)")
@@ -423,13 +445,31 @@ def plan(
         loaded = load_protocol(protocol)
         busy = ledger_bookings(ledger) if ledger is not None else ()
         result = make_plan(loaded, client_from(client, changes), clinic, allow_deviations=allow_deviations,
-                           bookings=busy)
+                           bookings=busy, choose=_choice(choose))
         print_plan_notes(result)
         emit(render_plan(result, fmt, _choice(audience), _choice(privacy), not no_alarms), output)
 
 
+def _alternatives(protocol: str, who: "Client", clinic: Path | None, fmt: str, output: str | None,
+                  ledger: Path | None, allow_deviations: bool) -> None:
+    """plan --alternatives: one line per plan offered, as a table or JSON."""
+    from kapplan.api import alternatives, ledger_bookings
+
+    busy = ledger_bookings(ledger) if ledger is not None else ()
+    found = alternatives(protocol, who, clinic, allow_deviations=allow_deviations, bookings=busy)
+    from kapplan.render import alternatives_text, print_plan_notes
+
+    print_plan_notes(found[0][1])
+    if fmt == "json":
+        import json
+
+        emit(json.dumps([summary.as_dict() for summary, _ in found], indent=2) + "\n", output)
+        return
+    emit(alternatives_text([summary for summary, _ in found]), output)
+
+
 def _plan_file(protocol: str, who: "Client", clinic: Path | None, target: Path, *, ledger: Path | None,
-               force: bool, new_series: bool, allow_deviations: bool) -> None:
+               force: bool, new_series: bool, allow_deviations: bool, choose: Any = "strict") -> None:
     """plan -o PLAN.json: a plan file written as a record (history refused without
     --force, series kept), and booked when it uses a ledger."""
     from kapplan.api import plan_file
@@ -437,7 +477,7 @@ def _plan_file(protocol: str, who: "Client", clinic: Path | None, target: Path, 
 
     existed = target.exists()
     result, outcome = plan_file(protocol, who, clinic, target, ledger=ledger, force=force, new_series=new_series,
-                                allow_deviations=allow_deviations, warn=_warn)
+                                allow_deviations=allow_deviations, warn=_warn, choose=choose)
     print_plan_notes(result)
     if existed:
         sys.stderr.write(replan_note(target, outcome) + "\n")

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from kapplan.models.errors import KapplanError
     from kapplan.models.plan import Plan
     from kapplan.models.protocol import Dose, Protocol, SessionType, Step
+    from kapplan.planning.choices import Summary
 
 
 def stderr_console() -> Any:
@@ -307,6 +308,18 @@ def protocols_table_text(rows: list[ProtocolSummary]) -> str:
         table.add_column(column, justify="right" if column in ("Sessions", "Span") else "left")
     for row in rows:
         table.add_row(escape(row.id), escape(row.version), escape(row.title), str(row.sessions), f"{row.span_days}d")
+    return _capture([table])
+
+
+def alternatives_text(rows: list[Summary]) -> str:
+    """`kapplan plan --alternatives`: one line per plan to choose from (SPEC §12)."""
+    from rich.table import Table
+
+    table = Table(title="Plans to choose from (--choose NAME -o plan.json writes one)", title_justify="left")
+    for column in ("Plan", "First dose", "Last session", "Outside preference", "Start times", "Deviations"):
+        table.add_column(column, justify="left" if column in ("Plan", "First dose", "Last session") else "right")
+    for row in rows:
+        table.add_row(row.name, row.first_dose or "-", row.last, str(row.outside), str(row.times), str(row.deviations))
     return _capture([table])
 
 

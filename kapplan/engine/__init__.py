@@ -39,6 +39,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from kapplan.engine.layout import Layout
@@ -51,6 +52,9 @@ from kapplan.models.errors import Explanation, InfeasibleError
 from kapplan.models.plan import Deviation
 from kapplan.models.protocol import Protocol
 from kapplan.models.values import DateRange, WeeklyWindow
+
+if TYPE_CHECKING:
+    from kapplan.engine.choices import Delay
 
 DEFAULT_BUDGET = 40_000
 CONTINUITY_CONFIRMATIONS = 4
@@ -297,6 +301,40 @@ def _timed(context: _Context, dated: Engine, earliest: ScheduleResult) -> Schedu
     return ScheduleResult(context.placements(timed), found, list(earliest.notes))
 
 
+def explain_delay(request: ScheduleRequest, found: date, allowed: date) -> Delay:
+    """Why the first dose falls on ``found`` rather than near ``allowed``: each cause class
+    removed alone, and the dose-sooner search (choices.py)."""
+    from kapplan.engine.choices import delay
+
+    return delay(request, found, allowed)
+
+
+def regular_plan(request: ScheduleRequest, strict: ScheduleResult) -> ScheduleResult | None:
+    """Each step on its first occurrence's weekday and time, where a plan allows (choices.py)."""
+    from kapplan.engine.choices import regular
+
+    return regular(request, strict)
+
+
+def first_dose(result: ScheduleResult, dosing: set[str]) -> date | None:
+    """The date of a result's first session of a dosing type (``dosing``: their names)."""
+    days = [p.start.date() for p in result.placements if p.session in dosing]
+    return min(days) if days else None
+
+
+def preferred(request: ScheduleRequest) -> Callable[[datetime, datetime], bool]:
+    """Whether a session (start, end) lies inside one of the request's preferred windows."""
+    from kapplan.engine.times import DEFAULT_PREFERENCE, PreferredHours
+
+    hours = PreferredHours(request.prefer or Preference(request.zone, DEFAULT_PREFERENCE), request.zone)
+
+    def inside(start: datetime, end: datetime) -> bool:
+        first = instant_of(start)
+        return hours.inside(start.astimezone(request.zone).date().toordinal(), first, instant_of(end) - first)
+
+    return inside
+
+
 def earliest_workable_start(request: ScheduleRequest, limit_days: int = 365) -> date | None:
     """The nearest later start date with a plan (bounded scan; None when none is found).
 
@@ -379,6 +417,10 @@ __all__ = [
     "ScheduleRequest",
     "ScheduleResult",
     "earliest_workable_start",
+    "explain_delay",
+    "first_dose",
     "placement_order",
+    "preferred",
+    "regular_plan",
     "schedule",
 ]

@@ -13,6 +13,8 @@ Privacy = Literal["minimal", "standard", "full"]
 """How much a calendar may show at all (SPEC §8)."""
 MarkStatus = Literal["done", "missed", "cancelled"]
 """What happened to a session."""
+PlanChoice = Literal["strict", "sooner", "regular"]
+"""The plans `plan --alternatives` offers (SPEC §12): the plan, a sooner first dose, a regular rhythm."""
 GuideFormat = Literal["html", "md"]
 """The client's guide as one HTML file, or Markdown for a clinic's own letters."""
 SchemaKind = Literal["protocol", "client", "clinic", "plan", "status", "mark", "reschedule", "batch-summary", "agenda",

@@ -212,11 +212,47 @@ def make_plan(
     reproducible: bool = False,
     notes: list[Warning_] | None = None,
     bookings: Sequence[Booking] | BusyIndex = (),
+    choose: str = "strict",
 ) -> Plan:
     """Plan one client (zone and start already resolved) under one protocol.
 
     ``bookings``: other series' bookings in the clinic (SPEC §11), busy time
-    for its people and rooms."""
+    for its people and rooms. ``choose``: one of the alternatives of SPEC §12
+    (strict, sooner, regular); one with deviations needs ``allow_deviations``."""
+    plans = make_plans(loaded, client, clinic, now=now, allow_deviations=allow_deviations, series=series,
+                       reproducible=reproducible, notes=notes, bookings=bookings, regular=choose == "regular")
+    if choose not in plans:
+        from kapplan.models.errors import UsageError
+
+        why = {"sooner": "the first dose is not delayed, or no plan with at most two deviations doses sooner",
+               "regular": "no plan holds each step to one weekday and time within 14 days of the strict plan's end"}
+        raise UsageError(f"--choose {choose}: no such alternative for this client ({why.get(choose, 'unknown')})")
+    chosen = plans[choose]
+    if chosen.deviations and not allow_deviations and choose != "strict":
+        from kapplan.models.errors import UsageError
+
+        raise UsageError(f"--choose {choose}: that plan has {len(chosen.deviations)} deviation(s); "
+                         "add --allow-deviations to accept them")
+    return chosen
+
+
+def make_plans(
+    loaded: LoadedProtocol,
+    client: Client,
+    clinic: Clinic | None,
+    *,
+    now: datetime,
+    allow_deviations: bool = False,
+    series: str | None = None,
+    reproducible: bool = False,
+    notes: list[Warning_] | None = None,
+    bookings: Sequence[Booking] | BusyIndex = (),
+    regular: bool = True,
+) -> dict[str, Plan]:
+    """The plan (``strict``) and the alternatives of SPEC §12 that exist: ``sooner`` when
+    the first dose is delayed (KP401), ``regular`` (when asked for) when it is kept."""
+    from kapplan.planning.choices import choices, regular_kept
+
     protocol = loaded.protocol
     if client.timezone is None or client.start is None:
         missing = "timezone" if client.timezone is None else "start"
@@ -227,16 +263,31 @@ def make_plan(
     _check_weight(protocol, client)
     path = plan_path(protocol)  # up to the first open decision (SPEC §13)
     # The engine relaxes upper bounds only when no strict plan exists.
-    result = run_schedule(build_request(path.protocol, client, clinic, allow_deviations=allow_deviations,
-                                        bookings=bookings))
+    request = build_request(path.protocol, client, clinic, allow_deviations=allow_deviations, bookings=bookings)
+    found = choices(path.protocol, client, request, run_schedule(request), regular=regular)
+    warnings = [Warning_(code=d.code, message=d.message) for d in loaded.warnings] + list(notes or [])
+    if found.note is not None:
+        warnings.append(found.note)
+    series = series or new_series(client.id, protocol.id, now, reproducible)
+    plans = {name: _assemble(loaded, path, client, clinic, result, warnings, now, series)
+             for name, result in found.results.items()}
+    if "regular" in plans and not regular_kept(plans["strict"], plans["regular"]):
+        del plans["regular"]
+    return plans
+
+
+def _assemble(loaded: LoadedProtocol, path: Any, client: Client, clinic: Clinic | None, result: Any,
+              warnings: list[Warning_], now: datetime, series: str) -> Plan:
+    """The Plan of SPEC §5 from one engine result."""
+    protocol = loaded.protocol
+    assert client.timezone is not None
     sessions = sessions_from_placements(result.placements, path.protocol, client, result.deviations)
     sessions = apply_gates(sessions, path.protocol, bump=False)
-    warnings = [Warning_(code=d.code, message=d.message) for d in loaded.warnings] + list(notes or [])
-    warnings += [Warning_(code=CAPACITY_NOTE, message=text) for text in result.notes]
+    notes = [Warning_(code=CAPACITY_NOTE, message=text) for text in result.notes]
     return Plan(
         generator=f"kapplan {__version__}",
         created=now,
-        series=series or new_series(client.id, protocol.id, now, reproducible),
+        series=series,
         protocol=ProtocolRef(
             id=protocol.id,
             version=protocol.version,
@@ -249,7 +300,7 @@ def make_plan(
         sessions=sessions,
         tasks=compute_tasks(protocol, path, sessions, ZoneInfo(client.timezone)),
         decisions=decision_points(path, protocol),
-        warnings=warnings,
+        warnings=list(warnings) + notes,
         deviations=list(result.deviations),
     )
 
