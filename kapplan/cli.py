@@ -41,9 +41,11 @@ def _readable_arguments() -> None:
             name = f"[{name}]"
         return name if self.metavar is not None or self.nargs == 1 else f"{name}..."
 
-    TyperArgument._usage_display_name = usage_name  # type: ignore[method-assign]
-    TyperArgument.display_type_rich = lambda self, ctx: None if self.metavar else TyperArgument.display_type(
-        self, ctx)  # type: ignore[method-assign]
+    def type_shown(self: Any, ctx: Any) -> str | None:
+        return None if self.metavar else str(TyperArgument.display_type(self, ctx))
+
+    setattr(TyperArgument, "_usage_display_name", usage_name)  # noqa: B010 - mypy refuses method assignment
+    setattr(TyperArgument, "display_type_rich", type_shown)  # noqa: B010
 
 
 _readable_arguments()
