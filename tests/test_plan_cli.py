@@ -372,7 +372,8 @@ def test_protocol_text_is_never_read_as_markup() -> None:
         ("plan.json", [], b'{\n  "kind": "plan",'),
         ("plan.ics", [], b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\n"),
         ("plan.txt", [], b"Plan for C-7"),
-        ("plan.csv", ["--format", "json"], b'{\n  "kind": "plan",'),  # --format wins over the extension
+        ("plan.out", ["--format", "json"], b'{\n  "kind": "plan",'),  # --format for a name without a known
+        # extension; one that contradicts it (JSON into plan.csv) is refused: test_terminal.py
     ],
 )
 def test_output_format_follows_the_extension(tmp_path: Path, name, extra, starts_with) -> None:
