@@ -459,7 +459,8 @@ def test_bad_client_file_values_are_located_and_personal_data_is_not_echoed() ->
     result = plan("iv-ketamine-trd", "--client", str(bad))
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
-        f"{bad}:4:11: error KP126 'timezone': unknown time zone (expected an IANA name such as Europe/London)",
+        f"{bad}:4:11: error KP126 'timezone': unknown time zone (expected an IANA name such as Europe/London; "
+        "did you mean 'America/Nome'?)",
         f"{bad}:5:8: error KP122 'start': that day does not exist in the calendar (expected YYYY-MM-DD)",
         f"{bad}:6:9: error KP125 'weight': expected a mass with a unit, such as '72 kg' or '158 lb' "
         "(a bare number is never guessed)",

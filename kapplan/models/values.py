@@ -505,8 +505,9 @@ def parse_timezone(value: Any) -> str:
     try:
         ZoneInfo(text)
     except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise _fail("timezone", "unknown time zone" + (zone_hint(text) or
-                    " (expected an IANA name such as Europe/London)")) from None
+        hint = zone_hint(text).removeprefix(" (").removesuffix(")")
+        raise _fail("timezone", "unknown time zone (expected an IANA name such as Europe/London"
+                    + (f"; {hint})" if hint else ")")) from None
     return text
 
 
