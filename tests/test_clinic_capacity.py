@@ -230,3 +230,61 @@ def test_validate_warns_of_staff_hours_outside_the_clinic_s(tmp_path: Path) -> N
     assert "'ann' works outside the clinic's hours" in lines[0]
     strict = CliRunner().invoke(app, ["validate", "--strict", str(clinic)])
     assert strict.exit_code == 1
+
+
+# ---------------------------------------------------------------------------- calendars
+
+
+def test_full_privacy_organizer_is_the_clinic_s_continuity_therapist(tmp_path: Path) -> None:
+    import icalendar
+    import vobject
+
+    clinic = tmp_path / "clinic.yaml"
+    clinic.write_text(CLINIC.read_text().replace("{id: kim, roles: [therapist]",
+                                                 "{id: kim, name: Dr. Kim, email: kim@clinic.example, "
+                                                 "roles: [therapist]"))
+    client_file = tmp_path / "client.yaml"
+    client_file.write_text("kind: client\nid: C-1\ntimezone: America/New_York\nstart: 2026-12-07\nweight: 72 kg\n"
+                           "therapist: {name: Own Therapist, email: own@example.org}\n")
+    for privacy, expected in (("full", "mailto:kim@clinic.example"), ("standard", None)):
+        out = tmp_path / f"{privacy}.ics"
+        result = CliRunner().invoke(app, ["plan", str(PROTOCOL), "--client", str(client_file), "--clinic",
+                                          str(clinic), "--format", "ics", "--privacy", privacy, "-o", str(out)])
+        assert result.exit_code == 0, result.output
+        parsed = icalendar.Calendar.from_ical(out.read_bytes())
+        organizers = {str(e.get("organizer")) if e.get("organizer") else None for e in parsed.walk("VEVENT")}
+        assert organizers == {expected}
+        assert (parsed.get("method") == "PUBLISH") is (expected is not None)
+        other = vobject.readOne(out.read_text())
+        assert len(other.vevent_list) == 7
+    # Without a clinic therapist's email, the client file's therapist organizes.
+    result = CliRunner().invoke(app, ["plan", str(PROTOCOL), "--client", str(client_file), "--clinic", str(CLINIC),
+                                      "--format", "ics", "--privacy", "full", "-o", str(tmp_path / "own.ics")])
+    assert result.exit_code == 0, result.output
+    parsed = icalendar.Calendar.from_ical((tmp_path / "own.ics").read_bytes())
+    assert {str(e.get("organizer")) for e in parsed.walk("VEVENT")} == {"mailto:own@example.org"}
+
+
+# ---------------------------------------------------------------------------- infeasibility
+
+
+def test_infeasibility_names_the_person_and_the_room_in_the_way() -> None:
+    from kapplan.models.errors import InfeasibleError
+
+    hours = api.load_protocol(DATA / "protocol_two_therapist_hours.yaml")
+    first = api.make_plan(hours, client(1), api.load_clinic(CLINIC), now=NOW)  # type: ignore[arg-type]
+    assert [(s.start.strftime("%a %d %H:%M"), s.room) for s in first.sessions] == [
+        ("Mon 07 09:00", "office"), ("Mon 14 09:00", "office")]
+    mondays = api.client_from(changes=api.ClientChanges(
+        id="C-2", start="2026-12-07", tz=NY, available=["Mon 09:00-10:00"], unavailable=["2026-12-15..2027-12-31"]))
+    with pytest.raises(InfeasibleError) as caught:
+        api.make_plan(hours, mondays, api.load_clinic(CLINIC), now=NOW, bookings=plan_bookings(first))
+    assert caught.value.explanation.session in {"talk-1", "talk-2"}
+    assert "office full at the times the client can come on Mon 2026-12-07 09:00, Mon 2026-12-14 09:00" in (
+        caught.value.explanation.blockers)
+    early = api.client_from(changes=api.ClientChanges(
+        id="C-3", start="2026-12-07", tz=NY, available=["Mon-Fri 09:00-11:00"], unavailable=["2026-12-10..2027-12-31"]))
+    with pytest.raises(InfeasibleError) as caught:
+        api.make_plan(hours, early, api.load_clinic(DATA / "clinic_therapist_in_los_angeles.yaml"), now=NOW)
+    assert ("no therapist (okafor) free at the times the client can come on Mon 2026-12-07 09:00-10:00, "
+            "Tue 2026-12-08 09:00-10:00, Wed 2026-12-09 09:00-10:00") in caught.value.explanation.blockers

@@ -214,3 +214,37 @@ def test_the_example_clinic_has_staff_for_every_role_the_bundled_protocols_ask_f
         protocol = api.load_protocol(name).protocol
         asked = {role for session in protocol.sessions.values() for role in session.roles}
         assert asked <= held, (name, asked - held)
+
+
+def test_the_readme_s_clinic_commands_validate_every_bundled_protocol_with_the_example_clinic() -> None:
+    result = runner.invoke(app, ["validate", *sorted(map(str, bundled_paths().values())), str(EXAMPLE_CLINIC)])
+    assert result.exit_code == 0, result.output
+    assert "KP240" not in result.output
+
+
+def test_reschedule_keeps_the_series_therapist_or_hands_over_only_as_a_deviation(tmp_path: Path) -> None:
+    """Two sessions done with kim; kim then leaves the clinic for good: the re-plan is
+    refused strictly, and with deviations hands the rest over to lee, saying so."""
+    clinic = DATA / "clinic_two_therapists_one_dosing_room.yaml"
+    plan_path = tmp_path / "plan.json"
+    env = {"SOURCE_DATE_EPOCH": "1796817600"}  # 2026-12-09 12:00 UTC
+    result = runner.invoke(app, ["plan", str(STAFFED), "--id", "C-1", "--start", "2026-12-07", "--tz", NY,
+                                 "--weight", "72 kg", "--clinic", str(clinic), "-o", str(plan_path)], env=env)
+    assert result.exit_code == 0, result.output
+    for key in ("preparation-1", "medicine-1"):
+        assert runner.invoke(app, ["mark", str(plan_path), key, "done"], env=env).exit_code == 0
+    gone = tmp_path / "kim-left.yaml"
+    gone.write_text(clinic.read_text().replace("{id: kim, roles: [therapist], hours: [Mon-Fri 09:00-17:00]}",
+                                               "{id: kim, roles: [therapist], off: [2026-12-09..2028-12-31]}"))
+    strict = runner.invoke(app, ["reschedule", str(plan_path), "--clinic", str(gone)], env=env)
+    assert strict.exit_code == 3, strict.output
+    assert "no single therapist is free for every session of the series" in strict.stderr
+    relaxed = runner.invoke(app, ["reschedule", str(plan_path), "--clinic", str(gone), "--allow-deviations"], env=env)
+    assert relaxed.exit_code == 0, relaxed.output
+    plan = json.loads(plan_path.read_text())
+    assert [(s["key"], s["assigned"][0]["id"], s["sequence"]) for s in plan["sessions"]] == [
+        ("preparation-1", "kim", 0), ("medicine-1", "kim", 0), ("medicine-1.integration", "lee", 1),
+        ("medicine-2", "lee", 1), ("medicine-2.integration", "lee", 1), ("medicine-3", "lee", 1),
+        ("medicine-3.integration", "lee", 1)]
+    assert plan["deviations"] == [{"key": "medicine-1.integration", "rule": "continuity",
+                                   "allowed": "one therapist: kim", "actual": "therapist lee", "lateness_min": 0}]

@@ -20,6 +20,7 @@ change of person is a ``continuity`` deviation.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from itertools import combinations
 from typing import TYPE_CHECKING, Literal
@@ -87,7 +88,7 @@ def _choose(context: _Context, people: Resources, role: str, size: int, fixed: d
         return None  # no strict plan at all: the deviation search decides
     best: tuple[Ranks, tuple[int, ...]] | None = None
     preferred = _preferred(people, role, request.capacity.preferred if request.capacity else {})
-    groups = _groups(people, role, size, preferred)
+    groups = _groups(people, role, size, preferred, _kept(context, role))
     for group in groups:
         found = _search(context, people.fork({**fixed, role: group}), pool)
         if found is None:
@@ -126,12 +127,21 @@ def _search(context: _Context, people: Resources, pool: _Pool) -> Ranks | Litera
     return tuple(engine.rank) if found else False
 
 
-def _groups(people: Resources, role: str, size: int, preferred: int | None) -> list[tuple[int, ...]]:
-    """Candidate groups in the order tried: the preferred person's first, then fewer bookings, file order."""
+def _groups(people: Resources, role: str, size: int, preferred: int | None,
+            kept: tuple[str, ...] = ()) -> list[tuple[int, ...]]:
+    """Candidate groups in the order tried: the preferred person's first, then fewer bookings, file order.
+    In a re-plan, only groups holding the people who served the sessions that happened (``kept``)."""
     holders = people.holders.get(role, [])
     groups = [tuple(g) for g in combinations(holders, min(size, len(holders)))]
+    if kept:
+        groups = [g for g in groups if set(kept) <= {people.members[p].id for p in g}]
     return sorted(groups, key=lambda g: (preferred not in g if preferred is not None else False,
                                          people.load(g), g))
+
+
+def _kept(context: _Context, role: str) -> tuple[str, ...]:
+    capacity = context.request.capacity
+    return tuple(capacity.kept.get(role, ())) if capacity is not None else ()
 
 
 def _preferred(people: Resources, role: str, preferred: object) -> int | None:
@@ -189,7 +199,8 @@ def _with_deviations(context: _Context, people: Resources, pool: _Pool) -> Sched
         if not handed:
             raise
         result = _least_late(context)
-    result.deviations += _handovers(result, handed)
+    result.deviations += _handovers(result, handed, context.request.capacity.kept if context.request.capacity
+                                    else {})
     result.notes += pool.notes
     return result
 
@@ -201,7 +212,7 @@ def _choose_relaxed(context: _Context, people: Resources, role: str, size: int, 
 
     best: tuple[int, tuple[tuple[int, int], ...] | None, tuple[int, ...]] | None = None
     preferred = _preferred(people, role, context.request.capacity.preferred if context.request.capacity else {})
-    for group in _groups(people, role, size, preferred):
+    for group in _groups(people, role, size, preferred, _kept(context, role)):
         context.people = people.fork({**fixed, role: group}, frozenset(handed))
         try:
             result = _least_late(context)
@@ -219,7 +230,7 @@ def _first_groups(people: Resources, roles: list[tuple[str, int]]) -> dict[str, 
     """For the explanation: each role fixed to its first candidate."""
     out = {}
     for role, size in roles:
-        groups = _groups(people, role, size, None)
+        groups = _groups(people, role, size, None, kept=())
         if groups:
             out[role] = groups[0]
     return out
@@ -231,11 +242,12 @@ def _continuity_words(roles: list[tuple[str, int]]) -> str:
             f"with deviations allowed a hand-over is possible")
 
 
-def _handovers(result: ScheduleResult, handed: set[str]) -> list[Deviation]:
-    """One ``continuity`` deviation per change of person in a handed-over role, in time order."""
+def _handovers(result: ScheduleResult, handed: set[str], kept: Mapping[str, tuple[str, ...]]) -> list[Deviation]:
+    """One ``continuity`` deviation per change of person in a handed-over role, in time order
+    (in a re-plan, from the people who served the sessions that happened)."""
     out = []
     for role in sorted(handed):
-        previous: str | None = None
+        previous: str | None = ",".join(kept[role]) if kept.get(role) else None
         for placement in sorted(result.placements, key=lambda p: p.start):
             ids = [a.person for a in placement.assigned or () if a.role == role]
             if not ids:

@@ -134,7 +134,35 @@ def _day_blockers(engine: Engine, request: ScheduleRequest, position: int, lo_da
         out.append(f"in-person sessions must also fit the clinic's hours ({hours}, {request.clinic.zone.key})")
     out += _followups_without_room(engine, position, lo_day, hi_day)
     out += _collisions(engine, position, lo_day, hi_day)
+    out += _resource_blockers(engine, position, lo_day, hi_day)
     return list(dict.fromkeys(out))
+
+
+def _resource_blockers(engine: Engine, position: int, lo_day: int, hi_day: int) -> list[str]:
+    """The clinic's people and rooms that take the starts the client could use (first weeks
+    of the interval): "no therapist (kim) free on Mon 2026-12-14, Tue 2026-12-15 09:00-11:00"."""
+    resources = engine.resources
+    if resources is None or not resources.involved(position):
+        return []
+    entry = engine.layout.entries[position]
+    table = engine.cal.table(entry.shape)
+    zone = engine.cal.zone
+    found: dict[str, list[tuple[int, int, int]]] = {}  # reason -> (day, first start, last start)
+    for d in range(lo_day, min(hi_day, lo_day + 62) + 1):
+        for s in table.slots(d):
+            for reason in resources.shortfalls(position, s):
+                days = found.setdefault(reason, [])
+                if days and days[-1][0] == d:
+                    days[-1] = (d, days[-1][1], s)
+                else:
+                    days.append((d, s, s))
+    out = []
+    for reason, days in found.items():
+        dated = [f"{moment_of(a, zone):%a %Y-%m-%d %H:%M}" + (f"-{moment_of(b, zone):%H:%M}" if b > a else "")
+                 for _, a, b in days[:MAX_DATED]]
+        more = f" and {len(days) - MAX_DATED} more days" if len(days) > MAX_DATED else ""
+        out.append(f"{reason} at the times the client can come on {', '.join(dated)}{more}")
+    return out
 
 
 def _followups_without_room(engine: Engine, position: int, lo_day: int, hi_day: int) -> list[str]:

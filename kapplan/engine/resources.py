@@ -47,12 +47,15 @@ class CapacityRules:
     ``bookings``: other series' bookings (inactive ones are ignored), or a
     :class:`BusyIndex` of them made for this clinic;
     ``holidays``: the clinic's public holidays over the horizon (days off for
-    everyone); ``preferred``: role -> the staff id the client asks for."""
+    everyone); ``preferred``: role -> the staff id the client asks for;
+    ``kept``: for a re-plan, who already serves each continuity role."""
 
     clinic: Clinic
     bookings: Sequence[Booking] | BusyIndex = ()
     holidays: Mapping[date, str] = field(default_factory=dict)
     preferred: Mapping[str, str] = field(default_factory=dict)
+    kept: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Continuity role -> the people who served the series' sessions that already happened."""
 
 
 class Holds:
@@ -320,6 +323,27 @@ class Resources:
                 if found is not None:
                     return found
         return None
+
+    def shortfalls(self, pos: int, s: int) -> list[str]:
+        """What is missing at start ``s``, in words for an explanation: each role no one
+        who may fill it can take then, and a room when none serving the kind is free."""
+        if self._choose(pos, s) is not None:
+            return []
+        e = s + self.duration[pos]
+        out = []
+        for need in self.needs[pos]:
+            end = s + self._need_minutes(pos, need)
+            if not any(self._can(pos, p, s, end) for p in self._candidates(need.role)):
+                fixed = self.fixed.get(need.role)
+                who = f" ({', '.join(self.members[p].id for p in fixed)})" if fixed else ""
+                out.append(f"no {need.role}{who} free")
+        if self.wants_room[pos] and not any((r.kinds is None or self.kind[pos] in r.kinds) and r.free(s, e)
+                                            for r in self.rooms):
+            serving = [r.id for r in self.rooms if r.kinds is None or self.kind[pos] in r.kinds]
+            out.append(f"{', '.join(serving)} full" if len(serving) < 4 else f"every room for {self.kind[pos]} full")
+        if not out and self.needs[pos]:
+            out.append("not enough different people free at once")
+        return out
 
     def admit(self, pos: int, s: int) -> bool:
         """A person for every need and a room when one is needed, at start ``s``."""

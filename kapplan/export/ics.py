@@ -240,7 +240,8 @@ class _View:
         self.full = privacy == "full"
         self.clinic_extras = audience == "clinic" and privacy != "minimal"
         self.location = clean_text(_location(plan))
-        self.organizer = _organizer(plan.client.get("therapist")) if self.full else None
+        self.organizer = (_organizer(_clinic_therapist(plan)) or _organizer(plan.client.get("therapist"))
+                          if self.full else None)
         event_uid(plan.series, "")  # a malformed series fails before any event is built
 
     def event(self, session: PlannedSession) -> bytes:
@@ -388,6 +389,19 @@ def _location(plan: Plan) -> str:
         if value and clean_text(value):
             return str(value)
     return ""
+
+
+def _clinic_therapist(plan: Plan) -> dict[str, Any] | None:
+    """The clinic staff record of the client's continuity therapist (SPEC §11), when assigned."""
+    clinic = plan.clinic or {}
+    if "therapist" not in clinic.get("continuity", ["therapist"]):
+        return None
+    staff = {m.get("id"): m for m in clinic.get("staff", []) if isinstance(m, dict)}
+    for session in plan.sessions:
+        for person in session.assigned or ():
+            if person.role == "therapist":
+                return staff.get(person.id)
+    return None
 
 
 def _organizer(person: Any) -> vCalAddress | None:

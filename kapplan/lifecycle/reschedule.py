@@ -123,7 +123,8 @@ def reschedule_plan(
         kept = sum(s.status == "planned" for s in plan.sessions)
         why = f"; {kept} planned session(s) before {first_day} are kept" if kept else ""
         return RescheduleOutcome(plan, [], f"nothing to re-plan: every session is done{why}")
-    result = _schedule(protocol, client, clinic, fixed, max(cutoff, now), first_day, allow_deviations, bookings)
+    result = _schedule(protocol, client, clinic, fixed, max(cutoff, now), first_day, allow_deviations, bookings,
+                       kept_people(plan, fixed, clinic))
     replanned = sessions_from_placements(list(result.placements), protocol, client, list(result.deviations))
     sessions, changes = _merge(plan, replanned, fixed, protocol, client, clinic, zone)
     happened = {s.key: s for s in sessions if s.status == "done"}
@@ -168,6 +169,29 @@ def refuse_unmarked(plan: Plan, now: datetime) -> None:
         )
 
 
+def _staff_reason(new: PlannedSession) -> str:
+    """Same time, other people or room (SPEC §11): who serves it now."""
+    people = ", ".join(f"{a.role} {a.id}" for a in new.assigned or ())
+    room = f" in {new.room}" if new.room else ""
+    return f"now with {people or 'no assigned staff'}{room}"
+
+
+def kept_people(plan: Plan, fixed: dict[str, tuple[datetime, datetime]], clinic: Clinic | None
+                ) -> dict[str, tuple[str, ...]]:
+    """Continuity role -> who served it in the sessions that stay (SPEC §11: a re-plan keeps
+    them, or hands the series over only as a deviation)."""
+    if clinic is None or not clinic.staff:
+        return {}
+    out: dict[str, list[str]] = {}
+    for session in plan.sessions:
+        if session.key not in fixed:
+            continue
+        for person in session.assigned or ():
+            if person.role in clinic.continuity and person.id not in out.setdefault(person.role, []):
+                out[person.role].append(person.id)
+    return {role: tuple(ids) for role, ids in out.items()}
+
+
 def _schedule(
     protocol: Protocol,
     client: Client,
@@ -177,6 +201,7 @@ def _schedule(
     first_day: date,
     allow_deviations: bool,
     bookings: Sequence[Booking] = (),
+    kept: dict[str, tuple[str, ...]] | None = None,
 ) -> Any:
     """Strict first; when only deviations would help, say which instead of applying them."""
 
@@ -191,6 +216,7 @@ def _schedule(
             allow_deviations=relaxed,
             start_date=first_day,
             bookings=bookings,
+            kept=kept,
         )
         return schedule(request)
 
@@ -232,12 +258,16 @@ def _merge(
             changes.append(SessionChange(new.key, None, new, "the protocol places it"))
             continue
         moved = (old.start, old.end) != (new.start, new.end) or old.status != "planned"
-        if not moved and old.dose == new.dose:
+        restaffed = (old.assigned, old.room) != (new.assigned, new.room)
+        if not moved and old.dose == new.dose and not restaffed:
             sessions.append(new.model_copy(update={"sequence": old.sequence}))
             continue
         updated = new.model_copy(update={"sequence": old.sequence + 1})
         sessions.append(updated)
-        reason = _reason(old, causes, order, plan, protocol) if moved else _dose_reason(old, new)
+        if moved:
+            reason = _reason(old, causes, order, plan, protocol)
+        else:
+            reason = _dose_reason(old, new) if old.dose != new.dose else _staff_reason(new)
         changes.append(SessionChange(new.key, old, updated, reason))
     for old in plan.sessions:
         if old.key in new_keys:

@@ -63,11 +63,14 @@ def build_request(
     allow_deviations: bool = False,
     start_date: date | None = None,
     bookings: Sequence[Booking] | BusyIndex = (),
+    kept: dict[str, tuple[str, ...]] | None = None,
 ) -> Any:
     """A ScheduleRequest for a resolved client (zone and start set).
 
     ``bookings``: other series' bookings in the clinic (busy time for its
-    people and rooms); they count only when the clinic lists staff or rooms."""
+    people and rooms); they count only when the clinic lists staff or rooms.
+    ``kept``: in a re-plan, who served each continuity role in the sessions
+    that happened (the re-plan keeps them, or hands over as a deviation)."""
     from kapplan.engine import CapacityRules, ClinicRules, ScheduleRequest
 
     assert client.timezone is not None
@@ -85,7 +88,7 @@ def build_request(
         )
         if clinic.has_capacity:
             capacity = CapacityRules(clinic=clinic, bookings=bookings, holidays=rules.holidays,
-                                     preferred=preferred_people(client))
+                                     preferred=preferred_people(client), kept=kept or {})
     return ScheduleRequest(
         protocol=protocol,
         zone=ZoneInfo(client.timezone),
