@@ -72,7 +72,7 @@ class PlannedReminder(PlanModel):
 
 class Deviation(PlanModel):
     key: str
-    rule: Literal["gap", "after", "offset", "per_week", "within", "max_span", "continuity"]
+    rule: Literal["gap", "after", "offset", "per_week", "within", "max_span", "continuity", "order"]
     allowed: str
     actual: str
     lateness_min: Annotated[int, Field(ge=-MAX_MINUTES, le=MAX_MINUTES)] = 0
@@ -132,6 +132,7 @@ class Task(PlanModel):
     due: PlanDate
     window_start: PlanDate
     status: TaskStatus = "due"
+    sequence: int = 0  # grows when the due date or status changes (calendars apply updates by it)
 
 
 class DecisionPoint(PlanModel):
