@@ -120,6 +120,30 @@ def schema(kind: SchemaKind) -> dict[str, Any]:
     return json_schema(kind)
 
 
+def protocol_ids() -> list[str]:
+    """The bundled protocol ids, without loading them (shell completion)."""
+    from kapplan.io.bundled import bundled_paths
+
+    return list(bundled_paths())
+
+
+def zone_names() -> list[str]:
+    """Every IANA zone name the zone database knows, sorted (shell completion)."""
+    from zoneinfo import available_timezones
+
+    return sorted(available_timezones())
+
+
+def session_keys(path: str | Path) -> list[str]:
+    """The session keys of a plan file; [] when it cannot be read (shell completion)."""
+    from kapplan.models.errors import KapplanError
+
+    try:
+        return [s.key for s in read_plan(path).sessions]
+    except (KapplanError, OSError):
+        return []
+
+
 # --------------------------------------------------------------------------- planning
 
 
@@ -933,6 +957,21 @@ def batch(
                          combined=None if combined is None else Path(combined), report=report)
 
 
+def count_records(roster: str | Path) -> int | None:
+    """How many records a roster file holds (a progress bar's total); None for
+    standard input or a roster that cannot be read (the run reports that)."""
+    from kapplan.io.roster import open_roster
+    from kapplan.models.errors import KapplanError
+
+    if str(roster) == "-":
+        return None
+    try:
+        with open_roster(str(roster)) as source:
+            return sum(1 for _ in source)
+    except (KapplanError, OSError):
+        return None
+
+
 def _batch_inputs(roster: str | Path, clinic: str | Path | None, protocol: str | None) -> tuple[str, ...]:
     """The files a batch reads that no output may replace (a bundled protocol id names none)."""
     named = [None if str(roster) == "-" else roster, clinic, protocol]
@@ -965,6 +1004,7 @@ __all__ = [
     "calendar",
     "branch_shapes",
     "client_from",
+    "count_records",
     "decide",
     "decide_document",
     "decide_file",
@@ -986,6 +1026,7 @@ __all__ = [
     "mark_file",
     "plan_file",
     "plan_csv",
+    "protocol_ids",
     "read_booked_plan",
     "read_plan",
     "refuse_input_as_output",
@@ -996,10 +1037,12 @@ __all__ = [
     "rules",
     "save_plan",
     "schema",
+    "session_keys",
     "status",
     "status_document",
     "validate",
     "write_output",
     "write_stream",
     "write_plan",
+    "zone_names",
 ]

@@ -28,6 +28,29 @@ if TYPE_CHECKING:
 _state: dict[str, Any] = {"debug": False, "signal": 0}
 
 
+def _readable_arguments() -> None:
+    """Help shows an argument as its metavar (``PLAN.json``, ``PATH...``), not as
+    ``{PLAN.json}`` and ``PATH... <list[Path]>``: Typer's own rendering names
+    Python types, which mean nothing to a user. Options get readable metavars
+    where they are declared."""
+    from typer.core import TyperArgument
+
+    def usage_name(self: Any) -> str:
+        name = str(self.display_name_raw)
+        if not self.required and not name.startswith("["):
+            name = f"[{name}]"
+        return name if self.metavar is not None or self.nargs == 1 else f"{name}..."
+
+    def type_shown(self: Any, ctx: Any) -> str | None:
+        return None if self.metavar else str(TyperArgument.display_type(self, ctx))
+
+    setattr(TyperArgument, "_usage_display_name", usage_name)  # noqa: B010 - mypy refuses method assignment
+    setattr(TyperArgument, "display_type_rich", type_shown)  # noqa: B010
+
+
+_readable_arguments()
+
+
 class KapplanGroup(TyperGroup):
     """Turns every KapplanError into its message and SPEC §6 exit code."""
 
@@ -88,10 +111,32 @@ app = typer.Typer(
     name="kapplan",
     help="Plan ketamine-assisted psychotherapy series from protocol files.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _complete_protocol(incomplete: str) -> list[str]:
+    """Bundled protocol ids; files are the shell's own completion."""
+    from kapplan.api import protocol_ids
+
+    return [name for name in protocol_ids() if name.startswith(incomplete)]
+
+
+def _complete_zone(incomplete: str) -> list[str]:
+    from kapplan.api import zone_names
+
+    return [name for name in zone_names() if name.casefold().startswith(incomplete.casefold())]
+
+
+def _complete_key(ctx: typer.Context, incomplete: str) -> list[str]:
+    """The session keys of the plan named before KEY."""
+    from kapplan.api import session_keys
+
+    plan_file = ctx.params.get("plan_file")
+    keys = session_keys(plan_file) if plan_file else []
+    return [key for key in keys if key.startswith(incomplete)]
 
 
 def _version(value: bool) -> None:
@@ -119,6 +164,12 @@ def _choice(option: StrEnum) -> Any:
 class TextFormat(StrEnum):
     text = "text"
     json = "json"
+
+
+class ProgressMode(StrEnum):
+    auto = "auto"
+    always = "always"
+    never = "never"
 
 
 class ListFormat(StrEnum):
@@ -179,7 +230,8 @@ class MarkStatus(StrEnum):
 
 
 OutputOpt = Annotated[
-    str | None, typer.Option("--output", "-o", help="Write to FILE ('-' for stdout); format from the extension.")
+    str | None, typer.Option("--output", "-o", metavar="FILE",
+                             help="Write to FILE ('-' for stdout); format from the extension.")
 ]
 FormatOpt = Annotated[
     TextFormat, typer.Option("--format", help="text, or json for scripts (shape: 'kapplan schema COMMAND').")
@@ -187,27 +239,36 @@ FormatOpt = Annotated[
 AudienceOpt = Annotated[Audience, typer.Option(help="Who the calendar is for.")]
 PrivacyOpt = Annotated[Privacy, typer.Option(help="How much the calendar may show.")]
 NoAlarmsOpt = Annotated[bool, typer.Option("--no-alarms", help="Leave reminders out of the calendar.")]
-ClinicOpt = Annotated[Path | None, typer.Option("--clinic", help="Clinic file: hours, closures, holidays.")]
+ClinicOpt = Annotated[Path | None, typer.Option("--clinic", metavar="FILE",
+                                                help="Clinic file: hours, closures, holidays.")]
 LedgerOpt = Annotated[
     Path | None,
-    typer.Option("--ledger", help="The clinic's booking ledger (SQLite, on a local disk; created on first use)."),
+    typer.Option("--ledger", metavar="FILE",
+                 help="The clinic's booking ledger (SQLite, on a local disk; created on first use)."),
 ]
 
 # Client flags, shared by plan and reschedule.
-ClientFileOpt = Annotated[Path | None, typer.Option("--client", help="Client profile file (YAML or JSON).")]
-IdOpt = Annotated[str | None, typer.Option("--id", help="Client identifier.")]
-StartOpt = Annotated[str | None, typer.Option("--start", help="Earliest date of the first session (YYYY-MM-DD).")]
-TzOpt = Annotated[str | None, typer.Option("--tz", help="Client time zone (IANA name).")]
-WeightOpt = Annotated[str | None, typer.Option("--weight", help="Body weight with unit, e.g. '72 kg'.")]
+ClientFileOpt = Annotated[Path | None, typer.Option("--client", metavar="FILE",
+                                                    help="Client profile file (YAML or JSON).")]
+IdOpt = Annotated[str | None, typer.Option("--id", metavar="ID", help="Client identifier.")]
+StartOpt = Annotated[str | None, typer.Option("--start", metavar="DATE",
+                                              help="Earliest date of the first session (YYYY-MM-DD).")]
+TzOpt = Annotated[str | None, typer.Option("--tz", metavar="ZONE", help="Client time zone (IANA name).",
+                                           autocompletion=_complete_zone)]
+WeightOpt = Annotated[str | None, typer.Option("--weight", metavar="WEIGHT",
+                                               help="Body weight with unit, e.g. '72 kg'.")]
 AvailableOpt = Annotated[
-    list[str] | None, typer.Option("--available", help="Weekly window, e.g. 'Mon-Fri 09:00-17:00' (repeatable).")
+    list[str] | None, typer.Option("--available", metavar="WINDOW",
+                                   help="Weekly window, e.g. 'Mon-Fri 09:00-17:00' (repeatable).")
 ]
 UnavailableOpt = Annotated[
-    list[str] | None, typer.Option("--unavailable", help="Date or DATE..DATE to avoid; adds to the file's list.")
+    list[str] | None, typer.Option("--unavailable", metavar="DATES",
+                                   help="Date or DATE..DATE to avoid; adds to the file's list.")
 ]
-HolidaysOpt = Annotated[str | None, typer.Option("--holidays", help="Public holidays, e.g. US-NY.")]
+HolidaysOpt = Annotated[str | None, typer.Option("--holidays", metavar="CODE", help="Public holidays, e.g. US-NY.")]
 PreferOpt = Annotated[
-    list[str] | None, typer.Option("--prefer", help="Weekly window the client prefers, soft (repeatable).")
+    list[str] | None, typer.Option("--prefer", metavar="WINDOW",
+                                   help="Weekly window the client prefers, soft (repeatable).")
 ]
 
 
@@ -228,14 +289,19 @@ _EXTENSIONS = {".json": "json", ".csv": "csv", ".ics": "ics", ".txt": "table"}
 
 
 def output_format(output: str | None, chosen: str | None, default: str = "table") -> str:
-    """--format wins; else the -o extension; else ``default``."""
+    """--format, else the -o extension, else ``default``; an extension that
+    contradicts --format (JSON into plan.ics) is refused."""
+    from kapplan.models.errors import UsageError
+
+    suffix = "" if output in (None, "-") else Path(str(output)).suffix.lower()
     if chosen:
+        implied = _EXTENSIONS.get(suffix)
+        if implied is not None and implied != chosen and {implied, chosen} != {"table", "calendar"}:
+            raise UsageError(f"{output}: the extension says {implied}, but --format is {chosen}; "
+                             f"name the file for its format or drop --format")
         return chosen
     if output in (None, "-"):
         return default
-    from kapplan.models.errors import UsageError
-
-    suffix = Path(str(output)).suffix.lower()
     if suffix not in _EXTENSIONS:
         raise UsageError(f"{output}: cannot tell the format from the extension; add --format")
     return _EXTENSIONS[suffix]
@@ -287,7 +353,8 @@ def protocols(
 
 
 @app.command()
-def show(protocol: Annotated[str, typer.Argument(metavar="PROTOCOL", help="Protocol file or bundled id.")]) -> None:
+def show(protocol: Annotated[str, typer.Argument(metavar="PROTOCOL", help="Protocol file or bundled id.",
+                                                autocompletion=_complete_protocol)]) -> None:
     """Show a protocol as a tree plus a timeline of its earliest shape.
 
     The timeline puts every session at its earliest day after the first one
@@ -305,7 +372,8 @@ def show(protocol: Annotated[str, typer.Argument(metavar="PROTOCOL", help="Proto
 
 @app.command()
 def plan(
-    protocol: Annotated[str, typer.Argument(metavar="PROTOCOL", help="Protocol file or bundled id.")],
+    protocol: Annotated[str, typer.Argument(metavar="PROTOCOL", help="Protocol file or bundled id.",
+                                                autocompletion=_complete_protocol)],
     client: ClientFileOpt = None,
     id: IdOpt = None,
     start: StartOpt = None,
@@ -521,19 +589,29 @@ def batch(
     roster: Annotated[
         str, typer.Argument(metavar="ROSTER", help="Roster: CSV, JSON Lines or YAML list; '-' for stdin.")
     ],
-    out: Annotated[Path | None, typer.Option("--out", help="Folder for the per-client files.")] = None,
-    protocol: Annotated[str | None, typer.Option("--protocol", help="Default protocol.")] = None,
-    tz: Annotated[str | None, typer.Option("--tz", help="Default time zone.")] = None,
-    start: Annotated[str | None, typer.Option("--start", help="Default start date.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", metavar="DIR", help="Folder for the per-client files.")] = None,
+    protocol: Annotated[str | None, typer.Option("--protocol", metavar="PROTOCOL", help="Default protocol.",
+                                                 autocompletion=_complete_protocol)] = None,
+    tz: Annotated[str | None, typer.Option("--tz", metavar="ZONE", help="Default time zone.",
+                                           autocompletion=_complete_zone)] = None,
+    start: Annotated[str | None, typer.Option("--start", metavar="DATE", help="Default start date.")] = None,
     clinic: ClinicOpt = None,
     audience: AudienceOpt = Audience.client,
     privacy: PrivacyOpt = Privacy.standard,
-    format: Annotated[str, typer.Option("--format", help="Files per record: ics, json or ics,json.")] = "ics,json",
-    combined: Annotated[Path | None, typer.Option("--combined", help="One clinic calendar of all records.")] = None,
-    jobs: Annotated[int | None, typer.Option("--jobs", min=1, help="Parallel processes (default: CPUs).")] = None,
+    format: Annotated[str, typer.Option("--format", metavar="KINDS",
+                                        help="Files per record: ics, json or ics,json.")] = "ics,json",
+    combined: Annotated[Path | None, typer.Option("--combined", metavar="FILE.ics",
+                                                  help="One clinic calendar of all records.")] = None,
+    jobs: Annotated[int | None, typer.Option("--jobs", metavar="N",
+                                             min=1, help="Parallel processes (default: CPUs).")] = None,
     fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first failed record.")] = False,
     report: Annotated[TextFormat | None, typer.Option("--report", help="'json': the summary on stdout.")] = None,
     ledger: LedgerOpt = None,
+    progress: Annotated[ProgressMode | None, typer.Option(
+        "--progress", help="auto: a bar on a terminal, a line every 100 records or 5 s on a pipe.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no summary line; failures only.")
+                     ] = False,
 ) -> None:
     """Plan and export every record of a roster.
 
@@ -551,9 +629,11 @@ def batch(
     clinic calendar of every record, without alarms. With --clinic (staff or
     rooms) and --ledger FILE, records are booked in the clinic's ledger in
     roster order, each committed before its files are written.
-    """
-    import os
 
+    Progress goes to stderr: a bar with total, percentage and ETA on a
+    terminal; elsewhere a line every 100 records or 5 seconds (--progress
+    always: also one at the end); -q prints neither, nor the summary line.
+    """
     from kapplan.api import batch as run
     from kapplan.models.errors import BatchFailedError
     from kapplan.render import batch_reporter, batch_summary_line
@@ -561,9 +641,14 @@ def batch(
 
     collect_as_usual()
     folder = out or Path(".")
-    show_progress = sys.stderr.isatty() and not os.environ.get("NO_COLOR")
+    mode = _progress_mode(progress, quiet)
+    total = None
+    if mode == "bar":
+        from kapplan.api import count_records
+
+        total = count_records(roster)
     name = "<stdin>" if roster == "-" else roster
-    with batch_reporter(name, progress=show_progress) as reporter:
+    with batch_reporter(name, progress=mode, total=total, final=progress is ProgressMode.always) as reporter:
         summary = run(roster, out=folder, protocol=protocol, tz=tz, start=start, clinic=clinic,
                       audience=_choice(audience), privacy=_choice(privacy), formats=format,
                       combined=combined, jobs=jobs, fail_fast=fail_fast, stdin=sys.stdin.buffer, report=reporter,
@@ -579,19 +664,31 @@ def batch(
             f"{summary.failed} of {summary.records} record(s) failed{stop}; {summary.ok} planned "
             f"({', '.join(f'{n} {what}' for what, n in summary.outcomes.items())}; see {summary.path})"
         )
-    if report != TextFormat.json:
+    if report != TextFormat.json and not quiet:
         batch_summary_line(summary, folder)
+
+
+def _progress_mode(chosen: "ProgressMode | None", quiet: bool) -> str:
+    """bar on a terminal (never with NO_COLOR), lines elsewhere; none when quiet or --progress never."""
+    import os
+
+    if quiet or chosen is ProgressMode.never:
+        return "none"
+    terminal = sys.stderr.isatty() and not os.environ.get("NO_COLOR")
+    return "bar" if terminal else "lines"
 
 
 @app.command()
 def mark(
     plan_file: Annotated[Path, typer.Argument(metavar="PLAN.json")],
-    key: Annotated[str, typer.Argument(metavar="KEY", help="Session key (medicine-3) or task key (phq9-2).")],
+    key: Annotated[str, typer.Argument(metavar="KEY", help="Session key (medicine-3) or task key (phq9-2).",
+                                       autocompletion=_complete_key)],
     status: Annotated[
         MarkStatus, typer.Argument(metavar="done|missed|cancelled|skipped", help="What happened.")
     ],
     at: Annotated[
-        str | None, typer.Option("--at", help="Actual start: ISO 8601, or local time in the client's zone.")
+        str | None, typer.Option("--at", metavar="TIME",
+                                 help="Actual start: ISO 8601, or local time in the client's zone.")
     ] = None,
     format: FormatOpt = TextFormat.text,
     ledger: LedgerOpt = None,
@@ -651,7 +748,7 @@ def _print_document(document: Any) -> None:
 def reschedule(
     plan_file: Annotated[Path, typer.Argument(metavar="PLAN.json")],
     from_: Annotated[
-        str | None, typer.Option("--from", help="Re-plan sessions from this date (default: today).")
+        str | None, typer.Option("--from", metavar="DATE", help="Re-plan sessions from this date (default: today).")
     ] = None,
     start: StartOpt = None,
     tz: TzOpt = None,
@@ -705,11 +802,14 @@ class AgendaFormat(StrEnum):
 
 @app.command()
 def agenda(
-    ledger: Annotated[Path, typer.Option("--ledger", help="The clinic's booking ledger.")],
-    from_: Annotated[str | None, typer.Option("--from", help="First day (default: today, clinic time).")] = None,
-    days: Annotated[int, typer.Option("--days", help="How many days.")] = 7,
-    staff: Annotated[str | None, typer.Option("--staff", help="Only this person's sessions (staff id).")] = None,
-    room: Annotated[str | None, typer.Option("--room", help="Only this room's sessions (room id).")] = None,
+    ledger: Annotated[Path, typer.Option("--ledger", metavar="FILE", help="The clinic's booking ledger.")],
+    from_: Annotated[str | None, typer.Option("--from", metavar="DATE",
+                                              help="First day (default: today, clinic time).")] = None,
+    days: Annotated[int, typer.Option("--days", metavar="N", help="How many days.")] = 7,
+    staff: Annotated[str | None, typer.Option("--staff", metavar="NAME",
+                                              help="Only this person's sessions (staff id).")] = None,
+    room: Annotated[str | None, typer.Option("--room", metavar="ROOM",
+                                             help="Only this room's sessions (room id).")] = None,
     format: Annotated[AgendaFormat | None, typer.Option("--format", help="Output format.")] = None,
     output: OutputOpt = None,
     privacy: Annotated[Privacy, typer.Option(help="How much the ics calendar may show.")] = Privacy.standard,
@@ -777,7 +877,7 @@ app.add_typer(ledger_app, name="ledger")
 def ledger_sync(
     plan_file: Annotated[Path, typer.Argument(metavar="PLAN", help="A booked plan file.")],
     ledger: Annotated[
-        Path | None, typer.Option("--ledger", help="Book a plan that is not booked yet in this ledger.")
+        Path | None, typer.Option("--ledger", metavar="FILE", help="Book a plan that is not booked yet in this ledger.")
     ] = None,
     format: Annotated[TextFormat, typer.Option("--format", help="Output format.")] = TextFormat.text,
 ) -> None:
@@ -803,7 +903,7 @@ def ledger_sync(
 @ledger_app.command("release")
 def ledger_release(
     series: Annotated[str, typer.Argument(metavar="SERIES", help="The series id (a plan's 'series').")],
-    ledger: Annotated[Path, typer.Option("--ledger", help="The ledger holding the series.")],
+    ledger: Annotated[Path, typer.Option("--ledger", metavar="FILE", help="The ledger holding the series.")],
     format: Annotated[TextFormat, typer.Option("--format", help="Output format.")] = TextFormat.text,
 ) -> None:
     """Drop a series' bookings from the ledger (its people and rooms become free).
@@ -945,6 +1045,42 @@ class _ClosedOutput:
 
     def isatty(self) -> bool:
         return False
+
+
+EXAMPLES = {
+    "validate": ["kapplan validate my-protocol.yaml client.yaml", "kapplan validate protocols/*.yaml --format json"],
+    "protocols": ["kapplan protocols", "kapplan protocols --format json"],
+    "show": ["kapplan show iv-ketamine-trd", "kapplan show my-protocol.yaml"],
+    "plan": ["kapplan plan iv-ketamine-trd --id C-0042 --start 2026-12-07 --tz America/New_York --weight '72 kg'",
+             "kapplan plan journey-sl-kap --client client.yaml -o plan.json",
+             "kapplan plan journey-sl-kap --client client.yaml -o plan.json --force   # over a plan with history"],
+    "export": ["kapplan export plan.json -o sessions.ics",
+               "kapplan export plan.json -o clinic.ics --audience clinic --privacy full"],
+    "handout": ["kapplan handout plan.json -o guide.html"],
+    "batch": ["kapplan batch roster.csv --out calendars/ --combined clinic.ics",
+              "kapplan batch roster.csv --out calendars/ --report json -q   # again: kept, replanned or new"],
+    "mark": ["kapplan mark plan.json infusion-1 done --at '2026-12-08 09:30'",
+             "kapplan mark plan.json infusion-2 missed --format json"],
+    "status": ["kapplan status plan.json", "kapplan status plan.json --format json"],
+    "reschedule": ["kapplan reschedule plan.json --dry-run", "kapplan reschedule plan.json --from 2026-12-14"],
+    "agenda": ["kapplan agenda --ledger clinic.db"],
+    "ledger_sync": ["kapplan ledger sync plan.json --ledger clinic.db"],
+    "ledger_release": ["kapplan ledger release SERIES --ledger clinic.db"],
+    "schema": ["kapplan schema protocol > protocol.schema.json", "kapplan schema status"],
+    "rules": ["kapplan rules", "kapplan rules KP302 KP308"],
+}
+"""Examples shown at the end of each command's --help (tests check every command has some)."""
+
+
+def _add_examples() -> None:
+    """Each command's examples as the epilog of its help ('\b' keeps click from rewrapping them)."""
+    for info in [*app.registered_commands, *ledger_app.registered_commands]:
+        lines = EXAMPLES.get(getattr(info.callback, "__name__", ""), [])
+        if lines and info.epilog is None:
+            info.epilog = "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+_add_examples()
 
 
 def main() -> None:

@@ -509,37 +509,78 @@ def measure_text(measure: Measure) -> str:
     return f"{measure.key} ({measure.instrument}): {when}"
 
 
+PROGRESS_EVERY_RECORDS = 100
+PROGRESS_EVERY_SECONDS = 5.0
+
+
 @contextmanager
-def batch_reporter(roster: str, *, progress: bool) -> Iterator[Callable[[RecordResult], None]]:
-    """`kapplan batch`: each failed record as it comes (stderr), under a live
-    progress bar when ``progress`` (a terminal without NO_COLOR)."""
-    from rich.markup import escape
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    def failure_line(result: RecordResult) -> str:
-        who = escape(result.id) if result.id else f"record {result.number}"
-        code = f" {escape(result.code)}" if result.code else ""
-        return f"[red]{escape(roster)}:{result.row}:{code}[/red] {who}: {escape(result.error or 'failed')}"
-
-    if not progress:
-        console = stderr_console()
-
-        def report(result: RecordResult) -> None:
-            if not result.ok:
-                console.print(failure_line(result))
-
-        yield report
+def batch_reporter(roster: str, *, progress: str, total: int | None = None, final: bool = False
+                   ) -> Iterator[Callable[[RecordResult], None]]:
+    """`kapplan batch`: each failed record as it comes (stderr), and progress:
+    ``bar`` a live Rich bar (total, percentage, ETA) on a terminal; ``lines``
+    one line every PROGRESS_EVERY_RECORDS records or PROGRESS_EVERY_SECONDS
+    seconds (a pipe or a log), and with ``final`` one more at the end; ``none``."""
+    if progress == "bar":
+        with _progress_bar(roster, total) as advance:
+            yield advance
         return
-    columns = (SpinnerColumn(), TextColumn("planning: {task.completed} record(s)"), TextColumn("{task.fields[failed]}"))
-    with Progress(*columns, TimeElapsedColumn(), console=stderr_console(), transient=True) as bar:
-        task = bar.add_task("batch", total=None, failed="")
+    import time
+
+    console = stderr_console()
+    state = {"done": 0, "failed": 0, "shown": time.monotonic(), "count": 0}
+
+    def report(result: RecordResult) -> None:
+        state["done"] += 1
+        if not result.ok:
+            state["failed"] += 1
+            console.print(_failure_line(roster, result))
+        if progress != "lines":
+            return
+        now = time.monotonic()
+        if state["done"] - state["count"] >= PROGRESS_EVERY_RECORDS or now - state["shown"] >= PROGRESS_EVERY_SECONDS:
+            show()
+            state["shown"], state["count"] = now, state["done"]
+
+    def show() -> None:
+        of = f" of {total}" if total else ""
+        console.print(f"batch: {state['done']}{of} record(s) done, {state['failed']} failed")
+
+    yield report
+    if progress == "lines" and final and state["count"] != state["done"]:
+        show()
+
+
+def _failure_line(roster: str, result: RecordResult) -> str:
+    from rich.markup import escape
+
+    who = escape(result.id) if result.id else f"record {result.number}"
+    code = f" {escape(result.code)}" if result.code else ""
+    return f"[red]{escape(roster)}:{result.row}:{code}[/red] {who}: {escape(result.error or 'failed')}"
+
+
+@contextmanager
+def _progress_bar(roster: str, total: int | None) -> Iterator[Callable[[RecordResult], None]]:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (TextColumn("planning"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+               TextColumn("ETA"), TimeRemainingColumn(), TimeElapsedColumn(), TextColumn("{task.fields[failed]}"))
+    with Progress(*columns, console=stderr_console(), transient=True) as bar:
+        task = bar.add_task("batch", total=total, failed="")
         failed = 0
 
         def advance(result: RecordResult) -> None:
             nonlocal failed
             if not result.ok:
                 failed += 1
-                bar.console.print(failure_line(result))
+                bar.console.print(_failure_line(roster, result))
             bar.update(task, advance=1, failed=f"[red]{failed} failed[/red]" if failed else "")
 
         yield advance

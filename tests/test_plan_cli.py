@@ -377,7 +377,8 @@ def test_protocol_text_is_never_read_as_markup() -> None:
         ("plan.json", [], b'{\n  "kind": "plan",'),
         ("plan.ics", [], b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\n"),
         ("plan.txt", [], b"Plan for C-7"),
-        ("plan.csv", ["--format", "json"], b'{\n  "kind": "plan",'),  # --format wins over the extension
+        ("plan.out", ["--format", "json"], b'{\n  "kind": "plan",'),  # --format for a name without a known
+        # extension; one that contradicts it (JSON into plan.csv) is refused: test_terminal.py
     ],
 )
 def test_output_format_follows_the_extension(tmp_path: Path, name, extra, starts_with) -> None:
@@ -463,7 +464,8 @@ def test_bad_client_file_values_are_located_and_personal_data_is_not_echoed() ->
     result = plan("iv-ketamine-trd", "--client", str(bad))
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
-        f"{bad}:4:11: error KP126 'timezone': unknown time zone (expected an IANA name such as Europe/London)",
+        f"{bad}:4:11: error KP126 'timezone': unknown time zone (expected an IANA name such as Europe/London; "
+        "did you mean 'America/Nome'?)",
         f"{bad}:5:8: error KP122 'start': that day does not exist in the calendar (expected YYYY-MM-DD)",
         f"{bad}:6:9: error KP125 'weight': expected a mass with a unit, such as '72 kg' or '158 lb' "
         "(a bare number is never guessed)",

@@ -116,7 +116,13 @@ def _default_protocol(name: str | None) -> str | None:
 
 def unknown_protocol(name: str) -> str:
     """Why a protocol name resolves to nothing (the records that name it fail with it)."""
-    return f"unknown protocol '{name}': not a bundled protocol id, and no such file"
+    import difflib
+
+    from kapplan.io.bundled import bundled_paths
+
+    close = difflib.get_close_matches(name, list(bundled_paths()), n=2, cutoff=0.5)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return f"unknown protocol '{name}': not a bundled protocol id, and no such file{hint}"
 
 
 def _check_combined(path: Path | None, out: Path) -> None:

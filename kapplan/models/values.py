@@ -541,12 +541,27 @@ def parse_timezone(value: Any) -> str:
 
     text = _text(value, "timezone", "an IANA time zone name")
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*", text) or text == "localtime":
-        raise _fail("timezone", "expected an IANA time zone name such as America/New_York")
+        raise _fail("timezone", "expected an IANA time zone name such as America/New_York" + zone_hint(text))
     try:
         ZoneInfo(text)
     except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise _fail("timezone", "unknown time zone (expected an IANA name such as Europe/London)") from None
+        hint = zone_hint(text).removeprefix(" (").removesuffix(")")
+        raise _fail("timezone", "unknown time zone (expected an IANA name such as Europe/London"
+                    + (f"; {hint})" if hint else ")")) from None
     return text
+
+
+def zone_hint(text: str) -> str:
+    """`` (did you mean 'America/New_York'?)`` for a near miss such as America/NewYork
+    or america/new_york; '' when nothing is close. Only on the error path: listing
+    the zones reads the whole database."""
+    import difflib
+    from zoneinfo import available_timezones
+
+    folded = {name.casefold().replace("_", "").replace(" ", ""): name for name in available_timezones()}
+    key = text.casefold().replace("_", "").replace(" ", "")
+    match = [folded[key]] if key in folded else difflib.get_close_matches(key, list(folded), n=1, cutoff=0.8)
+    return f" (did you mean '{folded.get(match[0], match[0])}'?)" if match else ""
 
 
 IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
