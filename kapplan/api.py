@@ -332,6 +332,15 @@ def refuse_input_as_output(output: str | Path, inputs: Iterable[str | Path | Non
     refuse(output, [source for source in inputs if source is not None and Path(source).exists()])
 
 
+def remove_unfinished_files() -> None:
+    """After an interruption (Ctrl-C, SIGTERM, SIGHUP): delete every temporary
+    file this process was still writing. Each write cleans up after itself;
+    this also catches a signal that arrived between two of its steps."""
+    from kapplan.io.files import remove_unfinished
+
+    remove_unfinished()
+
+
 @contextlib.contextmanager
 def file_lock(path: str | Path, *, wait: float | None = None) -> Iterator[Path]:
     """Hold a file that will be read and then replaced, against other kapplan
@@ -859,10 +868,20 @@ def batch(
         privacy=privacy, formats=formats, combined=None if combined is None else Path(combined), out=folder,
         ledger=None if ledger is None else Path(ledger),
     )
+    inputs = _batch_inputs(roster, clinic, protocol)
+    if combined is not None:
+        refuse_input_as_output(combined, inputs)
+    refuse_input_as_output(folder / "summary.json", inputs)
     with open_roster(str(roster), stdin) as source:
-        settings = dataclasses.replace(settings, base=source.base)
+        settings = dataclasses.replace(settings, base=source.base, inputs=inputs)
         return run_batch(source, settings, folder, jobs=jobs or os.cpu_count() or 1, fail_fast=fail_fast,
                          combined=None if combined is None else Path(combined), report=report)
+
+
+def _batch_inputs(roster: str | Path, clinic: str | Path | None, protocol: str | None) -> tuple[str, ...]:
+    """The files a batch reads that no output may replace (a bundled protocol id names none)."""
+    named = [None if str(roster) == "-" else roster, clinic, protocol]
+    return tuple(str(path) for path in named if path is not None and Path(path).is_file())
 
 
 def __getattr__(name: str) -> Any:
@@ -911,6 +930,7 @@ __all__ = [
     "read_booked_plan",
     "read_plan",
     "refuse_input_as_output",
+    "remove_unfinished_files",
     "reschedule",
     "reschedule_document",
     "reschedule_file",

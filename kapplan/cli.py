@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from kapplan.models.client import Client
     from kapplan.models.plan import Plan
 
-_state = {"debug": False}
+_state: dict[str, Any] = {"debug": False, "signal": 0}
 
 
 class KapplanGroup(TyperGroup):
@@ -38,7 +38,14 @@ class KapplanGroup(TyperGroup):
             return result
         except _passthrough_exceptions():
             raise
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as err:
+            from kapplan.api import remove_unfinished_files
+            from kapplan.models.errors import Terminated
+
+            remove_unfinished_files()
+
+            if isinstance(err, Terminated):
+                _fail_plain("terminated by a signal", 128 + err.signal_number)
             _fail_plain("interrupted", 130)
         except OSError as err:  # the environment, not kapplan: a full disk, a closed stream
             _fail_plain(f"cannot write the output ({err.strerror or err})", 2)
@@ -850,6 +857,30 @@ def rules(
     sys.stdout.write("\n".join(rule_text(registry[code.upper()]) for code in codes))
 
 
+def _unwind_on_termination() -> None:
+    """SIGTERM and SIGHUP unwind like Ctrl-C: every temporary file is removed,
+    batch workers are stopped, and the exit code is 143 or 129."""
+    import signal
+
+    from kapplan.models.errors import Terminated
+    from kapplan.models.interrupts import interrupt  # imported now: a handler must not import
+
+    def terminated(number: int, _frame: object) -> None:
+        for name in ("SIGTERM", "SIGHUP"):  # cleaning up must not be cut short by a second signal
+            if hasattr(signal, name):
+                signal.signal(getattr(signal, name), signal.SIG_IGN)
+        _state["signal"] = number
+        interrupt(Terminated(number))
+
+    def interrupted(_number: int, _frame: object) -> None:
+        interrupt(KeyboardInterrupt())
+
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), terminated)
+    signal.signal(signal.SIGINT, interrupted)
+
+
 class _ClosedOutput:
     """Standard output when the process was started without one: writing to it
     is an environment failure (exit 2), not an internal error."""
@@ -875,9 +906,35 @@ def main() -> None:
     from kapplan.startup import before_exit, tune_short_run
 
     tune_short_run()
+    _unwind_on_termination()
     if sys.stdout is None:  # started with standard output closed (`kapplan ... >&-`)
         sys.stdout = _ClosedOutput()
     try:
         app(prog_name="kapplan")
+    except SystemExit:
+        _exit_for_signal()
+        raise
     finally:
+        _ignore_late_signals()
         before_exit()
+
+
+def _ignore_late_signals() -> None:
+    """The command is over and its files are in place: a signal now must not
+    raise into the interpreter's shutdown."""
+    import signal
+
+    for name in ("SIGTERM", "SIGHUP", "SIGINT"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+
+
+def _exit_for_signal() -> None:
+    """A SIGTERM or SIGHUP that Click met outside a command (while parsing, as an
+    Abort) still removes unfinished files and exits 128 + its number."""
+    number = _state.get("signal")
+    if isinstance(number, int) and number:
+        from kapplan.api import remove_unfinished_files
+
+        remove_unfinished_files()
+        raise SystemExit(128 + number)

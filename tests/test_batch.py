@@ -417,8 +417,11 @@ def test_interrupt_leaves_no_temporary_or_half_written_file(tmp_path: Path) -> N
 
     with open_roster(str(DATA / "roster_excel_semicolon_bom.csv")) as roster, pytest.raises(KeyboardInterrupt):
         batch_module.run_batch(roster, settings, out, combined=combined, report=interrupt)
-    assert written(out) == ["S-1.ics", "S-1.plan.json", "S-2.ics", "S-2.plan.json"]
+    assert written(out) == ["S-1.ics", "S-1.plan.json", "S-2.ics", "S-2.plan.json", "summary.json"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    summary = summary_of(out)  # the run's own summary says what it wrote and that it was interrupted
+    assert summary["state"] == "interrupted"
+    assert [r["id"] for r in summary["records"]] == ["S-1", "S-2"]
 
 
 # ---------------------------------------------------------------------- roster reading

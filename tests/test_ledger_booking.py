@@ -249,3 +249,32 @@ def test_booking_times_are_aware_and_round_trip(tmp_path: Path) -> None:
     for row in agenda(ledger):
         assert datetime.fromisoformat(str(row["start"])).utcoffset() is not None
     assert sorted(stored(ledger)[series_of(plan_file)]) == file_bookings(plan_file)
+
+
+def test_a_plan_restored_from_its_backup_is_refused_until_synced(tmp_path: Path) -> None:
+    """What a crash between the ledger's commit and the rename leaves: the old file."""
+    ledger = tmp_path / "clinic.ledger"
+    plan_file = book("C-1", tmp_path / "c1.plan.json", ledger)
+    code, _, err = run("mark", plan_file, "medicine-1", "cancelled")
+    assert code == 0, err
+    assert "medicine-1" not in [r["key"] for r in agenda(ledger)]
+    plan_file.write_bytes(plan_file.with_name(plan_file.name + ".bak").read_bytes())
+    code, _, err = run("status", plan_file)
+    assert code == 1
+    assert f"kapplan ledger sync {plan_file}" in err
+    assert "kapplan ledger release" in err
+    code, _, err = run("ledger", "sync", plan_file)
+    assert code == 0, err
+    assert "medicine-1" in [r["key"] for r in agenda(ledger)]  # the file is what the ledger now holds
+    assert sorted(stored(ledger)[series_of(plan_file)]) == file_bookings(plan_file)
+
+
+def test_a_booked_plan_replanned_without_its_clinic_is_refused(tmp_path: Path) -> None:
+    ledger = tmp_path / "clinic.ledger"
+    plan_file = book("C-1", tmp_path / "c1.plan.json", ledger)
+    before = plan_file.read_bytes()
+    code, _, err = run("plan", PROTOCOL, "--id", "C-1", "--start", "2026-12-07", "--tz", "America/New_York",
+                       "-o", plan_file)
+    assert code == 2
+    assert "--clinic FILE" in err
+    assert plan_file.read_bytes() == before

@@ -22,6 +22,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import chain, islice
 from pathlib import Path
+from typing import Any
 
 from kapplan.batch.outputs import SUMMARY_NAME, CombinedCalendar, SummaryFile, store
 from kapplan.batch.records import Outcome, RecordResult, Task, TaskReader, plan_chunk, plan_task, start_worker
@@ -29,6 +30,7 @@ from kapplan.batch.settings import SUFFIXES, BatchSettings, batch_settings
 from kapplan.io.files import flush_to_disk
 from kapplan.io.roster import Roster
 from kapplan.models.errors import InputError, UsageError
+from kapplan.models.interrupts import uninterrupted
 
 CHUNK = 8  # records per task sent to a worker process
 WINDOW_PER_JOB = 4  # chunks in flight per worker: enough to keep each busy
@@ -82,17 +84,24 @@ def run_batch(
     with contextlib.ExitStack() as stack:
         lines = stack.enter_context(SummaryFile(summary.path, roster.name, settings.now))
         calendar = stack.enter_context(CombinedCalendar(combined)) if combined else None
-        for outcome in stack.enter_context(contextlib.closing(_outcomes(reader, settings, jobs, out))):
-            result = store(outcome, out, settings.formats)
-            if calendar is not None and result.ok:
-                calendar.add(outcome)
-            lines.add(result)
-            summary.add(result)
-            if report is not None:
-                report(result)
-            if fail_fast and not result.ok:
-                summary.stopped = True
-                break
+        locks = stack.enter_context(RecordLocks(out))
+        try:
+            for outcome in stack.enter_context(contextlib.closing(_outcomes(locks.hold(reader), settings, jobs, out))):
+                with uninterrupted():  # a record's files and its summary line go together
+                    result = store(outcome, out, settings.formats, settings.inputs)
+                    locks.release(outcome.id)
+                    if calendar is not None and result.ok:
+                        calendar.add(outcome)
+                    lines.add(result)
+                    summary.add(result)
+                if report is not None:
+                    report(result)
+                if fail_fast and not result.ok:
+                    summary.stopped = True
+                    break
+        except (KeyboardInterrupt, UsageError) as stop:
+            _say_interrupted(lines, summary, stop)
+            raise
         summary.fault = None if summary.stopped else reader.fault
         if summary.ok:
             flush_to_disk()  # the records' files, before the summary that lists them
@@ -100,6 +109,49 @@ def run_batch(
         if calendar is not None:
             calendar.finish()
     return summary
+
+
+def _say_interrupted(lines: SummaryFile, summary: BatchSummary, stop: BaseException) -> None:
+    """The summary of a stopped run lists what was written and says it was
+    interrupted; on a disk too full for that, the "running" one stays."""
+    error = stop.message if isinstance(stop, UsageError) else "interrupted"
+    with contextlib.suppress(OSError):
+        lines.finish(summary, state="interrupted", error=error)
+
+
+class RecordLocks:
+    """Each record's existing plan file is locked (SPEC §14) from before a
+    worker reads it to after its new version is renamed into place, so a
+    ``mark`` or ``reschedule`` of that plan at the same time waits and is
+    never lost. New records have no file to lock."""
+
+    def __init__(self, out: Path) -> None:
+        self._out = out
+        self._held: dict[str, contextlib.ExitStack] = {}
+
+    def __enter__(self) -> RecordLocks:
+        return self
+
+    def hold(self, tasks: Iterable[Task]) -> Iterator[Task]:
+        from kapplan.io.locks import file_lock
+
+        for task in tasks:
+            path = self._out / f"{task.id}{SUFFIXES['json']}"
+            if task.id is not None and task.problem is None and path.exists():
+                stack = contextlib.ExitStack()
+                stack.enter_context(file_lock(path, missing_ok=True))
+                self._held[task.id] = stack
+            yield task
+
+    def release(self, ident: str | None) -> None:
+        held = self._held.pop(ident, None) if ident is not None else None
+        if held is not None:
+            held.close()
+
+    def __exit__(self, *exc: object) -> None:
+        for held in self._held.values():
+            held.close()
+        self._held.clear()
 
 
 def _reserved_names(out: Path, combined: Path | None) -> frozenset[str]:
@@ -110,8 +162,12 @@ def _reserved_names(out: Path, combined: Path | None) -> frozenset[str]:
 
 
 def _prepare_folder(out: Path) -> None:
+    """The output folder, created readable by its owner only (file names are
+    client ids); an existing folder keeps its permissions."""
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        if not out.is_dir():
+            out.mkdir(parents=True, mode=0o700)
+            os.chmod(out, 0o700)  # mkdir's mode is cut by the umask; 0700 is wanted whatever it is
     except FileExistsError:
         raise UsageError(f"{out}: is a file, not a folder") from None
     except OSError as err:
@@ -184,9 +240,28 @@ def _pooled(tasks: Iterator[Task], settings: BatchSettings, jobs: int) -> Iterat
                 if following is not None:
                     window.append(pool.submit(plan_chunk, following))
                 yield from done
+        except BaseException:  # Ctrl-C, SIGTERM/SIGHUP, --fail-fast, a failed write: stop now
+            _stop_workers(pool)
+            raise
         finally:
             for future in window:
                 future.cancel()
+
+
+def _stop_workers(pool: Any) -> None:
+    """End the workers at once instead of letting them finish their chunks:
+    nothing they plan now would be written, and a worker left blocked on its
+    result pipe would outlive the run. (The pool does not expose its
+    processes; ``_processes`` has been there since Python 3.2.)"""
+    pool.shutdown(wait=False, cancel_futures=True)
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(5)
+        if process.is_alive():
+            process.kill()
+            process.join(5)
 
 
 __all__ = ["SUFFIXES", "BatchSettings", "BatchSummary", "RecordResult", "Reporter", "batch_settings", "run_batch"]

@@ -4,6 +4,7 @@ streamed ``summary.json`` and the streamed ``--combined`` calendar.
 
 from __future__ import annotations
 
+import errno
 import json
 import shutil
 import tempfile
@@ -14,7 +15,7 @@ from typing import IO, TYPE_CHECKING, Any
 from kapplan import __version__
 from kapplan.batch.records import Outcome, RecordResult
 from kapplan.batch.settings import SUFFIXES
-from kapplan.io.files import atomic_output, atomic_write
+from kapplan.io.files import atomic_output, atomic_write_all
 from kapplan.models.errors import UsageError
 
 if TYPE_CHECKING:
@@ -22,13 +23,21 @@ if TYPE_CHECKING:
 
 SUMMARY_NAME = "summary.json"
 
-def store(outcome: Outcome, out: Path, formats: tuple[str, ...]) -> RecordResult:
-    """Write one record's files (atomically, owner-only) and describe it for the summary."""
+ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG})
+"""A write failing for one of these (a full disk, a quota, a read-only or
+failing disk, a file-size limit) fails every later record too: the run
+stops with a usage error (exit 2) instead of failing record after record."""
+
+
+def store(outcome: Outcome, out: Path, formats: tuple[str, ...], inputs: tuple[str, ...] = ()) -> RecordResult:
+    """Write one record's files (atomically, owner-only, all of them or none) and
+    describe it for the summary. A disk that is full or read-only raises
+    UsageError; a file that would replace an input of the batch fails its record."""
     names: list[str] = []
     error, code = outcome.error, outcome.code
     if error is None and outcome.id is not None:
         try:
-            names = _write_record(outcome, out, formats)
+            names = _write_record(outcome, out, formats, inputs)
         except _Unwritable as err:
             error, code = str(err), "write-failed"
     ok = error is None
@@ -52,32 +61,53 @@ class _Unwritable(Exception):
     """A record's file could not be written; the message names it."""
 
 
-def _write_record(outcome: Outcome, out: Path, formats: tuple[str, ...]) -> list[str]:
+def _write_record(outcome: Outcome, out: Path, formats: tuple[str, ...], inputs: tuple[str, ...]) -> list[str]:
     """The record's files. A kept plan file is left untouched, byte for byte; a
     re-planned one is always rewritten (the calendar derives from it) and the
     earlier version kept as ``.bak`` (SPEC §14)."""
     kinds = [*formats, *(["json"] if outcome.disposition == "replanned" and "json" not in formats else [])]
-    names: list[str] = []
-    for kind in kinds:
-        name = f"{outcome.id}{SUFFIXES[kind]}"
-        names.append(name)
-        if kind == "json" and outcome.disposition == "kept":
-            continue
-        try:
+    names = [f"{outcome.id}{SUFFIXES[kind]}" for kind in kinds]
+    files: list[tuple[Path, bytes]] = []
+    try:
+        for kind, name in zip(kinds, names, strict=True):
+            _refuse_input(out / name, inputs, outcome)
+            if kind == "json" and outcome.disposition == "kept":
+                continue
             if kind == "json" and outcome.disposition == "replanned":
-                atomic_write(out / f"{name}.bak", (out / name).read_bytes(), private=True, durable=False)
-            atomic_write(out / name, outcome.outputs[SUFFIXES[kind]], private=True, durable=False)
-        except OSError as err:
-            raise _Unwritable(f"{name} cannot be written ({err.strerror or 'write failed'})") from None
+                files.append((out / f"{name}.bak", (out / name).read_bytes()))
+            files.append((out / name, outcome.outputs[SUFFIXES[kind]]))
+        atomic_write_all(files, private=True)
+    except OSError as err:
+        if err.errno in ENVIRONMENT_ERRNOS:
+            raise UsageError(f"{out}: cannot write the batch's files ({err.strerror or 'write failed'})") from None
+        failed = Path(err.filename).name if isinstance(err.filename, str) else "a file"
+        raise _Unwritable(f"{failed} cannot be written ({err.strerror or 'write failed'})") from None
     return names
 
 
+def _refuse_input(target: Path, inputs: tuple[str, ...], outcome: Outcome) -> None:
+    """A record's file may not replace the roster, the clinic file or a protocol file."""
+    from kapplan.io.files import same_file
+
+    sources = [*inputs]
+    if outcome.protocol and (target.parent / outcome.protocol).exists():
+        sources.append(str(target.parent / outcome.protocol))
+    for source in sources:
+        if same_file(target, source):
+            raise _Unwritable(f"{target.name} would replace an input of this batch ({source}); "
+                              "use another --out folder")
+
+
 class SummaryFile:
-    """``summary.json`` streamed record by record, renamed into place at the end."""
+    """``summary.json``: written first as ``"state": "running"`` (replacing any
+    earlier run's), then streamed record by record to a temporary file that
+    replaces it at the end as ``complete``, or ``interrupted`` when the run was
+    stopped by Ctrl-C, SIGTERM, SIGHUP or a full disk."""
 
     def __init__(self, path: Path, roster: str, now: datetime) -> None:
         from kapplan.models.plan import format_utc
 
+        self._path = path
         self._output = atomic_output(path, private=True)
         self._head = {
             "kind": "batch-summary",
@@ -88,8 +118,13 @@ class SummaryFile:
         }
         self._handle: IO[bytes] | None = None
         self._count = 0
+        self._finished = False
 
     def __enter__(self) -> SummaryFile:
+        from kapplan.io.files import atomic_write
+
+        running = {**self._head, "state": "running", "records": [], "totals": None}
+        atomic_write(self._path, json.dumps(running, ensure_ascii=False) + "\n", private=True, durable=False)
         self._handle = self._output.__enter__()
         head = json.dumps(self._head, ensure_ascii=False)[:-1]
         self._handle.write(f'{head}, "records": ['.encode())
@@ -101,15 +136,19 @@ class SummaryFile:
         self._handle.write(f"{separator}\n  {json.dumps(result.as_dict(), ensure_ascii=False)}".encode())
         self._count += 1
 
-    def finish(self, summary: BatchSummary) -> None:
+    def finish(self, summary: BatchSummary, state: str = "complete", error: str | None = None) -> None:
         assert self._handle is not None
         totals = {"records": summary.records, "ok": summary.ok, "failed": summary.failed, **summary.outcomes}
-        error = summary.fault.message if summary.fault else None
-        tail = {"totals": totals, "stopped": summary.stopped, "error": error}
+        error = error or (summary.fault.message if summary.fault else None)
+        tail = {"totals": totals, "stopped": summary.stopped, "error": error, "state": state}
         self._handle.write(f"\n], {json.dumps(tail, ensure_ascii=False)[1:]}\n".encode())
+        self._finished = True
 
     def __exit__(self, *exc: Any) -> None:
-        self._output.__exit__(*exc)
+        if self._finished:  # complete, or interrupted and said so: it replaces the running one
+            self._output.__exit__(None, None, None)
+        else:
+            self._output.__exit__(*exc)
 
 
 class CombinedCalendar:

@@ -37,6 +37,7 @@ class BatchSettings:
     formats: tuple[str, ...] = ("ics", "json")
     combined: bool = False
     out: Path | None = None  # where earlier runs left each record's plan (SPEC §14)
+    inputs: tuple[str, ...] = ()  # roster, clinic and --protocol files: no output may replace one
     ledger: Path | None = None  # --ledger: the clinic's booking ledger file (SPEC §11)
 
 

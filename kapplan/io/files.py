@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from kapplan.models.errors import UsageError
+from kapplan.models.interrupts import uninterrupted
 
 
 def open_input(path: Path, what: str = "file") -> BinaryIO:
@@ -73,8 +73,7 @@ def atomic_output(path: Path, *, private: bool = False, durable: bool = True) ->
     the link stays a link."""
     if path.is_symlink():
         path = Path(os.path.realpath(path))
-    folder = path.parent if str(path.parent) else Path(".")
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    fd, temp = _new_temp(path)
     try:
         with os.fdopen(fd, "wb") as handle:
             yield handle
@@ -83,10 +82,69 @@ def atomic_output(path: Path, *, private: bool = False, durable: bool = True) ->
                 os.fsync(handle.fileno())
         os.chmod(temp, 0o600 if private else 0o644 & ~_umask())
         os.replace(temp, path)
+        _unfinished.discard(temp)
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
+        _discard(temp)
         raise
+
+
+def atomic_write_all(files: list[tuple[Path, bytes]], *, private: bool = False) -> None:
+    """Several files written as one: every temporary file is complete before
+    any is renamed into place, so a full disk leaves all of them or none."""
+    temps: list[tuple[str, Path]] = []
+    try:
+        for path, data in files:
+            target = Path(os.path.realpath(path)) if path.is_symlink() else path
+            fd, temp = _new_temp(target)
+            temps.append((temp, target))
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.chmod(temp, 0o600 if private else 0o644 & ~_umask())
+        with uninterrupted():  # all of them, or (before the first) none
+            for temp, target in temps:
+                os.replace(temp, target)
+                _unfinished.discard(temp)
+    except BaseException:
+        for temp, _ in temps:
+            _discard(temp)
+        raise
+
+
+_unfinished: set[str] = set()
+"""Temporary files this process is writing. A name is added before the file is
+created and removed once it is renamed or deleted, so an interruption at any
+point (a signal handled between two bytecodes) leaves nothing that
+``remove_unfinished`` cannot find."""
+
+
+def _new_temp(target: Path) -> tuple[int, str]:
+    """A new, empty, owner-only temporary file beside ``target``, registered first."""
+    import secrets
+
+    folder = target.parent if str(target.parent) else Path(".")
+    for _ in range(100):
+        name = str(folder / f".{target.name}.{secrets.token_hex(4)}.tmp")
+        _unfinished.add(name)
+        try:
+            return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600), name
+        except FileExistsError:
+            _unfinished.discard(name)
+        except BaseException:
+            _discard(name)
+            raise
+    raise FileExistsError(f"{target}: no free temporary file name beside it")
+
+
+def _discard(name: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(name)
+    _unfinished.discard(name)
+
+
+def remove_unfinished() -> None:
+    """Delete every temporary file still being written (after an interruption)."""
+    for name in list(_unfinished):
+        _discard(name)
 
 
 def flush_to_disk() -> None:

@@ -67,10 +67,11 @@ def real_target(path: Path | str) -> Path:
 
 
 @contextlib.contextmanager
-def file_lock(path: Path | str, *, wait: float | None = None) -> Iterator[Path]:
+def file_lock(path: Path | str, *, wait: float | None = None, missing_ok: bool = False) -> Iterator[Path]:
     """Hold ``path`` exclusively against other kapplan processes; yields the real
     file to read and to write (symbolic links followed).
 
+    ``missing_ok``: a file that does not exist is not locked (nor its folder).
     Use it around the whole read-change-write:
 
         with file_lock(plan_path) as target:
@@ -80,6 +81,9 @@ def file_lock(path: Path | str, *, wait: float | None = None) -> Iterator[Path]:
     """
     target = real_target(path)
     if fcntl is None:  # pragma: no cover - Windows
+        yield target
+        return
+    if missing_ok and not target.exists():  # the caller only needs an existing file held
         yield target
         return
     limit = lock_wait_seconds() if wait is None else wait

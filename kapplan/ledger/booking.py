@@ -180,7 +180,9 @@ class Booker:
 
         clinic = clinic_of(plan)
         if clinic is None:
-            raise UsageError("--ledger books a clinic's people and rooms: plan with --clinic FILE")
+            raise UsageError(f"{self.plan_path}: a plan booked in the ledger {self.ledger.path} books a clinic's "
+                             "people and rooms: plan it with --clinic FILE (or drop its bookings first with "
+                             "'kapplan ledger release SERIES --ledger FILE')")
         self._claim_clinic(clinic)
         record = PlanBooking(ledger=str(self.ledger.path), ledger_id=self.ledger.id, clinic=clinic.id)
         if data is None or plan.booking != record:

@@ -131,3 +131,13 @@ class BatchFailedError(KapplanError):
     """Some records of a roster failed; the good ones were written."""
 
     exit_code = ExitCode.BATCH_FAILED
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, turned into the same unwinding as Ctrl-C (SIGINT), so
+    temporary files are removed, workers stopped and a batch's summary says
+    "interrupted"; the process then exits with 128 + the signal's number."""
+
+    def __init__(self, signal_number: int) -> None:
+        super().__init__(signal_number)
+        self.signal_number = signal_number

@@ -140,6 +140,7 @@ class BatchSummaryOutput(ReportModel):
     totals: BatchTotals | None = None  # absent while a run is still writing
     stopped: bool = False
     error: str | None = None
+    state: Literal["running", "complete", "interrupted"] = "complete"
 
 
 REPORT_MODELS: dict[str, type[ReportModel]] = {
