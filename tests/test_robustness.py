@@ -251,3 +251,74 @@ def test_mark_and_plan_through_a_symlink_write_the_target(plan_file: Path, tmp_p
     assert run("plan", PROTOCOL, *CLIENT, "--start", "2026-12-07", "-o", other).exit_code == 0
     assert other.is_symlink()
     assert target.exists()
+
+
+# --------------------------------------------------------------------------- privacy: look-alikes and units
+
+HIDDEN = ["Bring your kеtamine kit.",  # Cyrillic е
+          "Take forty milligrams with water.", "Draw up 40 mcg.", "Draw up 40 µg.", "Ｋｅｔａｍｉｎｅ day.",
+          "ket\u200bamine day."]
+
+
+def test_look_alikes_and_other_units_are_warned_and_withheld(tmp_path: Path) -> None:
+    import icalendar
+    import vobject
+
+    text = PROTOCOL.read_text(encoding="utf-8")
+    reminders = "".join(f"      - before: {i + 1}d\n        text: \"{t}\"\n" for i, t in enumerate(HIDDEN))
+    old = "      - before: 1d\n        text: Arrange a ride home; you cannot drive until the next day.\n"
+    assert old in text
+    path = tmp_path / "p.yaml"
+    path.write_text(text.replace(old, old + reminders), encoding="utf-8")
+    checked = run("validate", path)
+    assert checked.output.count("KP308") == len(HIDDEN)
+    out = tmp_path / "p.json"
+    assert run("plan", path, *CLIENT, "--start", "2026-12-07", "-o", out).exit_code == 0
+    ics = tmp_path / "p.ics"
+    assert run("export", out, "-o", ics, "--privacy", "standard").exit_code == 0
+    data = ics.read_bytes()
+    texts = [str(c.get(name)) for c in icalendar.Calendar.from_ical(data).walk()
+             for name in ("DESCRIPTION", "SUMMARY") if c.get(name) is not None]
+    texts += [line.value for line in vobject.readOne(data.decode()).getChildren() if hasattr(line, "value")]
+    joined = "\n".join(texts)
+    assert "Arrange a ride home" in joined  # harmless text stays
+    for hidden in HIDDEN:
+        assert hidden not in joined
+    assert "Details from your care team." in joined
+    full = tmp_path / "full.ics"
+    assert run("export", out, "-o", full, "--privacy", "full").exit_code == 0
+    assert "forty milligrams" in icalendar.Calendar.from_ical(full.read_bytes()).to_ical().decode()
+
+
+def test_plain_text_is_not_flagged() -> None:
+    from kapplan.models.sensitive import mentions_medication_or_dose
+
+    for text in ("Drink 500 ml of water.", "Arrange a ride home.", "3 ugly chairs", "Café au lait is fine."):
+        assert not mentions_medication_or_dose(text)
+
+
+# --------------------------------------------------------------------------- mark and reschedule
+
+
+def test_mark_at_overlapping_another_session_warns(plan_file: Path) -> None:
+    result = run("mark", plan_file, "intake-1", "done", "--at", "2026-12-08 09:30",
+                 env={"SOURCE_DATE_EPOCH": "1797000000"})
+    assert result.exit_code == 0, result.output
+    assert "overlaps preparation-1" in result.output
+
+
+def test_reschedule_records_a_follow_up_placed_after_the_next_occurrence(plan_file: Path) -> None:
+    late = {"SOURCE_DATE_EPOCH": "1797364800"}  # 2026-12-15 20:00 UTC
+    for key in ("intake-1", "preparation-1", "medicine-1", "medicine-2"):
+        assert run("mark", plan_file, key, "done", env=late).exit_code == 0
+    assert run("mark", plan_file, "medicine-1.integration", "missed", env=late).exit_code == 0
+    assert run("mark", plan_file, "medicine-2.integration", "done", "--at", "2026-12-14 13:00",
+               env=late).exit_code == 0
+    result = run("reschedule", plan_file, "--allow-deviations", env=late)
+    assert result.exit_code == 0, result.output
+    plan = api.read_plan(plan_file)
+    follow_up = plan.session("medicine-1.integration")
+    assert follow_up.start > plan.session("medicine-2").start
+    rules = {d.rule for d in plan.deviations if d.key == "medicine-1.integration"}
+    assert "order" in rules
+    assert "order after medicine-2" in result.output

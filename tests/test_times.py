@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from kapplan.cli import app
 from kapplan.engine import Preference, ScheduleRequest, schedule
+from kapplan.models.errors import InfeasibleError
 from kapplan.models.protocol import Protocol
 from kapplan.models.values import parse_weekly_window
 
@@ -191,3 +192,142 @@ def test_a_roster_prefer_column_splits_its_windows_by_bar(tmp_path) -> None:
     assert plan["client"]["prefer"] == ["Mon,Tue,Wed,Thu,Fri 15:00-18:00", "Sat 07:00-09:00"]
     assert [(s["start"][:10], s["start"][11:16]) for s in plan["sessions"]][2:4] == [
         ("2026-12-10", "15:00"), ("2026-12-12", "07:00")]
+
+
+# --------------------------------------------------------------------------- brute-force reference
+
+# The random small instances of test_schedule_properties: a 3-week horizon, an hourly grid.
+from datetime import UTC, datetime, time  # noqa: E402
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from plan_checker import expected_keys, partial_violations  # noqa: E402
+from test_schedule_properties import Slot, _preference, _static_slots, requests  # noqa: E402
+
+REFERENCE_LIMIT = 20_000
+
+
+def _window_edges(day: date, zone: ZoneInfo) -> tuple[datetime, datetime] | None:
+    """The default preference (Mon-Fri 09:00-17:00 local) on ``day``, as UTC instants."""
+    if day.weekday() >= 5:
+        return None
+    return (datetime.combine(day, time(9), tzinfo=zone).astimezone(UTC),
+            datetime.combine(day, time(17), tzinfo=zone).astimezone(UTC))
+
+
+def _ranked(slots: list[Slot], previous: Slot | None, zone: ZoneInfo) -> list[Slot]:
+    """SPEC §12's ranking, written from the spec: slots are one day's, earliest first."""
+    edges = _window_edges(slots[0].start.astimezone(zone).date(), zone) if slots else None
+
+    def inside(slot: Slot) -> bool:
+        return edges is not None and edges[0] <= slot.start.astimezone(UTC) and slot.end.astimezone(UTC) <= edges[1]
+
+    copied = []
+    if previous is not None:
+        clock = previous.start.astimezone(zone).strftime("%H:%M")
+        copied = [s for s in slots if s.start.astimezone(zone).strftime("%H:%M") == clock]
+    order = [s for s in copied if inside(s)] + [s for s in slots if inside(s)] + copied
+    if edges is not None:
+        order += [s for s in slots if s.start.astimezone(UTC) >= edges[0]]
+    order += slots
+    return list(dict.fromkeys(order))
+
+
+def _previous_key(keys: list[tuple[Any, ...]], i: int) -> str | None:
+    """The step's previous occurrence, or the previous follow-up of the same entry."""
+    key, step, _, n, follows = keys[i]
+    if follows is None:
+        return f"{step}-{n - 1}" if n > 1 else None
+    suffix = key.split(".", 1)[1]
+    earlier = [k[0] for k in keys[:i] if k[1] == step and k[4] is not None and k[0].split(".", 1)[1] == suffix]
+    return earlier[-1] if earlier else None
+
+
+def _elapsed_target(req: ScheduleRequest, key: tuple[Any, ...]) -> bool:
+    step = req.protocol.step(key[1])
+    assert step is not None
+    if key[4] is not None:
+        rng = next(f for f in step.followed_by if f"{key[4]}.{f.id or f.session}" == key[0]).offset
+    elif key[3] > 1:
+        rng = step.gap
+    elif step.from_ is None and req.protocol.schedule.index(step) == 0:
+        return False  # the first step's `after` measures from nothing
+    else:
+        rng = step.after
+    return rng.target is not None and not rng.target.calendar
+
+
+def reference_times(req: ScheduleRequest, dates: dict[str, date]) -> list[datetime] | str:
+    """Each session in turn takes the first option of its ranking (or nearest its h-target)
+    that still lets every later session be placed on its date: brute force throughout."""
+    protocol, zone = req.protocol, req.zone
+    keys = expected_keys(protocol)
+    day_slots = [[s for s in _static_slots(req, key) if s.start.astimezone(zone).date() == dates[key[0]]]
+                 for key in keys]
+    nodes = 0
+
+    def completes(i: int, placed: dict[str, Slot]) -> bool:
+        nonlocal nodes
+        if i == len(keys):
+            return True
+        for slot in day_slots[i]:
+            nodes += 1
+            if nodes > REFERENCE_LIMIT:
+                raise TimeoutError
+            placed[slot.key] = slot
+            if not partial_violations(protocol, req, list(placed.values())) and completes(i + 1, placed):
+                del placed[slot.key]
+                return True
+            del placed[slot.key]
+        return False
+
+    chosen: dict[str, Slot] = {}
+    try:
+        for i, key in enumerate(keys):
+            if _elapsed_target(req, key):
+                options = sorted(day_slots[i], key=_preference(protocol, chosen, key, zone))
+            else:
+                previous = _previous_key(keys, i)
+                options = _ranked(day_slots[i], chosen.get(previous) if previous else None, zone)
+            for slot in options:
+                chosen[slot.key] = slot
+                if not partial_violations(protocol, req, list(chosen.values())) and completes(i + 1, chosen):
+                    break
+                del chosen[slot.key]
+            else:
+                return "none"
+    except TimeoutError:
+        return "unknown"
+    return [chosen[k[0]].start for k in keys]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(requests())
+def test_each_time_is_the_first_ranking_option_that_stands(req: ScheduleRequest) -> None:
+    """The engine's times equal the brute-force reference's, and its dates the first pass's."""
+    try:
+        result = schedule(req)
+    except InfeasibleError:
+        return
+    assert violations(req.protocol, req, result.placements) == []
+    first_pass = schedule(replace(req, times=False))
+    dates = {p.key: p.start.date() for p in first_pass.placements}
+    assert {p.key: p.start.date() for p in result.placements} == dates
+    expected = reference_times(req, dates)
+    if expected != "unknown":
+        assert expected == [p.start for p in result.placements]
+
+
+def test_the_time_pass_stays_within_its_node_budget() -> None:
+    """Every check spends at most one search's budget and the pass at most what is left of
+    it: a tiny budget still gives a valid plan (the earliest times stand)."""
+    req = request([{"session": "visit", "count": 6, "gap": "1d..3d"},
+                   {"session": "call", "after": "0d..2d", "count": 3, "gap": "1d"}])
+    for budget in (40, 80, 200, 40_000):
+        small = replace(req, budget=budget)
+        try:
+            result = schedule(small)
+        except InfeasibleError:  # the date pass itself may run out at these budgets
+            continue
+        assert violations(small.protocol, small, result.placements) == []
+        earliest = schedule(replace(small, times=False))
+        assert [p.start.date() for p in result.placements] == [p.start.date() for p in earliest.placements]

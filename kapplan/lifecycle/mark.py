@@ -81,8 +81,22 @@ def mark_session(
     message = f"{key}: {session.status} -> {status}"
     if (start, end) != (session.start, session.end):
         message += f", {when(session.start, zone)} -> {when(start, zone)}"
-    return MarkOutcome(new_plan, True, message, _deviations_of(new_plan, key) if status == "done" else [],
+    warnings = [*_deviations_of(new_plan, key), *_overlaps(new_plan, updated, zone)] if status == "done" else []
+    return MarkOutcome(new_plan, True, message, warnings,
                        previous=session.status)
+
+
+def _overlaps(plan: Plan, marked: PlannedSession, zone: Any) -> list[str]:
+    """Sessions the marked one now overlaps in time (an ``--at`` typo, or a
+    session that ran long into the next): said at once, never silently kept."""
+    found = []
+    for other in plan.sessions:
+        if other.key == marked.key or other.status in ("missed", "cancelled"):
+            continue
+        if other.start < marked.end and marked.start < other.end:
+            found.append(f"{marked.key} at {when(marked.start, zone)} overlaps {other.key} "
+                         f"({other.status}, {when(other.start, zone)}-{other.end.astimezone(zone):%H:%M})")
+    return found
 
 
 def _deviations_of(plan: Plan, key: str) -> list[str]:

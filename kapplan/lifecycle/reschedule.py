@@ -129,6 +129,7 @@ def reschedule_plan(
     sessions, changes = _merge(plan, replanned, fixed, protocol, client, clinic, zone)
     happened = {s.key: s for s in sessions if s.status == "done"}
     deviations = _combine(list(result.deviations), actual_deviations(protocol, happened, zone)[0])
+    deviations += out_of_order(sessions)
     sessions = [s.model_copy(update={"deviations": [d for d in deviations if d.key == s.key]}) for s in sessions]
     if not changes:
         return RescheduleOutcome(plan, [], "no changes: the remaining sessions keep their times")
@@ -147,6 +148,26 @@ def reschedule_plan(
         }
     )
     return RescheduleOutcome(new_plan, changes)
+
+
+def out_of_order(sessions: Sequence[PlannedSession]) -> list[Deviation]:
+    """A follow-up placed after the next occurrence of its step (SPEC §2 wants it
+    before): possible only when that occurrence already took place and a
+    relaxed re-plan had nowhere else to put it. Recorded as its own rule,
+    ``order``, besides the ``offset`` it also breaks."""
+    by_key = {s.key: s for s in sessions}
+    occurrence = {(s.step, s.index): s for s in sessions if s.follows is None}
+    found = []
+    for session in sessions:
+        parent = by_key.get(session.follows) if session.follows else None
+        if parent is None or session.status in ("done", "missed", "cancelled"):
+            continue
+        following = occurrence.get((parent.step, parent.index + 1))
+        if following is not None and following.status != "cancelled" and following.start < session.start:
+            late = int((session.start - following.start).total_seconds() // 60)
+            found.append(Deviation(key=session.key, rule="order", allowed=f"before {following.key}",
+                                   actual=f"after {following.key}", lateness_min=late))
+    return found
 
 
 def _without_repeats(client: Client) -> Client:

@@ -72,7 +72,7 @@ class PlannedReminder(PlanModel):
 
 class Deviation(PlanModel):
     key: str
-    rule: Literal["gap", "after", "offset", "per_week", "within", "max_span", "continuity"]
+    rule: Literal["gap", "after", "offset", "per_week", "within", "max_span", "continuity", "order"]
     allowed: str
     actual: str
     lateness_min: Annotated[int, Field(ge=-MAX_MINUTES, le=MAX_MINUTES)] = 0
