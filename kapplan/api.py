@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from kapplan.ledger.agenda import Agenda
     from kapplan.ledger.booking import Booker
     from kapplan.ledger.sync import SyncOutcome
+    from kapplan.lifecycle.decide import DecideOutcome
     from kapplan.lifecycle.mark import MarkOutcome
     from kapplan.lifecycle.records import Replan
     from kapplan.lifecycle.reschedule import RescheduleOutcome
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from kapplan.models.client import Client, Clinic
     from kapplan.models.plan import Plan
     from kapplan.models.protocol import LoadedProtocol, Protocol
-    from kapplan.models.reports import MarkOutput, RescheduleOutput, StatusOutput
+    from kapplan.models.reports import DecideOutput, MarkOutput, RescheduleOutput, StatusOutput
     from kapplan.planning.choices import Summary
 
 
@@ -94,6 +95,15 @@ def earliest_shape(protocol: Protocol) -> list[ShapePoint]:
     from kapplan.lint.shape import earliest_shape as shape
 
     return shape(protocol)
+
+
+def branch_shapes(protocol: Protocol) -> list[tuple[str, list[ShapePoint]]]:
+    """Each complete branch path of a protocol with decisions (SPEC §13), named by its
+    choices (``induction-review-1=weekly``), with its earliest shape: what ``show`` draws."""
+    from kapplan.lint.registry import branch_paths
+    from kapplan.lint.shape import earliest_shape as shape
+
+    return [(path.label(), shape(path.protocol)) for path in branch_paths(protocol)]
 
 
 def rules() -> dict[str, Rule]:
@@ -553,6 +563,42 @@ def reschedule_file(
     return outcome
 
 
+def decide(plan: Plan, key: str, option: str, *, allow_deviations: bool = False, now: datetime | None = None,
+           bookings: Sequence[Booking] = ()) -> DecideOutcome:
+    """Record a decision (SPEC §13) and plan the branch it chooses, then the steps after it.
+
+    Refused (InputError, exit 1) for an unknown decision or option, before the
+    decision session is marked done, and once a choice is recorded. Existing
+    sessions keep their keys (calendar UIDs); the history records the choice.
+    ``bookings``: other series' bookings in the clinic, busy time (SPEC §11)."""
+    from kapplan.lifecycle.decide import decide_plan
+
+    return decide_plan(plan, key, option, now=_aware_now(now), allow_deviations=allow_deviations,
+                       bookings=bookings)
+
+
+def decide_file(path: str | Path, key: str, option: str, *, dry_run: bool = False, allow_deviations: bool = False,
+                now: datetime | None = None, ledger: str | Path | None = None,
+                warn: Callable[[str], None] | None = None) -> DecideOutcome:
+    """``kapplan decide``: decide in a plan file, keeping the previous file as ``.bak``
+    (``dry_run`` writes nothing). The file is locked from the read to the write; a booked
+    plan (or, with ``ledger``, one to book) books the sessions the decision places."""
+    import dataclasses
+
+    moment = _aware_now(now)
+    with file_lock(path) as target:
+        current, data = _read_plan_and_bytes(target)
+        with _booking(target, current, data, ledger, moment, warn) as booker:
+            busy = booker.busy(current.series) if booker is not None else ()
+            outcome = decide(current, key, option, allow_deviations=allow_deviations, now=moment, bookings=busy)
+            if booker is not None and not dry_run:
+                booked, _ = booker.stage(outcome.plan)
+                outcome = dataclasses.replace(outcome, plan=booked)
+        if not dry_run:
+            write_plan(outcome.plan, target, keep_backup=True)
+    return outcome
+
+
 def _read_plan_and_bytes(path: Path) -> tuple[Plan, bytes]:
     """A plan file and the exact bytes read (their sha256 is what a ledger compares)."""
     from kapplan.io.plan_files import parse_plan, read_plan_bytes
@@ -577,6 +623,8 @@ def _tell(warn: Callable[[str], None] | None, warnings: list[str]) -> None:
     if warn is not None:
         for warning in warnings:
             warn(warning)
+
+
 def status_document(plan: Plan, report: StatusReport, file: str | Path) -> StatusOutput:
     """``kapplan status --format json``: the report as a document (``kapplan schema status``)."""
     from kapplan.lifecycle.outputs import status_output
@@ -596,6 +644,13 @@ def reschedule_document(outcome: RescheduleOutcome, file: str | Path, *, dry_run
     from kapplan.lifecycle.outputs import reschedule_output
 
     return reschedule_output(outcome, str(file), dry_run=dry_run, backup=_backup_name(file))
+
+
+def decide_document(outcome: DecideOutcome, file: str | Path, *, dry_run: bool = False) -> DecideOutput:
+    """``kapplan decide --format json`` (``kapplan schema decide``)."""
+    from kapplan.lifecycle.outputs import decide_output
+
+    return decide_output(outcome, str(file), dry_run=dry_run, backup=_backup_name(file))
 
 
 def _backup_name(file: str | Path) -> str:
@@ -908,7 +963,11 @@ __all__ = [
     "alternatives",
     "batch",
     "calendar",
+    "branch_shapes",
     "client_from",
+    "decide",
+    "decide_document",
+    "decide_file",
     "earliest_shape",
     "export_file",
     "handout",

@@ -164,6 +164,7 @@ class SchemaKind(StrEnum):
     status = "status"
     mark = "mark"
     reschedule = "reschedule"
+    decide = "decide"
     batch_summary = "batch-summary"
     agenda = "agenda"
     ledger_sync = "ledger-sync"
@@ -174,6 +175,7 @@ class MarkStatus(StrEnum):
     done = "done"
     missed = "missed"
     cancelled = "cancelled"
+    skipped = "skipped"
 
 
 OutputOpt = Annotated[
@@ -292,12 +294,13 @@ def show(protocol: Annotated[str, typer.Argument(metavar="PROTOCOL", help="Proto
     (each gap, after and offset at its minimum; availability ignored). Lint
     warnings go to stderr.
     """
-    from kapplan.api import earliest_shape, load_protocol
+    from kapplan.api import branch_shapes, earliest_shape, load_protocol
     from kapplan.render import protocol_text
 
     loaded = load_protocol(protocol)
     sys.stderr.writelines(d.as_text() + "\n" for d in loaded.warnings)
-    sys.stdout.write(protocol_text(loaded.protocol, earliest_shape(loaded.protocol)))
+    paths = branch_shapes(loaded.protocol) if loaded.protocol.has_decisions else None
+    sys.stdout.write(protocol_text(loaded.protocol, earliest_shape(loaded.protocol), paths))
 
 
 @app.command()
@@ -583,19 +586,24 @@ def batch(
 @app.command()
 def mark(
     plan_file: Annotated[Path, typer.Argument(metavar="PLAN.json")],
-    key: Annotated[str, typer.Argument(metavar="KEY", help="Session key, e.g. medicine-3.")],
-    status: Annotated[MarkStatus, typer.Argument(metavar="done|missed|cancelled", help="What happened.")],
+    key: Annotated[str, typer.Argument(metavar="KEY", help="Session key (medicine-3) or task key (phq9-2).")],
+    status: Annotated[
+        MarkStatus, typer.Argument(metavar="done|missed|cancelled|skipped", help="What happened.")
+    ],
     at: Annotated[
         str | None, typer.Option("--at", help="Actual start: ISO 8601, or local time in the client's zone.")
     ] = None,
     format: FormatOpt = TextFormat.text,
     ledger: LedgerOpt = None,
 ) -> None:
-    """Record what happened to a session.
+    """Record what happened to a session or a questionnaire task.
 
     done: it took place (--at: its actual start; ISO 8601 with an offset, or a
     local time such as '2026-12-14 10:30' in the client's zone). missed or
     cancelled: it did not; 'kapplan reschedule' plans the occurrence again.
+    A task (phq9-2) is done or skipped. A tentative session cannot be marked
+    done before its gate; marking the gate done confirms the sessions waiting
+    for it (export the calendar again afterwards).
     A booked plan's ledger follows: missed and cancelled sessions free their
     people and room.
     """
@@ -815,10 +823,48 @@ def ledger_release(
 
 
 @app.command()
+def decide(
+    plan_file: Annotated[Path, typer.Argument(metavar="PLAN.json")],
+    key: Annotated[str, typer.Argument(metavar="KEY", help="The decision session's key, e.g. induction-review-1.")],
+    option: Annotated[str, typer.Argument(metavar="OPTION", help="One of the decision's options.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be planned without writing.")] = False,
+    format: Annotated[TextFormat, typer.Option("--format", help="Output format.")] = TextFormat.text,
+    allow_deviations: Annotated[
+        bool, typer.Option("--allow-deviations", help="When no strict plan exists, relax upper bounds and record it.")
+    ] = False,
+    ledger: LedgerOpt = None,
+) -> None:
+    """Record a decision and plan the branch it chooses.
+
+    Allowed once the decision session is marked done, and only once. The
+    chosen branch's steps are placed right after the decision session, then
+    the schedule steps that follow it; sessions that already exist keep their
+    keys (calendar UIDs), the history records the choice, and the previous
+    file is kept as PLAN.json.bak. A booked plan books the new sessions in its
+    ledger. Export the calendar again afterwards.
+    """
+    from kapplan.api import decide_document, decide_file
+    from kapplan.render import decide_text, print_deviations
+
+    outcome = decide_file(plan_file, key, option, dry_run=dry_run, allow_deviations=allow_deviations,
+                          ledger=ledger, warn=_warn)
+    if format is TextFormat.json:
+        sys.stdout.write(decide_document(outcome, plan_file, dry_run=dry_run).model_dump_json(indent=2) + "\n")
+    else:
+        sys.stdout.write(decide_text(outcome))
+        print_deviations(outcome.plan)
+    if dry_run:
+        sys.stderr.write("dry run: the plan file was not changed\n")
+    else:
+        sys.stderr.write(f"{plan_file}: {key} decided '{option}', {len(outcome.changes)} session(s) planned or "
+                         f"moved; the previous plan is in {plan_file.name}.bak; export the calendar again\n")
+
+
+@app.command()
 def schema(
     kind: Annotated[SchemaKind, typer.Argument(
         metavar="KIND", help="protocol, client, clinic, plan; or the JSON output of status, mark, reschedule, "
-        "batch-summary, agenda, ledger-sync, ledger-release.")],
+        "decide, batch-summary, agenda, ledger-sync, ledger-release.")],
 ) -> None:
     """Print the JSON Schema of a file type (for editor integration)."""
     import json

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from kapplan.batch import BatchSummary, RecordResult
     from kapplan.ledger.agenda import Agenda
+    from kapplan.lifecycle.decide import DecideOutcome
     from kapplan.lifecycle.records import Replan
     from kapplan.lifecycle.reschedule import RescheduleOutcome
     from kapplan.lifecycle.status import StatusReport
@@ -24,8 +25,8 @@ if TYPE_CHECKING:
     from kapplan.lint.registry import Rule
     from kapplan.lint.shape import ProtocolSummary, ShapePoint, ShapeSession
     from kapplan.models.errors import KapplanError
-    from kapplan.models.plan import Plan
-    from kapplan.models.protocol import Dose, Protocol, SessionType, Step
+    from kapplan.models.plan import DecisionPoint, Plan
+    from kapplan.models.protocol import Dose, Measure, Protocol, SessionType, Step
     from kapplan.planning.choices import Summary
 
 
@@ -116,6 +117,7 @@ def plan_table_text(plan: Plan) -> str:
 
     A column empty for the whole plan (no dose, no notes) is left out, and a
     narrow terminal gets the narrow layout (see NARROW)."""
+    from rich.markup import escape
 
     zone = plan.client.get("timezone", "")
     title = f"Plan for {plan.client.get('id')} ({zone}) — {plan.protocol.title}"
@@ -126,8 +128,16 @@ def plan_table_text(plan: Plan) -> str:
                ("Duration", wide), ("Planned dose", any(r["Planned dose"] for r in rows)),
                ("Notes", any(r["Notes"] for r in rows))]
     table = _table(title, columns, rows)
-    footer = "Planned doses are computed from the protocol's rule; a clinician confirms every dose."
-    return _capture([table, footer])
+    footer: list[Any] = ["Planned doses are computed from the protocol's rule; a clinician confirms every dose."]
+    if plan.tasks:
+        first, last = plan.tasks[0], plan.tasks[-1]
+        footer.append(escape(f"Tasks: {len(plan.tasks)} questionnaire(s), due {first.due} to {last.due} "
+                             "(kapplan status lists them)"))
+    if any(s.status == "tentative" for s in plan.sessions):
+        footer.append("Tentative sessions wait for their gate session to be marked done.")
+    if plan.open_decision is not None:
+        footer.append(escape(decision_line(plan.open_decision)))
+    return _capture([table, *footer])
 
 
 NO_WRAP = ("Date", "Time", "When", "Session", "Duration", "Status", "Seq")
@@ -274,6 +284,7 @@ def status_text(plan: Plan, report: StatusReport) -> str:
         lines.append(
             f"[yellow]Not marked yet:[/yellow] {escape(keys)} (kapplan mark PLAN.json KEY done|missed|cancelled)"
         )
+    lines += [escape(line) for line in series_lines(plan, report)]
     lines.append("Deviations so far:" + (" none" if not report.so_far and not report.safety else ""))
     lines += [f"  - {escape(describe_deviation(d))}" for d in report.so_far]
     lines += [f"  - [red]{escape(note)}[/red]" for note in report.safety]
@@ -281,6 +292,32 @@ def status_text(plan: Plan, report: StatusReport) -> str:
         lines.append("Planned deviations:")
         lines += [f"  - {escape(describe_deviation(d))}" for d in report.planned]
     return _capture(lines)
+
+
+def series_lines(plan: Plan, report: StatusReport) -> list[str]:
+    """Tasks due and overdue, sessions waiting for a gate, the open decision (SPEC §13)."""
+    from kapplan.wording import task_line
+
+    lines = []
+    if report.overdue:
+        lines.append("Overdue tasks: " + "; ".join(task_line(t) for t in report.overdue))
+    if report.due:
+        lines.append("Tasks due now: " + "; ".join(task_line(t) for t in report.due))
+    if plan.tasks and not report.due and not report.overdue:
+        ahead = [t for t in plan.tasks if t.status == "due"]
+        lines.append("Tasks: none due now" + (f"; next {task_line(ahead[0])}" if ahead else ""))
+    if report.tentative:
+        lines.append(f"Tentative (waiting for their gate): {', '.join(s.key for s in report.tentative)}")
+    if report.decision is not None:
+        lines.append(decision_line(report.decision))
+    return lines
+
+
+def decision_line(decision: DecisionPoint) -> str:
+    """What an open decision holds back, and how to make it."""
+    options = "|".join(decision.options)
+    return (f"Open decision {decision.key} ({decision.prompt}): nothing after it is planned yet; once it is "
+            f"marked done, kapplan decide PLAN.json {decision.key} {options}")
 
 
 def rules_table_text(rules: dict[str, Rule]) -> str:
@@ -371,14 +408,21 @@ def _step_branch(tree: Any, number: int, step: Step) -> None:
 
     facts = [f"{step.count}× {step.session}"]
     facts += [f"gap {step.gap}"] if step.count > 1 else []
-    facts += [f"after {step.after}" + (f" from {step.from_}" if step.from_ else "")] if number > 1 else []
+    facts += [f"after {step.after}" + (f" from {step.from_}" if step.from_ else "")] if number != 1 else []
     facts += [f"{step.per_week} per week"] if step.per_week else []
     facts += [f"within {step.within}"] if step.within else []
-    branch = tree.add(f"{number}. [bold]{escape(step.key)}[/bold]: {escape(', '.join(facts))}")
+    label = f"{number}. " if number else ""
+    branch = tree.add(f"{label}[bold]{escape(step.key)}[/bold]: {escape(', '.join(facts))}")
     for follow_up in step.followed_by:
         on = f", after occurrences {', '.join(map(str, follow_up.on))}" if follow_up.on else ""
         branch.add(f"followed by {escape(follow_up.key)} ({escape(follow_up.session)}), "
                    f"offset {follow_up.offset}{on}")
+    for gate in step.requires:
+        branch.add(f"from occurrence {gate.from_}: waits for [bold]{escape(gate.step)}[/bold] to be done")
+    if step.decision is not None:
+        decision = branch.add(f"decision: {escape(step.decision.prompt)}")
+        for option, steps in step.decision.options.items():
+            decision.add(f"{escape(option)} -> {escape(', '.join(steps) or 'nothing more')}")
 
 
 def protocol_tree(protocol: Protocol) -> Any:
@@ -397,6 +441,14 @@ def protocol_tree(protocol: Protocol) -> Any:
     schedule = tree.add("[bold]schedule[/bold]")
     for number, step in enumerate(protocol.schedule, start=1):
         _step_branch(schedule, number, step)
+    if protocol.branches:
+        branches = tree.add("[bold]branches[/bold] (placed when a decision chooses them)")
+        for key in protocol.branches:
+            _step_branch(branches, 0, protocol.branch_step(key))
+    if protocol.measures:
+        measures = tree.add("[bold]measures[/bold] (questionnaires due as tasks)")
+        for measure in protocol.measures:
+            measures.add(escape(measure_text(measure)))
     limits = protocol.constraints
     facts = [f"min dosing interval {limits.min_dosing_interval}"] if limits.min_dosing_interval else []
     facts += [f"max span {limits.max_span}"] if limits.max_span else []
@@ -434,9 +486,27 @@ def shape_timeline(points: list[ShapePoint]) -> list[str]:
     return lines
 
 
-def protocol_text(protocol: Protocol, points: list[ShapePoint]) -> str:
-    """`kapplan show`: the tree, then the timeline of the earliest shape."""
-    return _capture([protocol_tree(protocol), "", *shape_timeline(points)])
+def protocol_text(protocol: Protocol, points: list[ShapePoint],
+                  paths: list[tuple[str, list[ShapePoint]]] | None = None) -> str:
+    """`kapplan show`: the tree, then the timeline of the earliest shape; with decisions,
+    one timeline per branch path (``paths``: each path's choices in words and its shape)."""
+    if not paths:
+        return _capture([protocol_tree(protocol), "", *shape_timeline(points)])
+    from rich.markup import escape
+
+    parts: list[Any] = [protocol_tree(protocol)]
+    for label, shape in paths:
+        parts += ["", f"[bold]branch path[/bold]: {escape(label)}", *shape_timeline(shape)]
+    return _capture(parts)
+
+
+def measure_text(measure: Measure) -> str:
+    """``phq9 (PHQ-9): every 7d from induction until maintenance, window 2d``."""
+    when = f"every {measure.every}" if measure.every is not None else f"at {', '.join(measure.at or [])}"
+    when += f" from {measure.from_}" if measure.from_ else ""
+    when += f" until {measure.until}" if measure.until else ""
+    when += f", window {measure.window}" if measure.window else ""
+    return f"{measure.key} ({measure.instrument}): {when}"
 
 
 @contextmanager
@@ -508,6 +578,21 @@ def reschedule_text(outcome: RescheduleOutcome) -> str:
 
     zone = plan_zone(outcome.plan)
     return "".join(change.line(zone) + "\n" for change in outcome.changes)
+
+
+def decide_text(outcome: DecideOutcome) -> str:
+    """`kapplan decide`: the choice, then one line per session it placed or moved."""
+    from kapplan.lifecycle.times import plan_zone
+
+    zone = plan_zone(outcome.plan)
+    lines = [f"{outcome.decision.key}: decided '{outcome.decision.chosen}'"]
+    lines += [change.line(zone) for change in outcome.changes]
+    if outcome.note:
+        lines.append(outcome.note)
+    following = outcome.plan.open_decision
+    if following is not None:
+        lines.append(decision_line(following))
+    return "".join(line + "\n" for line in lines)
 
 
 def print_deviations(plan: Plan) -> None:

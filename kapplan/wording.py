@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from kapplan.models.plan import Deviation, PlannedDose
+from kapplan.models.plan import Deviation, PlannedDose, Task
 from kapplan.models.values import MINUTES_PER_DAY, format_minutes
 
 SET_BY_PRESCRIBER = "set by the prescriber"
@@ -74,3 +74,9 @@ def minutes_text(minutes: int) -> str:
 def when(moment: datetime, zone: ZoneInfo) -> str:
     """``Mon 2026-12-14 09:00``: how a session time is shown to the user."""
     return moment.astimezone(zone).strftime("%a %Y-%m-%d %H:%M")
+
+
+def task_line(task: Task) -> str:
+    """``phq9-3 (PHQ-9) due 2027-01-11, from 2027-01-09``."""
+    window = f", from {task.window_start.isoformat()}" if task.window_start != task.due else ""
+    return f"{task.key} ({task.instrument}) due {task.due.isoformat()}{window}"

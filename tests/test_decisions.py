@@ -75,6 +75,52 @@ def test_gated_sessions_and_their_follow_ups_are_tentative_until_the_gate_is_don
     assert {s.sequence for s in plan.sessions} == {0}
 
 
+GATE_BINDS = """\
+kind: protocol
+id: gate-binds
+version: 1
+title: Doses two and three wait for a renewal ten days after intake
+sessions:
+  intake: {kind: screening, duration: 1h, setting: telehealth}
+  prep: {kind: preparation, duration: 1h}
+  renewal: {kind: follow-up, duration: 30min, setting: telehealth}
+  med:
+    kind: dosing
+    duration: 2h
+    observation: 1h
+    dose: {medication: ketamine, route: SL, by_prescriber: true}
+  integ: {kind: integration, duration: 1h, setting: telehealth}
+schedule:
+  - session: intake
+  - session: prep
+  - session: renewal
+    from: intake
+    after: 10d..
+  - session: med
+    from: prep
+    count: 3
+    gap: 2d..
+    after: 1d..
+    followed_by: [{session: integ, offset: 1d..2d}]
+    requires: [{step: renewal, from: 2}]
+"""
+
+
+def test_a_gate_holds_back_the_occurrences_from_its_from_on(tmp_path: Path) -> None:
+    """Without the gate med-2 would fall on Fri 12-11; it waits for the renewal (Thu 12-17)."""
+    path = tmp_path / "gate.yaml"
+    path.write_text(GATE_BINDS, encoding="utf-8")
+    plan = api.make_plan(path, _client("2026-12-07"), now=NOW)
+    assert [(s.key, _local(plan, s.key), s.status) for s in plan.sessions if s.follows is None] == [
+        ("intake-1", "2026-12-07 09:00", "planned"),
+        ("prep-1", "2026-12-07 10:00", "planned"),
+        ("med-1", "2026-12-08 09:00", "planned"),
+        ("renewal-1", "2026-12-17 09:00", "planned"),
+        ("med-2", "2026-12-17 09:30", "tentative"),
+        ("med-3", "2026-12-21 09:30", "tentative"),  # the time of day of med-2 (SPEC §12)
+    ]
+
+
 def test_a_gate_naming_no_earlier_step_is_a_lint_error(tmp_path: Path) -> None:
     text = GATED.read_text(encoding="utf-8").replace("requires: [{step: follow-up, from: 3}]",
                                                      "requires: [{step: nowhere, from: 3}]")

@@ -11,10 +11,13 @@ otherwise write control characters raw; icalendar then escapes and folds.
 
 Status mapping (a calendar says whether an appointment takes place, not how
 it went): ``planned`` and ``done`` are CONFIRMED — the series is the schedule
-the care team gives the client, and TENTATIVE would make phones show it as
-"maybe"; ``missed`` and ``cancelled`` are CANCELLED, since neither took place
-at that time (a reschedule gives the session a new time under the same UID
-and a higher SEQUENCE); a cancelled event carries no alarms.
+the care team gives the client; ``tentative`` (a session waiting for its gate,
+SPEC §13) is TENTATIVE, its alarms prefixed "If confirmed: "; ``missed`` and
+``cancelled`` are CANCELLED, since neither took place at that time (a
+reschedule gives the session a new time under the same UID and a higher
+SEQUENCE); a cancelled event carries no alarms. Tasks (questionnaires) are
+VTODOs after the events (export/todos.py), and they too carry the ORGANIZER
+whenever the events do, so METHOD:PUBLISH keeps its rule.
 
 The output is a pure function of the plan: DTSTAMP is the plan's latest
 recorded change (``created`` or the newest history entry), so re-exporting the
@@ -35,9 +38,10 @@ from zoneinfo import ZoneInfo
 from icalendar import Alarm, Calendar, Event, vCalAddress, vText
 
 from kapplan.export.numbers import session_numbers
+from kapplan.export.todos import task_summary, task_todo
 from kapplan.export.vtimezone import vtimezone_lines
 from kapplan.models.errors import Diagnostic, InputError
-from kapplan.models.plan import Plan, PlannedSession
+from kapplan.models.plan import Plan, PlannedSession, Task
 from kapplan.models.sensitive import mentions_medication_or_dose
 from kapplan.wording import GENERIC_TITLES, duration_words, planned_amount
 
@@ -48,7 +52,9 @@ PRODID = "-//kapplan//kapplan//EN"
 AUDIENCES = ("client", "clinic")
 PRIVACY_LEVELS = ("minimal", "standard", "full")
 
-_STATUS = {"planned": "CONFIRMED", "done": "CONFIRMED", "missed": "CANCELLED", "cancelled": "CANCELLED"}
+_STATUS = {"planned": "CONFIRMED", "tentative": "TENTATIVE", "done": "CONFIRMED", "missed": "CANCELLED",
+           "cancelled": "CANCELLED"}
+IF_CONFIRMED = "If confirmed: "
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ud800-\udfff]")
 _EMAIL = re.compile(r"^[^\s@<>\"(),;:\\\[\]]+@[^\s@<>\"(),;:\\\[\]]+\.[^\s@<>\"(),;:\\\[\]]+$")
@@ -214,6 +220,7 @@ def plan_to_ics(plan: Plan, *, audience: str = "client", privacy: str = "standar
             calendar_head(calendar_name(plan, audience, privacy), publish=view.organizer is not None),
             timezone_block(plan_zone_name(plan), first, last),
             b"".join(view.event(session) for session in plan.sessions),
+            b"".join(view.todo(task) for task in plan.tasks),
             calendar_tail(),
         )
     )
@@ -269,6 +276,13 @@ class _View:
         alarms = b"".join(_alarm(before, text) for before, text in self.reminders(session))
         return body[: -len(_END_EVENT)] + alarms + _END_EVENT
 
+    def todo(self, task: Task) -> bytes:
+        """One VTODO: a questionnaire due on a date (SPEC §13)."""
+        text = task_summary(task, self.privacy, clean_text(task.instrument))
+        summary = f"{client_id(self.plan)}: {text}" if self.audience == "clinic" else text
+        return task_todo(task, series=self.plan.series, stamp=self.stamp, summary=summary, privacy=self.privacy,
+                         organizer=self.organizer)
+
     def _when(self, moment: datetime) -> datetime:
         """Wall-clock time in the client's zone; UTC for the rare instant whose local
         time is ambiguous (the repeated hour), which TZID form would misread."""
@@ -303,8 +317,9 @@ class _View:
         return "session"
 
     def reminders(self, session: PlannedSession) -> list[tuple[timedelta, str]]:
+        prefix = IF_CONFIRMED if session.status == "tentative" else ""
         return [
-            (reminder_offset(reminder.before), protocol_text(reminder.text, self.privacy) or "Reminder")
+            (reminder_offset(reminder.before), prefix + (protocol_text(reminder.text, self.privacy) or "Reminder"))
             for reminder in session.reminders
         ]
 

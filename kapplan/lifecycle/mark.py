@@ -15,11 +15,13 @@ from typing import Any
 from kapplan.lifecycle.actuals import actual_deviations
 from kapplan.lifecycle.times import later_by, local, plan_zone
 from kapplan.models.errors import InputError, UsageError
-from kapplan.models.plan import Change, HistoryEntry, Plan, PlannedSession, Status
+from kapplan.models.plan import Change, HistoryEntry, Plan, PlannedSession, Status, Task, TaskStatus
 from kapplan.planning.embedded import readable_protocol
 from kapplan.wording import describe_deviation, when
 
 MARKABLE: tuple[Status, ...] = ("done", "missed", "cancelled")
+TASK_MARKABLE: tuple[TaskStatus, ...] = ("done", "skipped")
+REEXPORT = "the calendar changed: export it again (kapplan export PLAN.json -o FILE.ics) so it shows this"
 
 
 def find_session(plan: Plan, key: str) -> PlannedSession:
@@ -27,10 +29,11 @@ def find_session(plan: Plan, key: str) -> PlannedSession:
     session = plan.session(key)
     if session is not None:
         return session
-    keys = [s.key for s in plan.sessions]
+    keys = [s.key for s in plan.sessions] + [t.key for t in plan.tasks]
     close = difflib.get_close_matches(key.lower(), keys, n=1, cutoff=0.5)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
-    raise InputError([], f"no session '{key}' in this plan{hint}; 'kapplan status' lists the keys")
+    what = "session or task" if plan.tasks else "session"
+    raise InputError([], f"no {what} '{key}' in this plan{hint}; 'kapplan status' lists the keys")
 
 
 @dataclass(frozen=True)
@@ -39,19 +42,25 @@ class MarkOutcome:
     changed: bool
     message: str
     warnings: list[str] = field(default_factory=list)
-    previous: Status = "planned"  # the session's status before the mark
+    previous: Status | TaskStatus = "planned"  # the session's (or task's) status before the mark
 
 
 def mark_session(
     plan: Plan, key: str, status: str, *, now: datetime, at: datetime | None = None, command: str
 ) -> MarkOutcome:
-    """Record what happened to one session; ``at`` is the actual start of a done one."""
+    """Record what happened to one session (or task); ``at`` is the actual start of a done one.
+
+    Marking a gate session done confirms the sessions waiting for it (SPEC §13)."""
+    if plan.session(key) is None and plan.task(key) is not None:
+        return mark_task(plan, key, status, now=now, at=at, command=command)
     if status not in MARKABLE:
-        raise UsageError("a session is marked done, missed or cancelled")
+        raise UsageError("a session is marked done, missed or cancelled ('skipped' is for tasks)")
     session = find_session(plan, key)
     zone = plan_zone(plan)
     if at is not None and status != "done":
         raise UsageError("--at records when a session actually started; it applies to 'done' only")
+    if status == "done" and session.status == "tentative":
+        raise InputError([], _still_tentative(plan, session))
     start, end = session.start, session.end
     if status == "done" and at is not None:
         start, end = local(at, zone), later_by(at, session.end - session.start, zone)
@@ -75,6 +84,7 @@ def mark_session(
     new_plan = plan.model_copy(
         update={
             "sessions": sessions,
+            "tasks": _tasks_after(plan, sessions),
             "history": [*plan.history, HistoryEntry(at=now, command=command, changes=changes)],
         }
     )
@@ -82,8 +92,52 @@ def mark_session(
     if (start, end) != (session.start, session.end):
         message += f", {when(session.start, zone)} -> {when(start, zone)}"
     warnings = [*_deviations_of(new_plan, key), *_overlaps(new_plan, updated, zone)] if status == "done" else []
-    return MarkOutcome(new_plan, True, message, warnings,
-                       previous=session.status)
+    if status == "done":
+        from kapplan.lifecycle.gates import release_gated
+
+        new_plan, notes = release_gated(new_plan, key, now=now, command=command)
+        message = "\n".join([message, *notes])
+    return MarkOutcome(new_plan, True, message, warnings, previous=session.status)
+
+
+def _tasks_after(plan: Plan, sessions: list[PlannedSession]) -> list[Task]:
+    """Tasks follow the sessions they are due with (SPEC §13); unchanged without measures."""
+    if not plan.tasks:
+        return plan.tasks
+    from kapplan.planning.embedded import full_protocol_of
+    from kapplan.planning.series import refresh_tasks
+
+    return refresh_tasks(plan, full_protocol_of(plan), sessions, plan_zone(plan))
+
+
+def _still_tentative(plan: Plan, session: PlannedSession) -> str:
+    """Why a tentative session cannot be marked done yet."""
+    from kapplan.planning.series import gate_of
+
+    protocol = readable_protocol(plan)
+    gate = gate_of(session, protocol) if protocol is not None else None
+    waits = f"it waits for {gate}, which is not marked done" if gate else "its gate is not marked done"
+    return (f"{session.key} is tentative: {waits}. Mark {gate or 'the gate session'} done first "
+            "(that confirms the sessions waiting for it), or mark this session missed or cancelled")
+
+
+def mark_task(plan: Plan, key: str, status: str, *, now: datetime, at: datetime | None, command: str) -> MarkOutcome:
+    """A questionnaire task: done or skipped (SEQUENCE bumped, so calendars update it)."""
+    if status not in TASK_MARKABLE:
+        raise UsageError(f"{key} is a task (a questionnaire): it is marked done or skipped")
+    if at is not None:
+        raise UsageError("--at records when a session actually started; tasks take no time")
+    task = plan.task(key)
+    assert task is not None
+    if task.status == status:
+        return MarkOutcome(plan, False, f"{key} is already {status}; nothing changed", previous=task.status)
+    updated = task.model_copy(update={"status": status, "sequence": task.sequence + 1})
+    change = Change(key=key, from_={"status": task.status}, to={"status": status})
+    new_plan = plan.model_copy(update={
+        "tasks": [updated if t.key == key else t for t in plan.tasks],
+        "history": [*plan.history, HistoryEntry(at=now, command=command, changes=[change])],
+    })
+    return MarkOutcome(new_plan, True, f"{key}: {task.status} -> {status}", previous=task.status)
 
 
 def _overlaps(plan: Plan, marked: PlannedSession, zone: Any) -> list[str]:

@@ -1,4 +1,4 @@
-"""The ``--format json`` documents of ``status``, ``mark`` and ``reschedule``
+"""The ``--format json`` documents of ``status``, ``mark``, ``reschedule`` and ``decide``
 (shapes in models/reports.py, schemas in ``kapplan schema``).
 
 Built from the same outcomes the text output reads, so the two never
@@ -7,12 +7,14 @@ disagree.
 
 from __future__ import annotations
 
+from kapplan.lifecycle.decide import DecideOutcome
 from kapplan.lifecycle.mark import MarkOutcome
 from kapplan.lifecycle.reschedule import RescheduleOutcome
 from kapplan.lifecycle.status import StatusReport
 from kapplan.lifecycle.times import plan_zone
 from kapplan.models.plan import Plan, PlannedSession
 from kapplan.models.reports import (
+    DecideOutput,
     MarkOutput,
     RescheduleOutput,
     SessionMove,
@@ -41,15 +43,18 @@ def status_output(plan: Plan, report: StatusReport, file: str) -> StatusOutput:
         file=file, client=str(plan.client.get("id")), timezone=plan_zone(plan).key, series=plan.series,
         counts=report.counts, next=upcoming, unmarked=unmarked, sessions=sessions,
         deviations_so_far=report.so_far, planned_deviations=report.planned, safety=report.safety,
+        tasks=plan.tasks, due_tasks=[t.key for t in report.due], overdue_tasks=[t.key for t in report.overdue],
+        tentative=[s.key for s in report.tentative], open_decision=report.decision,
     )
 
 
 def mark_output(outcome: MarkOutcome, key: str, file: str, backup: str | None) -> MarkOutput:
     session = outcome.plan.session(key)
-    assert session is not None  # mark refuses an unknown key before any outcome exists
+    task = outcome.plan.task(key)
+    assert session is not None or task is not None  # mark refuses an unknown key before any outcome exists
     return MarkOutput(file=file, key=key, changed=outcome.changed, message=outcome.message,
-                      previous=outcome.previous, session=session_state(session, outcome.plan),
-                      warnings=outcome.warnings, backup=backup if outcome.changed else None)
+                      previous=outcome.previous, session=session_state(session, outcome.plan) if session else None,
+                      task=task, warnings=outcome.warnings, backup=backup if outcome.changed else None)
 
 
 def reschedule_output(outcome: RescheduleOutcome, file: str, *, dry_run: bool, backup: str | None) -> RescheduleOutput:
@@ -62,3 +67,15 @@ def reschedule_output(outcome: RescheduleOutcome, file: str, *, dry_run: bool, b
     written = outcome.changed and not dry_run
     return RescheduleOutput(file=file, dry_run=dry_run, changed=outcome.changed, note=outcome.note, changes=moves,
                             deviations=plan.deviations, backup=backup if written else None)
+
+
+def decide_output(outcome: DecideOutcome, file: str, *, dry_run: bool, backup: str | None) -> DecideOutput:
+    plan = outcome.plan
+    moves = [
+        SessionMove(key=c.key, before=None if c.old is None else session_state(c.old, plan),
+                    after=session_state(c.new, plan), reason=c.reason)
+        for c in outcome.changes
+    ]
+    following = plan.open_decision
+    return DecideOutput(file=file, dry_run=dry_run, decision=outcome.decision, changes=moves,
+                        open_decision=following.key if following else None, backup=None if dry_run else backup)

@@ -36,8 +36,12 @@ from kapplan.models.errors import Explanation, InfeasibleError, InputError, Kapp
 from kapplan.models.plan import Change, Deviation, HistoryEntry, Plan, PlannedSession
 from kapplan.models.protocol import Protocol
 from kapplan.planning.build import build_request, sessions_from_placements
-from kapplan.planning.embedded import client_record, clinic_record, protocol_of
+from kapplan.planning.embedded import client_record, clinic_record, full_protocol_of, protocol_of
+from kapplan.planning.series import apply_gates, decision_points, plan_path, refresh_tasks
 from kapplan.wording import describe_deviation, planned_amount, when
+
+WAITING = ("planned", "tentative")
+"""Sessions that are still to come: planned, or tentative until their gate is done (SPEC §13)."""
 
 
 @dataclass(frozen=True)
@@ -117,15 +121,18 @@ def reschedule_plan(
     fixed = {
         s.key: (s.start, s.end)
         for s in plan.sessions
-        if s.status == "done" or (s.status == "planned" and s.start < cutoff)
+        if s.status == "done" or (s.status in WAITING and s.start < cutoff)
     }
-    if all(s.key in fixed for s in plan.sessions):
-        kept = sum(s.status == "planned" for s in plan.sessions)
+    wanted = {key for step in protocol.schedule for key in step.session_keys()}
+    if all(s.key in fixed for s in plan.sessions) and wanted <= fixed.keys():
+        kept = sum(s.status in WAITING for s in plan.sessions)
         why = f"; {kept} planned session(s) before {first_day} are kept" if kept else ""
         return RescheduleOutcome(plan, [], f"nothing to re-plan: every session is done{why}")
     result = _schedule(protocol, client, clinic, fixed, max(cutoff, now), first_day, allow_deviations, bookings,
                        kept_people(plan, fixed, clinic))
     replanned = sessions_from_placements(list(result.placements), protocol, client, list(result.deviations))
+    done = {s.key for s in plan.sessions if s.status == "done"}
+    replanned = apply_gates(replanned, protocol, bump=False, done=done)  # tentative until the gate is done
     sessions, changes = _merge(plan, replanned, fixed, protocol, client, clinic, zone)
     happened = {s.key: s for s in sessions if s.status == "done"}
     deviations = _combine(list(result.deviations), actual_deviations(protocol, happened, zone)[0])
@@ -141,6 +148,9 @@ def reschedule_plan(
     new_plan = plan.model_copy(
         update={
             "sessions": sessions,
+            "tasks": refresh_tasks(plan, full_protocol_of(plan), sessions, zone),
+            "decisions": decision_points(plan_path(full_protocol_of(plan), plan), full_protocol_of(plan),
+                                         plan.decisions),
             "deviations": deviations,
             "client": client_record(_without_repeats(client)),
             "clinic": clinic_record(clinic),
@@ -179,7 +189,7 @@ def _without_repeats(client: Client) -> Client:
 def refuse_unmarked(plan: Plan, now: datetime) -> None:
     """A session that started and is still `planned` may have happened: never re-plan it."""
     zone = plan_zone(plan)
-    unmarked = [s for s in plan.sessions if s.status == "planned" and s.start < now]
+    unmarked = [s for s in plan.sessions if s.status in WAITING and s.start < now]
     if unmarked:
         listed = ", ".join(f"{s.key} ({when(s.start, zone)})" for s in unmarked)
         raise InputError(
@@ -278,7 +288,7 @@ def _merge(
             sessions.append(new)
             changes.append(SessionChange(new.key, None, new, "the protocol places it"))
             continue
-        moved = (old.start, old.end) != (new.start, new.end) or old.status != "planned"
+        moved = (old.start, old.end) != (new.start, new.end) or old.status != new.status
         restaffed = (old.assigned, old.room) != (new.assigned, new.room)
         if not moved and old.dose == new.dose and not restaffed:
             sessions.append(new.model_copy(update={"sequence": old.sequence}))
@@ -313,7 +323,7 @@ def _root_causes(plan: Plan, client: Client, clinic: Clinic | None, zone: ZoneIn
             causes[s.key] = f"{s.key} {s.status} on {day}"
         elif s.status == "done" and _was_moved_when_marked(plan, s.key):
             causes[s.key] = f"{s.key} took place on {day}, not as planned"
-        elif s.status == "planned":
+        elif s.status in WAITING:
             limit = _new_limit(s, client, clinic, zone)
             if limit is not None:
                 causes[s.key] = limit

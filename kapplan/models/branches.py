@@ -33,6 +33,11 @@ class ProtocolPath:
     open: str | None  # the step key of the first open decision (nothing after it is placed)
     decisions: tuple[str, ...]  # step keys of the decision steps on the path, in order
     repeats: tuple[str, ...] = ()  # branch steps reached a second time on this path (lint: KP233)
+    chosen: tuple[tuple[str, str], ...] = ()  # (decision session key, option) of each choice followed
+
+    def label(self) -> str:
+        """The choices in words: ``induction-review-1=weekly``."""
+        return ", ".join(f"{key}={option}" for key, option in self.chosen) or "no decision"
 
     def origin_of(self, step_key: str) -> Origin | None:
         for step, origin in zip(self.protocol.schedule, self.origins, strict=True):
@@ -55,6 +60,7 @@ class _Walk:
         self.decisions: list[str] = []
         self.seen: set[str] = set()
         self.repeats: list[str] = []
+        self.chosen: list[tuple[str, str]] = []
 
     def run(self, steps: Sequence[tuple[Step, Origin]]) -> str | None:
         """Place ``steps`` and what their choices bring; the open decision's step key, if any."""
@@ -72,6 +78,7 @@ class _Walk:
             chosen = self.choices.get(decision_key(step))
             if chosen is None or chosen not in step.decision.options:
                 return step.key
+            self.chosen.append((decision_key(step), chosen))
             names = step.decision.options[chosen]
             branch = [(self.protocol.branch_step(n), ("branches", n)) for n in names if n in self.protocol.branches]
             opened = self.run(branch)
@@ -86,7 +93,8 @@ def follow(protocol: Protocol, choices: Mapping[str, str] | None = None) -> Prot
     opened = walk.run([(step, ("schedule", i)) for i, step in enumerate(protocol.schedule)])
     plain = [s.model_copy(update={"decision": None}) if s.decision is not None else s for s in walk.steps]
     path = protocol.model_copy(update={"schedule": plain, "branches": {}})
-    return ProtocolPath(path, tuple(walk.origins), opened, tuple(walk.decisions), tuple(walk.repeats))
+    return ProtocolPath(path, tuple(walk.origins), opened, tuple(walk.decisions), tuple(walk.repeats),
+                        tuple(walk.chosen))
 
 
 class TooManyPaths(Exception):

@@ -132,6 +132,7 @@ class Task(PlanModel):
     due: PlanDate
     window_start: PlanDate
     status: TaskStatus = "due"
+    sequence: int = 0  # grows when the due date or status changes (calendars apply updates by it)
 
 
 class DecisionPoint(PlanModel):

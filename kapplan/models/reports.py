@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, field_serializer
 
-from kapplan.models.plan import Deviation, Status
+from kapplan.models.plan import DecisionPoint, Deviation, Status, Task, TaskStatus
 
 REPORT_FORMAT = 1
 
@@ -60,6 +60,11 @@ class StatusOutput(ReportModel):
     deviations_so_far: list[Deviation]
     planned_deviations: list[Deviation]
     safety: list[str]
+    tasks: list[Task] = []  # questionnaires (SPEC §13)
+    due_tasks: list[str] = []  # open tasks whose window has begun, today included
+    overdue_tasks: list[str] = []  # open tasks past their due date
+    tentative: list[str] = []  # sessions waiting for their gate
+    open_decision: DecisionPoint | None = None  # nothing after it is planned yet
 
 
 class MarkOutput(ReportModel):
@@ -71,8 +76,9 @@ class MarkOutput(ReportModel):
     key: str
     changed: bool
     message: str
-    previous: Status
-    session: SessionState
+    previous: Status | TaskStatus
+    session: SessionState | None  # None when the key is a task's
+    task: Task | None = None  # the task marked (SPEC §13), when the key is a task's
     warnings: list[str]
     backup: str | None  # the previous plan file, when this one was rewritten
 
@@ -143,9 +149,23 @@ class BatchSummaryOutput(ReportModel):
     state: Literal["running", "complete", "interrupted"] = "complete"
 
 
+class DecideOutput(ReportModel):
+    """``kapplan decide --format json`` (SPEC §13): the choice and the sessions it placed or moved."""
+
+    kind: Literal["decide"] = "decide"
+    format: int = REPORT_FORMAT
+    file: str
+    dry_run: bool
+    decision: DecisionPoint
+    changes: list[SessionMove]
+    open_decision: str | None  # the next decision on the path, if the choice leads to one
+    backup: str | None  # the previous plan file, when this one was rewritten
+
+
 REPORT_MODELS: dict[str, type[ReportModel]] = {
     "status": StatusOutput,
     "mark": MarkOutput,
     "reschedule": RescheduleOutput,
+    "decide": DecideOutput,
     "batch-summary": BatchSummaryOutput,
 }

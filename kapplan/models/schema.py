@@ -14,8 +14,8 @@ from pydantic.json_schema import GenerateJsonSchema
 from kapplan.models.values import Duration, Range, range_to_json
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
-SCHEMA_KINDS = ("protocol", "client", "clinic", "plan", "status", "mark", "reschedule", "batch-summary", "agenda",
-                "ledger-sync", "ledger-release")
+SCHEMA_KINDS = ("protocol", "client", "clinic", "plan", "status", "mark", "reschedule", "decide", "batch-summary",
+                "agenda", "ledger-sync", "ledger-release")
 """Input files, then the ``--format json`` outputs of SPEC §14."""
 
 

@@ -51,10 +51,13 @@ def gate_of(session: PlannedSession, path: Protocol) -> str | None:
     return f"{named.key}-{named.count}" if named is not None else None
 
 
-def apply_gates(sessions: list[PlannedSession], path: Protocol, *, bump: bool = True) -> list[PlannedSession]:
+def apply_gates(sessions: list[PlannedSession], path: Protocol, *, bump: bool = True,
+                done: set[str] | None = None) -> list[PlannedSession]:
     """Planned sessions whose gate is not done yet are tentative; once it is, planned again
-    (with ``bump``, SEQUENCE grows where the status a calendar shows changes)."""
-    done = {s.key for s in sessions if s.status == "done"}
+    (with ``bump``, SEQUENCE grows where the status a calendar shows changes). ``done``:
+    the keys of the sessions that took place, when ``sessions`` do not say it."""
+    if done is None:
+        done = {s.key for s in sessions if s.status == "done"}
     out = []
     for session in sessions:
         gate = gate_of(session, path) if session.status in ("planned", "tentative") else None
@@ -71,7 +74,8 @@ def apply_gates(sessions: list[PlannedSession], path: Protocol, *, bump: bool = 
 def compute_tasks(protocol: Protocol, path: ProtocolPath, sessions: list[PlannedSession], zone: ZoneInfo,
                   previous: Iterable[Task] = ()) -> list[Task]:
     """Every measure's tasks from the sessions as placed; done and skipped tasks stay."""
-    kept = {t.key: t for t in previous if t.status != "due"}
+    earlier = {t.key: t for t in previous}
+    kept = {key: t for key, t in earlier.items() if t.status != "due"}
     days = _occurrence_days(sessions, zone)
     series = sorted(s.start.astimezone(zone).date() for s in sessions if s.status in LIVE)
     fresh: list[Task] = []
@@ -79,9 +83,22 @@ def compute_tasks(protocol: Protocol, path: ProtocolPath, sessions: list[Planned
         for n, (due, start) in enumerate(_due_dates(measure, path, days, series), start=1):
             fresh.append(Task(key=f"{measure.key}-{n}", measure=measure.key, instrument=measure.instrument,
                               due=due, window_start=start))
-    merged = {t.key: kept.get(t.key, t) for t in fresh}
+    merged = {t.key: kept.get(t.key) or _versioned(t, earlier.get(t.key)) for t in fresh}
     merged.update({key: task for key, task in kept.items() if key not in merged})
     return sorted(merged.values(), key=lambda t: (t.due, t.key))
+
+
+def _versioned(task: Task, old: Task | None) -> Task:
+    """A recomputed task keeps its sequence, one higher when its dates moved."""
+    if old is None:
+        return task
+    moved = (old.due, old.window_start) != (task.due, task.window_start)
+    return task.model_copy(update={"sequence": old.sequence + moved})
+
+
+def refresh_tasks(plan: Plan, protocol: Protocol, sessions: list[PlannedSession], zone: ZoneInfo) -> list[Task]:
+    """The plan's tasks after its sessions changed (``protocol``: the embedded one, as written)."""
+    return compute_tasks(protocol, plan_path(protocol, plan), sessions, zone, plan.tasks)
 
 
 def _occurrence_days(sessions: list[PlannedSession], zone: ZoneInfo) -> dict[str, list[date]]:
@@ -139,4 +156,4 @@ def _every_bounds(measure: Measure, path: ProtocolPath, on_path: set[str], days:
     return first, last
 
 
-__all__ = ["apply_gates", "compute_tasks", "decision_points", "gate_of", "plan_path"]
+__all__ = ["apply_gates", "compute_tasks", "decision_points", "gate_of", "plan_path", "refresh_tasks"]
