@@ -550,8 +550,9 @@ def batch_summary_line(summary: BatchSummary, out: Path) -> None:
     from rich.markup import escape
 
     counts = ", ".join(f"{n} {what}" for what, n in summary.outcomes.items())
+    noted = f"; {summary.noted} with safety notes (KP4xx, listed per record in the summary)" if summary.noted else ""
     stderr_console().print(
-        f"{summary.ok} record(s) planned into {escape(str(out))}: {counts} (see {escape(str(summary.path))})"
+        f"{summary.ok} record(s) planned into {escape(str(out))}: {counts}{noted} (see {escape(str(summary.path))})"
     )
 
 

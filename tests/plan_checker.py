@@ -190,6 +190,8 @@ def _pair_problems(protocol: Protocol, request: Any, placements: list[Any], fixe
             if a.start.astimezone(zone).date() == b.start.astimezone(zone).date():
                 if (a_dosing and b.start > a.start) or (b_dosing and a.start > b.start):
                     out.append(f"{a.key} and {b.key}: a session starts later on a dosing day")
+                if protocol.constraints.dosing_day == "alone" and (a_dosing or b_dosing):
+                    out.append(f"{a.key} and {b.key}: share a dosing day (dosing_day: alone)")
             if a_dosing and b_dosing and interval is not None:
                 early, late = sorted((a, b), key=lambda p: p.start)
                 if not _bound_ok(interval, early.start, late.start, zone, upper=False):

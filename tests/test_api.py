@@ -20,6 +20,7 @@ from kapplan.models.errors import InfeasibleError, InputError, UsageError, Valid
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
+V1 = DATA / "bundled_v1"  # the bundled protocols as these tests were written against
 NOW = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
 
 
@@ -74,7 +75,7 @@ def test_the_plan_defaults_of_the_command_line_apply(monkeypatch) -> None:
     """No zone: the system's, with a note; no start: tomorrow in the client's zone."""
     monkeypatch.setenv("TZ", "Europe/Berlin")
     client = api.client_from(changes=api.ClientChanges(weight="72 kg"))
-    plan = api.make_plan("iv-ketamine-trd", client, now=NOW)
+    plan = api.make_plan(str(V1 / "iv-ketamine-trd.yaml"), client, now=NOW)
     assert plan.client["timezone"] == "Europe/Berlin"
     assert plan.client["start"] == "2026-12-02"
     assert [w.code for w in plan.warnings] == ["note"]

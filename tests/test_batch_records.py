@@ -63,7 +63,7 @@ def test_rerun_after_fixing_a_bad_row_keeps_every_good_record_byte_for_byte(tmp_
     assert second.exit_code == 0, second.output
     assert outcomes(second) == {"C-1": "kept", "C-3": "new", "C-2": "kept"}
     assert json.loads(second.stdout)["totals"] == {
-        "records": 3, "ok": 3, "failed": 0, "new": 1, "kept": 2, "replanned": 0}
+        "records": 3, "ok": 3, "failed": 0, "new": 1, "kept": 2, "replanned": 0, "with_safety_notes": 3}
     for ident in GOOD:
         plan_bytes, calendar = snapshot(out, ident)
         assert plan_bytes == before[ident][0]  # the plan, history included, byte for byte

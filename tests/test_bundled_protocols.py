@@ -25,6 +25,8 @@ EXPECTED_IDS = {
     "journey-sl-kap",
     "mindbloom-home-kap",
     "im-kap-krupitsky",
+    "kap-in-office",
+    "kare-alcohol",
 }
 MEDICATION_OR_DOSE = re.compile(
     r"ketamine|esketamine|arketamine|ketalar|spravato|ketanest|vesierra|\d\s*mg\b|mg/kg",
@@ -96,13 +98,67 @@ def test_every_session_says_what_it_is_for_and_every_dose_what_comes_after(stem:
             assert re.search(r"\bdo not drive\b", session.aftercare, re.IGNORECASE), f"{stem}: {key}"
 
 
+@pytest.mark.parametrize(("stem", "path"), BUNDLED, ids=[stem for stem, _ in BUNDLED])
+def test_every_dose_is_monitored_and_the_series_ends_with_a_response_check(stem: str, path: object) -> None:
+    protocol = load_protocol(stem).protocol
+    for name, session in protocol.sessions.items():
+        if session.kind == "dosing":
+            assert session.monitoring, f"{stem}: dosing session '{name}' lists no monitoring"
+            assert session.observation is not None
+    last = protocol.sessions[protocol.schedule[-1].session]
+    assert last.kind in ("follow-up", "assessment"), stem
+    assert last.assessments, f"{stem}: the closing visit names no assessment"
+    assert protocol.eligibility is not None, stem
+    assert protocol.eligibility.age is not None, stem
+
+
+def test_im_krupitsky_screens_monitors_and_keeps_the_trial_dose() -> None:
+    protocol = load_protocol("im-kap-krupitsky").protocol
+    assert [s.key for s in protocol.schedule] == ["screening", "preparation", "kpt", "follow-up"]
+    kpt = protocol.sessions["kpt"]
+    assert kpt.dose is not None
+    assert kpt.dose.per_kg is not None
+    assert kpt.dose.per_kg.amount == Decimal("2.0")  # the trials' dose, flagged per client by KP402
+    assert any("eating and drinking" in r.text for r in kpt.reminders)
+    assert protocol.constraints.dosing_day == "alone"
+
+
+def test_iv_trd_decides_maintenance_on_response() -> None:
+    protocol = load_protocol("iv-ketamine-trd").protocol
+    review = protocol.step("response-review")
+    assert review is not None
+    assert review.decision is not None
+    assert review.decision.options == {"maintenance": ["maintenance", "maintenance-review"], "stop": []}
+    maintenance = protocol.branch_step("maintenance")
+    assert (maintenance.count, maintenance.per_week) == (4, 1)
+
+
+def test_journey_gates_dose_three_on_the_follow_up_and_prepares_after_delivery() -> None:
+    protocol = load_protocol("journey-sl-kap").protocol
+    medicine = protocol.step("medicine")
+    assert medicine is not None
+    assert [(g.step, g.from_) for g in medicine.requires] == [("follow-up", 3)]
+    preparation = protocol.step("preparation")
+    assert preparation is not None
+    assert (preparation.after.min.days, preparation.after.max) == (7, None)
+
+
 def test_spravato_follows_the_label_schedule() -> None:
     protocol = load_protocol("spravato-trd").protocol
     assert [(s.key, s.count, s.per_week) for s in protocol.schedule] == [
         ("enrollment", 1, None),
         ("induction", 8, 2),
         ("maintenance", 4, 1),
+        ("week-9-review", 1, None),
     ]
+    review = protocol.step("week-9-review")
+    assert review is not None
+    assert review.decision is not None
+    assert set(review.decision.options) == {"weekly", "every-2-weeks", "stop"}
+    assert {b.key: (b.count, b.per_week) for b in map(protocol.branch_step, protocol.branches)} == {
+        "continuation-weekly": (4, 1), "continuation-biweekly": (4, None)}
+    assert protocol.eligibility is not None
+    assert str(protocol.eligibility.age) == "18.."
     treatment = protocol.sessions["treatment"]
     assert treatment.dose is not None
     assert (treatment.dose.medication, treatment.dose.route) == ("esketamine", "IN")
@@ -112,14 +168,16 @@ def test_spravato_follows_the_label_schedule() -> None:
     assert set(protocol.allow) == {"KP301", "KP302"}
 
 
-def test_ptsd_series_assesses_24_hours_after_the_first_infusion_only() -> None:
+def test_ptsd_series_assesses_the_day_after_the_first_infusion_only() -> None:
     protocol = load_protocol("iv-ketamine-ptsd").protocol
     infusions = protocol.step("infusion")
     assert infusions is not None
     assert (infusions.count, infusions.per_week) == (6, 3)
     (follow_up,) = infusions.followed_by
     assert follow_up.on == [1]
-    assert str(follow_up.offset) == "24h"
+    # The next day is the target, the day after allowed (a Mon/Wed/Fri client).
+    assert str(follow_up.offset) == "{min: 1d, target: 1d, max: 2d}"
+    assert [s.key for s in protocol.schedule] == ["baseline", "infusion", "endpoint"]
     dose = protocol.sessions["infusion"].dose
     assert dose is not None
     assert dose.per_kg is not None

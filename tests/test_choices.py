@@ -23,7 +23,9 @@ from kapplan.models.plan import Plan
 from kapplan.planning.build import build_request
 
 runner = CliRunner()
-SPRAVATO = ["spravato-trd", "--start", "2027-01-04", "--tz", "America/Chicago", "--weight", "80 kg",
+# The bundled protocols as these tests were written against (they are about choosing plans).
+V1 = Path(__file__).parent / "data" / "bundled_v1"
+SPRAVATO = [str(V1 / "spravato-trd.yaml"), "--start", "2027-01-04", "--tz", "America/Chicago", "--weight", "80 kg",
             "--available", "Mon,Wed,Fri 13:00-18:00", "--unavailable", "2027-02-15..2027-02-19"]
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -57,7 +59,9 @@ def test_no_delay_note_when_the_first_dose_is_on_time() -> None:
 
 
 def placements_of(plan: Plan) -> list[Placement]:
-    order = {key: i for i, (key, *_) in enumerate(expected_keys(api.load_protocol(plan.protocol.id).protocol))}
+    from kapplan.planning.embedded import protocol_of
+
+    order = {key: i for i, (key, *_) in enumerate(expected_keys(protocol_of(plan)))}  # the plan's own protocol
     return sorted((Placement(s.key, s.step, s.session, s.index, s.count, s.follows, s.start, s.end)
                    for s in plan.sessions), key=lambda p: order[p.key])
 
@@ -123,6 +127,7 @@ def test_choose_writes_one_and_deviations_need_allow_deviations(tmp_path: Path) 
 
 @pytest.mark.parametrize("protocol_id", ["im-kap-krupitsky", "journey-sl-kap"])
 def test_a_regular_plan_holds_each_step_to_one_weekday_and_time(protocol_id: str) -> None:
+    protocol_id = str(V1 / f"{protocol_id}.yaml")
     client = api.client_from(changes=api.ClientChanges(start="2026-12-07", tz="America/New_York", weight="72 kg"))
     found = {s.name: p for s, p in api.alternatives(protocol_id, client, now=NOW)}
     regular, strict = found["regular"], found["strict"]

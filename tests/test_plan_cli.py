@@ -23,6 +23,10 @@ from kapplan.models.plan import Plan
 from kapplan.planning.build import SERIES_NAMESPACE
 
 DATA = Path(__file__).parent / "data"
+# The bundled protocols as they were when these engine and command-line tests were
+# written: the tests are about planning, not about the current bundled content
+# (that is pinned in test_planning.py and test_bundled_protocols.py).
+V1 = DATA / "bundled_v1"
 NEW_YORK = str(DATA / "client_new_york_72kg.yaml")
 LONDON = str(DATA / "client_london_158lb_full_profile.yaml")
 CLINIC = str(DATA / "clinic_chicago_10_to_16_closed_2026-12-21_to_23.yaml")
@@ -63,7 +67,7 @@ def table_rows(text: str) -> list[list[str]]:
 
 def test_json_plan_is_written_privately_and_reads_back(tmp_path: Path) -> None:
     out = tmp_path / "C-0042.plan.json"
-    result = plan("iv-ketamine-trd", "--client", NEW_YORK, "-o", str(out))
+    result = plan(str(V1 / "iv-ketamine-trd.yaml"), "--client", NEW_YORK, "-o", str(out))
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
@@ -114,7 +118,7 @@ def test_without_source_date_epoch_each_plan_gets_a_new_series(tmp_path: Path) -
 def test_dst_changes_offsets_never_local_times(tmp_path: Path, zone, start, before, after) -> None:
     out = tmp_path / "plan.json"
     args = ["--tz", zone, "--start", start, "--weight", "72 kg", "-o", str(out)]
-    assert plan("iv-ketamine-trd", *args).exit_code == 0
+    assert plan(str(V1 / "iv-ketamine-trd.yaml"), *args).exit_code == 0
     sessions = written_plan(out).sessions
     assert {f"{s.start:%H:%M}-{s.end:%H:%M}" for s in sessions[1:]} == {"09:00-11:00"}
     offsets = [s.start.utcoffset() for s in sessions]
@@ -126,7 +130,7 @@ def test_dst_changes_offsets_never_local_times(tmp_path: Path, zone, start, befo
 
 
 def test_infeasible_plan_exits_3_with_the_report() -> None:
-    result = plan("iv-ketamine-trd", "--client", NEW_YORK, "--unavailable", "2026-12-08..2027-11-30")
+    result = plan(str(V1 / "iv-ketamine-trd.yaml"), "--client", NEW_YORK, "--unavailable", "2026-12-08..2027-11-30")
     assert result.exit_code == 3
     assert result.stdout == ""
     assert result.stderr == (
@@ -142,7 +146,7 @@ def test_infeasible_plan_exits_3_with_the_report() -> None:
 
 def test_infeasible_report_names_the_follow_up_that_has_no_room() -> None:
     """Mon/Wed/Fri fit three infusions a week, but not the assessment 24 h after the first."""
-    result = plan("iv-ketamine-ptsd", *FLAGS, "--available", "Mon,Wed,Fri 09:00-17:00")
+    result = plan(str(V1 / "iv-ketamine-ptsd.yaml"), *FLAGS, "--available", "Mon,Wed,Fri 09:00-17:00")
     assert result.exit_code == 3
     assert "kapplan: no feasible schedule: infusion-1 cannot be placed\n" in result.stderr
     assert (
@@ -218,7 +222,7 @@ def test_allow_deviations_plans_records_and_shows_them(tmp_path: Path) -> None:
 
 def test_flags_override_the_client_file_and_unavailable_adds(tmp_path: Path) -> None:
     out = tmp_path / "plan.json"
-    result = plan("iv-ketamine-trd", "--client", LONDON, "--tz", "America/New_York",
+    result = plan(str(V1 / "iv-ketamine-trd.yaml"), "--client", LONDON, "--tz", "America/New_York",
                   "--unavailable", "2026-12-14", "-o", str(out))
     assert result.exit_code == 0, result.output
     written = written_plan(out)
@@ -254,7 +258,7 @@ def test_available_flags_replace_the_files_windows() -> None:
 
 
 def test_defaults_system_zone_with_a_note_tomorrow_and_weekday_hours() -> None:
-    result = plan("iv-ketamine-trd", "--weight", "72 kg", "--format", "csv", TZ="Europe/Berlin")
+    result = plan(str(V1 / "iv-ketamine-trd.yaml"), "--weight", "72 kg", "--format", "csv", TZ="Europe/Berlin")
     assert result.exit_code == 0, result.output
     assert result.stderr == "note: no time zone given; using the system zone Europe/Berlin\n"
     rows = [line.split(",")[:5] for line in result.stdout.splitlines()[1:3]]
@@ -266,14 +270,15 @@ def test_defaults_system_zone_with_a_note_tomorrow_and_weekday_hours() -> None:
 
 
 def test_an_unknown_system_zone_falls_back_to_utc() -> None:
-    result = plan("iv-ketamine-trd", "--weight", "72 kg", "--start", "2026-12-07", "--format", "csv", TZ="Foo/Bar")
+    trd = str(V1 / "iv-ketamine-trd.yaml")
+    result = plan(trd, "--weight", "72 kg", "--start", "2026-12-07", "--format", "csv", TZ="Foo/Bar")
     assert result.exit_code == 0, result.output
     assert result.stderr == "note: no time zone given; using the system zone UTC\n"
     assert result.stdout.splitlines()[1].startswith("screening-1,2026-12-07,09:00,10:00,UTC,")
 
 
 def test_clinic_in_another_zone_binds_in_person_sessions() -> None:
-    result = plan("journey-sl-kap", "--client", NEW_YORK, "--clinic", CLINIC, "--format", "csv")
+    result = plan(str(V1 / "journey-sl-kap.yaml"), "--client", NEW_YORK, "--clinic", CLINIC, "--format", "csv")
     assert result.exit_code == 0, result.output
     rows = [line.split(",") for line in result.stdout.splitlines()[1:]]
     assert [(r[0], r[1], r[2], r[11]) for r in rows[:8]] == [
@@ -292,7 +297,7 @@ def test_clinic_in_another_zone_binds_in_person_sessions() -> None:
 
 
 def test_csv_output() -> None:
-    result = plan("iv-ketamine-ptsd", "--client", NEW_YORK, "--format", "csv")
+    result = plan(str(V1 / "iv-ketamine-ptsd.yaml"), "--client", NEW_YORK, "--format", "csv")
     assert result.exit_code == 0, result.output
     basis = '"0.5 mg/kg x 72 kg = 36 mg (planned, confirm before dosing)"'
     infusion = "America/New_York,infusion,dosing,infusion,{n},6,120,in-person,36," + basis + ",planned,0,"
@@ -312,7 +317,7 @@ def test_csv_output() -> None:
 
 
 def test_calendar_output_marks_session_days_by_kind() -> None:
-    result = plan("iv-ketamine-ptsd", "--client", NEW_YORK, "--format", "calendar")
+    result = plan(str(V1 / "iv-ketamine-ptsd.yaml"), "--client", NEW_YORK, "--format", "calendar")
     assert result.exit_code == 0, result.output
     lines = [line.rstrip() for line in result.stdout.splitlines()]
     assert lines[0] == "Plan for C-0042 (America/New_York) — IV ketamine for chronic PTSD, six infusions over two weeks"
@@ -326,14 +331,14 @@ def test_calendar_output_marks_session_days_by_kind() -> None:
 
 
 def test_calendar_spans_every_month_of_the_series() -> None:
-    result = plan("journey-sl-kap", "--client", NEW_YORK, "--format", "calendar")
+    result = plan(str(V1 / "journey-sl-kap.yaml"), "--client", NEW_YORK, "--format", "calendar")
     titles = [line.strip() for line in result.stdout.splitlines() if line.strip().endswith(("2026", "2027"))]
     assert titles == ["December 2026", "January 2027", "February 2027"]
     assert "│       4 │       5 │    F  6 │    M  7 │    I  8 │       9 │      10 │" in result.stdout
 
 
 def test_table_output_lists_sessions_with_planned_doses() -> None:
-    result = plan("iv-ketamine-ptsd", "--client", NEW_YORK)
+    result = plan(str(V1 / "iv-ketamine-ptsd.yaml"), "--client", NEW_YORK)
     assert result.exit_code == 0, result.output
     lines = [line.rstrip() for line in result.stdout.splitlines()]
     assert lines[0] == "Plan for C-0042 (America/New_York) — IV ketamine for chronic PTSD, six infusions over two weeks"
@@ -349,7 +354,7 @@ def test_table_output_lists_sessions_with_planned_doses() -> None:
 
 
 def test_table_never_cuts_session_keys() -> None:
-    result = plan("mindbloom-home-kap", "--client", NEW_YORK)
+    result = plan(str(V1 / "mindbloom-home-kap.yaml"), "--client", NEW_YORK)
     assert result.exit_code == 0, result.output
     rows = table_rows(result.stdout)
     assert [row[2] for row in rows[4:7]] == [
@@ -385,8 +390,8 @@ def test_output_format_follows_the_extension(tmp_path: Path, name, extra, starts
 
 
 def test_ics_output_takes_the_calendar_options() -> None:
-    client_view = plan("iv-ketamine-trd", "--client", LONDON, "--format", "ics").stdout_bytes
-    clinic_view = plan("iv-ketamine-trd", "--client", LONDON, "--format", "ics",
+    client_view = plan(str(V1 / "iv-ketamine-trd.yaml"), "--client", LONDON, "--format", "ics").stdout_bytes
+    clinic_view = plan(str(V1 / "iv-ketamine-trd.yaml"), "--client", LONDON, "--format", "ics",
                        "--audience", "clinic", "--privacy", "full", "--no-alarms").stdout_bytes
     assert client_view.count(b"BEGIN:VEVENT") == clinic_view.count(b"BEGIN:VEVENT") == 7
     assert b"Alex Rivera" not in client_view
@@ -503,7 +508,7 @@ def test_python_dash_m_kapplan_plan_writes_the_plan(tmp_path: Path) -> None:
     out = tmp_path / "plan.json"
     env = {**os.environ, "SOURCE_DATE_EPOCH": EPOCH, "NO_COLOR": "1"}
     done = subprocess.run(
-        [sys.executable, "-m", "kapplan", "plan", "spravato-trd", "--client", NEW_YORK, "-o", str(out)],
+        [sys.executable, "-m", "kapplan", "plan", str(V1 / "spravato-trd.yaml"), "--client", NEW_YORK, "-o", str(out)],
         capture_output=True, env=env, timeout=60, check=False,
     )
     assert (done.returncode, done.stdout, done.stderr) == (0, b"", b"")

@@ -25,6 +25,10 @@ from kapplan.planning.build import HORIZON_DAYS, SCAN_DAYS, build_request, holid
 from kapplan.planning.clients import merge_client, resolve_client, usable_zone
 
 DATA = Path(__file__).parent / "data"
+# The bundled protocols as they were when these engine and command-line tests were
+# written: the tests are about planning, not about the current bundled content
+# (that is pinned in test_planning.py and test_bundled_protocols.py).
+V1 = DATA / "bundled_v1"
 NOW = datetime(2026, 11, 18, 11, 6, 40, tzinfo=UTC)
 NEW_YORK = "client_new_york_72kg.yaml"
 NEW_YORK_HOLIDAYS = "client_new_york_72kg_us_ny_holidays_winter_break.yaml"
@@ -35,21 +39,22 @@ CHICAGO_CLINIC = DATA / "clinic_chicago_10_to_16_closed_2026-12-21_to_23.yaml"
 
 # Start 2026-12-07 (a Monday), America/New_York, 72 kg, Mon-Fri 09:00-17:00.
 DEFAULT_SCHEDULES: dict[str, list[tuple[str, str]]] = {
-    # kpt gap 30d±3d and counselling offset 25d±3d aim at targets: 2027-01-02 and
-    # 2027-02-06 are Saturdays, so the nearest weekday (Friday, 1 day off) wins.
+    # Every schedule below is checked rule by rule by the independent checker
+    # (check()); the literal lists pin the best plan of SPEC §2 and the
+    # time-of-day pass of §12 (a series keeps 09:00 where the rules allow).
     "im-kap-krupitsky": [
-        ("preparation-1", "2026-12-07 09:00"),
-        ("kpt-1", "2026-12-08 09:00"),
-        ("kpt-1.integration", "2026-12-09 09:00"),
-        ("kpt-1.counselling", "2027-01-01 09:00"),
-        ("kpt-2", "2027-01-07 09:00"),
-        ("kpt-2.integration", "2027-01-08 09:00"),
-        ("kpt-2.counselling", "2027-02-01 09:00"),
-        ("kpt-3", "2027-02-05 09:00"),
-        ("kpt-3.integration", "2027-02-08 09:00"),
+        ("screening-1", "2026-12-07 09:00"),
+        ("preparation-1", "2026-12-08 09:00"),
+        ("kpt-1", "2026-12-09 09:00"),
+        ("kpt-1.integration", "2026-12-10 09:00"),
+        ("kpt-1.counselling", "2027-01-04 09:00"),
+        ("kpt-2", "2027-01-08 09:00"),
+        ("kpt-2.integration", "2027-01-11 09:00"),
+        ("kpt-2.counselling", "2027-02-02 09:00"),
+        ("kpt-3", "2027-02-08 09:00"),
+        ("kpt-3.integration", "2027-02-09 09:00"),
+        ("follow-up-1", "2027-03-09 09:00"),
     ],
-    # Exactly 3 per treatment week with 2d..3d gaps on weekdays: Thursday 12-10
-    # would leave no third infusion in week one, so infusion-2 is on Friday.
     "iv-ketamine-ptsd": [
         ("baseline-1", "2026-12-07 09:00"),
         ("infusion-1", "2026-12-08 09:00"),
@@ -59,6 +64,7 @@ DEFAULT_SCHEDULES: dict[str, list[tuple[str, str]]] = {
         ("infusion-4", "2026-12-16 09:00"),
         ("infusion-5", "2026-12-18 09:00"),
         ("infusion-6", "2026-12-21 09:00"),
+        ("endpoint-1", "2026-12-22 09:00"),
     ],
     "iv-ketamine-trd": [
         ("screening-1", "2026-12-07 09:00"),
@@ -68,46 +74,76 @@ DEFAULT_SCHEDULES: dict[str, list[tuple[str, str]]] = {
         ("infusion-4", "2026-12-16 09:00"),
         ("infusion-5", "2026-12-18 09:00"),
         ("infusion-6", "2026-12-21 09:00"),
+        ("response-review-1", "2026-12-22 09:00"),
     ],
-    # medicine every 14d (target); the follow-up is 30d after intake (target
-    # 2027-01-06) and interleaves with the medicine step.
     "journey-sl-kap": [
         ("intake-1", "2026-12-07 09:00"),
-        ("preparation-1", "2026-12-08 09:00"),
-        ("preparation-2", "2026-12-09 09:00"),
-        ("medicine-1", "2026-12-10 09:00"),
-        ("medicine-1.integration", "2026-12-11 09:00"),
-        ("medicine-2", "2026-12-24 09:00"),
-        ("medicine-2.integration", "2026-12-25 09:00"),
+        ("preparation-1", "2026-12-14 09:00"),
+        ("preparation-2", "2026-12-16 09:00"),
+        ("medicine-1", "2026-12-17 09:00"),
+        ("medicine-1.integration", "2026-12-18 09:00"),
+        ("medicine-2", "2026-12-31 09:00"),
+        ("medicine-2.integration", "2027-01-01 09:00"),
         ("follow-up-1", "2027-01-06 09:00"),
-        ("medicine-3", "2027-01-07 09:00"),
-        ("medicine-3.integration", "2027-01-08 09:00"),
-        ("medicine-4", "2027-01-21 09:00"),
-        ("medicine-4.integration", "2027-01-22 09:00"),
-        ("medicine-5", "2027-02-04 09:00"),
-        ("medicine-5.integration", "2027-02-05 09:00"),
-        ("medicine-6", "2027-02-18 09:00"),
-        ("medicine-6.integration", "2027-02-19 09:00"),
+        ("medicine-3", "2027-01-14 09:00"),
+        ("medicine-3.integration", "2027-01-15 09:00"),
+        ("medicine-4", "2027-01-28 09:00"),
+        ("medicine-4.integration", "2027-01-29 09:00"),
+        ("medicine-5", "2027-02-11 09:00"),
+        ("medicine-5.integration", "2027-02-12 09:00"),
+        ("medicine-6", "2027-02-25 09:00"),
+        ("medicine-6.integration", "2027-02-26 09:00"),
+        ("course-review-1", "2027-03-01 09:00"),
     ],
-    # medicine is on the day of its preparation call (after 0d), after it ends;
-    # each occurrence's follow-ups come before the next occurrence.
-    # Each medicine session keeps medicine-1's 09:30 (SPEC §12), after its same-day preparation call.
+    "kap-in-office": [
+        ("intake-1", "2026-12-07 09:00"),
+        ("preparation-1", "2026-12-08 09:00"),
+        ("preparation-2", "2026-12-10 09:00"),
+        ("preparation-3", "2026-12-14 09:00"),
+        ("medicine-1", "2026-12-15 09:00"),
+        ("medicine-1.integration", "2026-12-16 09:00"),
+        ("medicine-2", "2026-12-18 09:00"),
+        ("medicine-2.integration", "2026-12-21 09:00"),
+        ("medicine-3", "2026-12-22 09:00"),
+        ("medicine-3.integration", "2026-12-23 09:00"),
+        ("medicine-4", "2026-12-25 09:00"),
+        ("medicine-4.integration", "2026-12-28 09:00"),
+        ("medicine-5", "2026-12-29 09:00"),
+        ("medicine-5.integration", "2026-12-30 09:00"),
+        ("medicine-6", "2027-01-01 09:00"),
+        ("medicine-6.integration", "2027-01-04 09:00"),
+        ("closing-1", "2027-01-07 09:00"),
+    ],
+    "kare-alcohol": [
+        ("screening-1", "2026-12-07 09:00"),
+        ("first-therapy-1", "2026-12-08 09:00"),
+        ("infusion-1", "2026-12-09 09:00"),
+        ("infusion-1.therapy-after", "2026-12-10 09:00"),
+        ("infusion-2", "2026-12-16 09:00"),
+        ("infusion-2.therapy-after", "2026-12-17 09:00"),
+        ("infusion-3", "2026-12-23 09:00"),
+        ("infusion-3.therapy-after", "2026-12-24 09:00"),
+        ("later-therapy-1", "2026-12-28 09:00"),
+        ("later-therapy-2", "2027-01-04 09:00"),
+        ("later-therapy-3", "2027-01-11 09:00"),
+        ("follow-up-3-months-1", "2027-03-25 09:00"),
+        ("follow-up-6-months-1", "2027-06-24 09:00"),
+    ],
     "mindbloom-home-kap": [
         ("consult-1", "2026-12-07 09:00"),
-        ("guide-prep-1", "2026-12-08 09:00"),
-        ("medicine-1", "2026-12-08 09:30"),
-        ("medicine-1.guide-integration", "2026-12-09 09:00"),
-        ("medicine-1.clinician-visit", "2026-12-09 09:30"),
-        ("medicine-1.guide-prep-next", "2026-12-11 09:00"),
-        ("medicine-2", "2026-12-11 09:30"),
-        ("medicine-2.guide-integration", "2026-12-14 09:00"),
-        ("medicine-3", "2026-12-14 09:30"),
-        ("medicine-4", "2026-12-17 09:30"),
-        ("medicine-5", "2026-12-21 09:30"),
-        ("medicine-6", "2026-12-24 09:30"),
+        ("prep-one-1", "2026-12-08 09:00"),
+        ("dose-one-1", "2026-12-08 09:30"),
+        ("dose-one-1.guide-integration", "2026-12-09 09:00"),
+        ("dose-one-1.clinician-visit", "2026-12-09 09:30"),
+        ("prep-two-1", "2026-12-14 09:00"),
+        ("dose-two-1", "2026-12-14 09:30"),
+        ("dose-two-1.guide-integration", "2026-12-15 09:00"),
+        ("medicine-1", "2026-12-17 09:00"),
+        ("medicine-2", "2026-12-21 09:00"),
+        ("medicine-3", "2026-12-24 09:00"),
+        ("medicine-4", "2026-12-28 09:00"),
+        ("program-review-1", "2026-12-29 09:00"),
     ],
-    # Twice a week for four treatment weeks (from Tuesday 12-08), then weekly
-    # maintenance 7d after the last induction session.
     "spravato-trd": [
         ("enrollment-1", "2026-12-07 09:00"),
         ("induction-1", "2026-12-08 09:00"),
@@ -122,66 +158,115 @@ DEFAULT_SCHEDULES: dict[str, list[tuple[str, str]]] = {
         ("maintenance-2", "2027-01-14 09:00"),
         ("maintenance-3", "2027-01-21 09:00"),
         ("maintenance-4", "2027-01-28 09:00"),
+        ("week-9-review-1", "2027-01-29 09:00"),
     ],
 }
 
 # The same client with US-NY holidays (12-25, 01-01, 01-18 MLK, 02-15) and
 # unavailable 2026-12-24..2027-01-01.
 HOLIDAY_SCHEDULES: dict[str, list[tuple[str, str]]] = {
-    # counselling target 2027-01-02 (Sat): 12-30..01-01 blocked, so Monday 01-04.
     "im-kap-krupitsky": [
-        ("preparation-1", "2026-12-07 09:00"),
-        ("kpt-1", "2026-12-08 09:00"),
-        ("kpt-1.integration", "2026-12-09 09:00"),
+        ("screening-1", "2026-12-07 09:00"),
+        ("preparation-1", "2026-12-08 09:00"),
+        ("kpt-1", "2026-12-09 09:00"),
+        ("kpt-1.integration", "2026-12-10 09:00"),
         ("kpt-1.counselling", "2027-01-04 09:00"),
-        ("kpt-2", "2027-01-07 09:00"),
-        ("kpt-2.integration", "2027-01-08 09:00"),
-        ("kpt-2.counselling", "2027-02-01 09:00"),
-        ("kpt-3", "2027-02-05 09:00"),
-        ("kpt-3.integration", "2027-02-08 09:00"),
+        ("kpt-2", "2027-01-08 09:00"),
+        ("kpt-2.integration", "2027-01-11 09:00"),
+        ("kpt-2.counselling", "2027-02-02 09:00"),
+        ("kpt-3", "2027-02-08 09:00"),
+        ("kpt-3.integration", "2027-02-09 09:00"),
+        ("follow-up-1", "2027-03-09 09:00"),
     ],
-    "iv-ketamine-ptsd": DEFAULT_SCHEDULES["iv-ketamine-ptsd"],
-    "iv-ketamine-trd": DEFAULT_SCHEDULES["iv-ketamine-trd"],
-    # medicine-2 cannot be on 12-23 (its integration would need 12-24..12-30),
-    # so 12-22; the follow-up (target 01-06) waits for the integration to end.
+    "iv-ketamine-ptsd": [
+        ("baseline-1", "2026-12-07 09:00"),
+        ("infusion-1", "2026-12-08 09:00"),
+        ("infusion-1.assessment-24h", "2026-12-09 09:00"),
+        ("infusion-2", "2026-12-11 09:00"),
+        ("infusion-3", "2026-12-14 09:00"),
+        ("infusion-4", "2026-12-16 09:00"),
+        ("infusion-5", "2026-12-18 09:00"),
+        ("infusion-6", "2026-12-21 09:00"),
+        ("endpoint-1", "2026-12-22 09:00"),
+    ],
+    "iv-ketamine-trd": [
+        ("screening-1", "2026-12-07 09:00"),
+        ("infusion-1", "2026-12-08 09:00"),
+        ("infusion-2", "2026-12-11 09:00"),
+        ("infusion-3", "2026-12-14 09:00"),
+        ("infusion-4", "2026-12-16 09:00"),
+        ("infusion-5", "2026-12-18 09:00"),
+        ("infusion-6", "2026-12-21 09:00"),
+        ("response-review-1", "2026-12-22 09:00"),
+    ],
     "journey-sl-kap": [
         ("intake-1", "2026-12-07 09:00"),
-        ("preparation-1", "2026-12-08 09:00"),
-        ("preparation-2", "2026-12-09 09:00"),
-        ("medicine-1", "2026-12-10 09:00"),
-        ("medicine-1.integration", "2026-12-11 09:00"),
-        ("medicine-2", "2026-12-22 09:00"),
-        ("medicine-2.integration", "2026-12-23 09:00"),
-        ("medicine-3", "2027-01-05 09:00"),
-        ("medicine-3.integration", "2027-01-06 09:00"),
-        ("follow-up-1", "2027-01-06 10:00"),
-        ("medicine-4", "2027-01-19 09:00"),
-        ("medicine-4.integration", "2027-01-20 09:00"),
-        ("medicine-5", "2027-02-02 09:00"),
-        ("medicine-5.integration", "2027-02-03 09:00"),
-        ("medicine-6", "2027-02-16 09:00"),
-        ("medicine-6.integration", "2027-02-17 09:00"),
+        ("preparation-1", "2026-12-14 09:00"),
+        ("preparation-2", "2026-12-16 09:00"),
+        ("medicine-1", "2026-12-18 09:00"),
+        ("medicine-1.integration", "2026-12-21 09:00"),
+        ("medicine-2", "2027-01-04 09:00"),
+        ("medicine-2.integration", "2027-01-05 09:00"),
+        ("follow-up-1", "2027-01-06 09:00"),
+        ("medicine-3", "2027-01-19 09:00"),
+        ("medicine-3.integration", "2027-01-20 09:00"),
+        ("medicine-4", "2027-02-02 09:00"),
+        ("medicine-4.integration", "2027-02-03 09:00"),
+        ("medicine-5", "2027-02-16 09:00"),
+        ("medicine-5.integration", "2027-02-17 09:00"),
+        ("medicine-6", "2027-03-02 09:00"),
+        ("medicine-6.integration", "2027-03-03 09:00"),
+        ("course-review-1", "2027-03-04 09:00"),
     ],
-    # Six sessions 3d..7d apart cannot fit before 12-24 nor jump the break, so
-    # the series (and its same-day preparation call) starts Monday 01-04;
-    # medicine-5 skips MLK day.
+    "kap-in-office": [
+        ("intake-1", "2026-12-07 09:00"),
+        ("preparation-1", "2027-01-04 09:00"),
+        ("preparation-2", "2027-01-06 09:00"),
+        ("preparation-3", "2027-01-08 09:00"),
+        ("medicine-1", "2027-01-11 09:00"),
+        ("medicine-1.integration", "2027-01-12 09:00"),
+        ("medicine-2", "2027-01-14 09:00"),
+        ("medicine-2.integration", "2027-01-15 09:00"),
+        ("medicine-3", "2027-01-19 09:00"),
+        ("medicine-3.integration", "2027-01-20 09:00"),
+        ("medicine-4", "2027-01-22 09:00"),
+        ("medicine-4.integration", "2027-01-25 09:00"),
+        ("medicine-5", "2027-01-26 09:00"),
+        ("medicine-5.integration", "2027-01-27 09:00"),
+        ("medicine-6", "2027-01-29 09:00"),
+        ("medicine-6.integration", "2027-02-01 09:00"),
+        ("closing-1", "2027-02-04 09:00"),
+    ],
+    "kare-alcohol": [
+        ("screening-1", "2026-12-07 09:00"),
+        ("first-therapy-1", "2027-01-04 09:00"),
+        ("infusion-1", "2027-01-05 09:00"),
+        ("infusion-1.therapy-after", "2027-01-06 09:00"),
+        ("infusion-2", "2027-01-12 09:00"),
+        ("infusion-2.therapy-after", "2027-01-13 09:00"),
+        ("infusion-3", "2027-01-19 09:00"),
+        ("infusion-3.therapy-after", "2027-01-20 09:00"),
+        ("later-therapy-1", "2027-01-25 09:00"),
+        ("later-therapy-2", "2027-02-01 09:00"),
+        ("later-therapy-3", "2027-02-08 09:00"),
+        ("follow-up-3-months-1", "2027-04-21 09:00"),
+        ("follow-up-6-months-1", "2027-07-21 09:00"),
+    ],
     "mindbloom-home-kap": [
         ("consult-1", "2026-12-07 09:00"),
-        ("guide-prep-1", "2027-01-04 09:00"),
-        ("medicine-1", "2027-01-04 09:30"),
-        ("medicine-1.guide-integration", "2027-01-05 09:00"),
-        ("medicine-1.clinician-visit", "2027-01-05 09:30"),
-        ("medicine-1.guide-prep-next", "2027-01-07 09:00"),
-        ("medicine-2", "2027-01-07 09:30"),
-        ("medicine-2.guide-integration", "2027-01-08 09:00"),
-        ("medicine-3", "2027-01-11 09:30"),
-        ("medicine-4", "2027-01-14 09:30"),
-        ("medicine-5", "2027-01-19 09:30"),
-        ("medicine-6", "2027-01-22 09:30"),
+        ("prep-one-1", "2027-01-04 09:00"),
+        ("dose-one-1", "2027-01-04 09:30"),
+        ("dose-one-1.guide-integration", "2027-01-05 09:00"),
+        ("dose-one-1.clinician-visit", "2027-01-05 09:30"),
+        ("prep-two-1", "2027-01-07 09:00"),
+        ("dose-two-1", "2027-01-07 09:30"),
+        ("dose-two-1.guide-integration", "2027-01-08 09:00"),
+        ("medicine-1", "2027-01-11 09:00"),
+        ("medicine-2", "2027-01-14 09:00"),
+        ("medicine-3", "2027-01-19 09:00"),
+        ("medicine-4", "2027-01-22 09:00"),
+        ("program-review-1", "2027-01-25 09:00"),
     ],
-    # Induction cannot jump the break (gap at most 5d), so it starts 01-04;
-    # induction-4 is Thursday 01-14 because Wednesday would force induction-5
-    # onto MLK day 01-18.
     "spravato-trd": [
         ("enrollment-1", "2026-12-07 09:00"),
         ("induction-1", "2027-01-04 09:00"),
@@ -196,6 +281,7 @@ HOLIDAY_SCHEDULES: dict[str, list[tuple[str, str]]] = {
         ("maintenance-2", "2027-02-10 09:00"),
         ("maintenance-3", "2027-02-17 09:00"),
         ("maintenance-4", "2027-02-24 09:00"),
+        ("week-9-review-1", "2027-02-25 09:00"),
     ],
 }
 
@@ -204,6 +290,8 @@ PLANNED_DOSES = {  # 72 kg; per_kg rules round to 0.1 mg, the label dose is fixe
     "iv-ketamine-ptsd": (36.0, "0.5 mg/kg x 72 kg = 36 mg (planned, confirm before dosing)"),
     "iv-ketamine-trd": (36.0, "0.5 mg/kg x 72 kg = 36 mg (planned, confirm before dosing)"),
     "journey-sl-kap": (None, "set by the prescriber (planned, confirm before dosing)"),
+    "kap-in-office": (None, "set by the prescriber (planned, confirm before dosing)"),
+    "kare-alcohol": (57.6, "0.8 mg/kg x 72 kg = 57.6 mg (planned, confirm before dosing)"),
     "mindbloom-home-kap": (None, "set by the prescriber (planned, confirm before dosing)"),
     "spravato-trd": (56.0, "fixed dose 56 mg (planned, confirm before dosing)"),
 }
@@ -269,7 +357,7 @@ def test_bundled_protocol_in_a_clinic_in_another_zone(protocol_id: str) -> None:
 
 
 def test_clinic_hours_closures_and_holidays_bind_in_person_sessions_only() -> None:
-    loaded = load_protocol("journey-sl-kap")
+    loaded = load_protocol(str(V1 / "journey-sl-kap.yaml"))
     who, clinic = client(NEW_YORK), load_clinic(CHICAGO_CLINIC)
     plan = make_plan(loaded, who, clinic, now=NOW)
     assert [(key, when, s.setting) for (key, when), s in zip(local_schedule(plan), plan.sessions, strict=True)] == [
@@ -360,7 +448,7 @@ def test_no_session_starts_at_a_skipped_or_repeated_local_time(zone, start, wind
 
 
 def test_dst_keeps_local_times_and_changes_offsets() -> None:
-    loaded = load_protocol("iv-ketamine-trd")
+    loaded = load_protocol(str(V1 / "iv-ketamine-trd.yaml"))
     who = client(NEW_YORK, start="2026-10-26")
     plan = make_plan(loaded, who, None, now=NOW)
     assert [s.start.isoformat() for s in plan.sessions] == [
@@ -378,7 +466,7 @@ def test_dst_keeps_local_times_and_changes_offsets() -> None:
 def test_infeasible_plan_names_the_session_blockers_and_a_later_start() -> None:
     who = client(NEW_YORK, unavailable=["2026-12-08..2027-11-30"])
     with pytest.raises(InfeasibleError) as caught:
-        make_plan(load_protocol("iv-ketamine-trd"), who, None, now=NOW)
+        make_plan(load_protocol(str(V1 / "iv-ketamine-trd.yaml")), who, None, now=NOW)
     explanation = caught.value.explanation
     assert explanation.session == "infusion-4"
     assert explanation.blockers == [
@@ -390,7 +478,7 @@ def test_infeasible_plan_names_the_session_blockers_and_a_later_start() -> None:
     ]
     # From 2026-12-15 the horizon reaches 2027-12-15: 12-03, 12-06, 12-08, 12-10, 12-13, 12-15.
     assert explanation.suggested_start == "2026-12-15"
-    later = make_plan(load_protocol("iv-ketamine-trd"), client(NEW_YORK, start="2026-12-15",
+    later = make_plan(load_protocol(str(V1 / "iv-ketamine-trd.yaml")), client(NEW_YORK, start="2026-12-15",
                       unavailable=["2026-12-08..2027-11-30"]), None, now=NOW)
     assert local_schedule(later)[-1] == ("infusion-6", "2027-12-15 09:00")
 
@@ -400,7 +488,7 @@ def test_suggested_start_after_a_long_absence_is_the_first_that_works() -> None:
     earliest that works is the one whose horizon is just long enough (found by a
     binary search over those days, not by trying each in turn)."""
     who = client(NEW_YORK_HOLIDAYS, availability=["Mon 09:00-12:00"], unavailable=["2026-12-07..2027-10-01"])
-    loaded = load_protocol("journey-sl-kap")
+    loaded = load_protocol(str(V1 / "journey-sl-kap.yaml"))
     with pytest.raises(InfeasibleError) as caught:
         make_plan(loaded, who, None, now=NOW)
     suggested = caught.value.explanation.suggested_start
@@ -419,7 +507,7 @@ def test_no_plan_is_proven_not_guessed_when_the_window_is_too_short() -> None:
     which only matters under max_span, so every consult time was tried again)."""
     who = client(NEW_YORK, availability=["Mon-Fri 17:00-19:00"])
     with pytest.raises(InfeasibleError) as caught:
-        make_plan(load_protocol("mindbloom-home-kap"), who, None, now=NOW)
+        make_plan(load_protocol(str(V1 / "mindbloom-home-kap.yaml")), who, None, now=NOW)
     explanation = caught.value.explanation
     assert not explanation.search_limit
     assert explanation.suggested_start is None
@@ -432,7 +520,7 @@ def test_no_plan_is_proven_not_guessed_when_the_window_is_too_short() -> None:
 def test_suggested_start_respects_holidays_past_the_first_horizon() -> None:
     """The scan for a later start looks a year further: its holidays must block too."""
     who = client(NEW_YORK_HOLIDAYS, unavailable=["2026-12-08..2027-12-20"])
-    loaded = load_protocol("iv-ketamine-trd")
+    loaded = load_protocol(str(V1 / "iv-ketamine-trd.yaml"))
     with pytest.raises(InfeasibleError) as caught:
         make_plan(loaded, who, None, now=NOW)
     # 2027-12-24 and 12-31 are observed holidays: the series runs 2028-01-03..01-14.
@@ -451,7 +539,7 @@ def test_suggested_start_respects_holidays_past_the_first_horizon() -> None:
 
 
 def test_deviations_are_recorded_in_the_plan_and_on_each_session() -> None:
-    loaded = load_protocol("iv-ketamine-trd")
+    loaded = load_protocol(str(V1 / "iv-ketamine-trd.yaml"))
     who = client(NEW_YORK, availability=["Mon,Thu 09:00-17:00"])
     with pytest.raises(InfeasibleError):
         make_plan(loaded, who, None, now=NOW)

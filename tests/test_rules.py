@@ -50,7 +50,7 @@ def test_severities_are_fixed() -> None:
     safety = {code: rules[code].severity for code in rules if code.startswith("KP3")}
     assert safety == {
         "KP301": "warning", "KP302": "warning", "KP303": "warning", "KP304": "warning",
-        "KP305": "error", "KP306": "warning", "KP307": "warning", "KP308": "warning",
+        "KP305": "error", "KP306": "warning", "KP307": "warning", "KP308": "warning", "KP309": "warning",
     }
     assert {rules[c].severity for c in rules if c.startswith("KP1")} == {"error"}
     assert sorted(c for c in rules if c.startswith("KP2") and rules[c].severity == "warning") == [
@@ -400,3 +400,30 @@ def test_allow_codes_that_are_not_kp3_get_a_hint() -> None:
 def test_a_huge_count_is_reported_not_expanded() -> None:
     schedule = PREP_THEN + f"- session: med\n  count: 1000000000\n  {INTEG}\n"
     assert lint(schedule) == [("KP216", 19), ("KP216", 22)]  # more than 500 in all; count above 100
+
+
+@pytest.mark.parametrize(
+    ("gap", "offset", "extra", "warned"),
+    [
+        ("3d..7d", "1d..3d", "", True),     # the integration may come on the next dose's day
+        ("3d..7d", "1d..2d", "", False),    # always at least a day before it
+        ("14d±3d", "1d..7d", "", False),
+        ("2d..", "1d..", "", True),          # unbounded offset
+        ("3d..7d", "1d..3d", "constraints: {dosing_day: alone}\n", False),
+        ("2d..7d", "1d..2d", "constraints: {min_dosing_interval: 3d}\n", False),
+        ("3d..7d", "48h..72h", "", True),    # elapsed bounds rounded outward
+        ("3d..7d", "24h..36h", "", False),
+    ],
+)
+def test_kp309_follow_up_on_the_next_dosing_date(gap: str, offset: str, extra: str, warned: bool) -> None:
+    follow = f"followed_by: [{{session: integ, offset: {offset}}}]"
+    schedule = PREP_THEN + f"- session: med\n  count: 3\n  gap: {gap}\n  {follow}\n"
+    assert ("KP309" in codes(schedule, extra)) is warned
+
+
+def test_kp309_leaves_out_same_day_preparation_and_the_last_occurrence() -> None:
+    dosing = PREP_THEN + "- session: med\n  count: 3\n  gap: 3d..7d\n"
+    prep_call = dosing + "  followed_by: [{session: prep, offset: 3d..7d}]\n"
+    assert "KP309" not in codes(prep_call)
+    last_only = dosing + "  followed_by: [{session: integ, offset: 1d..3d, on: [3]}]\n"
+    assert "KP309" not in codes(last_only)

@@ -92,6 +92,8 @@ def protocols(draw: Any) -> Protocol:
         constraints["min_dosing_interval"] = draw(st.sampled_from(["48h", "2d", "1d", "30h"]))
     if draw(st.integers(0, 3)) == 0:
         constraints["max_span"] = draw(st.sampled_from(["14d", "300h", "10d"]))
+    if draw(st.integers(0, 3)) == 0:
+        constraints["dosing_day"] = "alone"
     return Protocol.model_validate({"kind": "protocol", "id": "p", "version": "1", "title": "t",
                                     "sessions": sessions, "schedule": steps, "constraints": constraints})
 
@@ -140,7 +142,8 @@ def _static_slots(request: ScheduleRequest, key: tuple[str, str, str, int, str |
         day = request.start_date + timedelta(days=offset)
         for hour in range(24):
             start = datetime.combine(day, time(hour), tzinfo=request.zone)
-            if start.astimezone(request.zone).replace(tzinfo=None) != start.replace(tzinfo=None):
+            # Through UTC: astimezone to the datetime's own zone returns it unchanged.
+            if start.astimezone(UTC).astimezone(request.zone).replace(tzinfo=None) != start.replace(tzinfo=None):
                 continue  # a skipped local time
             end = (start.astimezone(UTC) + duration).astimezone(request.zone)
             slot = Slot(key[0], key[1], key[2], key[3], count, key[4], start, end)

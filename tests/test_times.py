@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import date
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,6 +27,10 @@ runner = CliRunner()
 ANY_HOUR = ["--available", "Mon-Sun 06:00-22:00"]
 FLAGS = ["--start", "2026-12-07", "--tz", "America/New_York", "--weight", "72 kg"]
 
+# The bundled protocols as they were when these tests were written: they are
+# about the time-of-day pass, not about the current bundled content.
+V1 = Path(__file__).parent / "data" / "bundled_v1"
+
 
 def planned(protocol: str, *flags: str) -> list[tuple[str, str, str]]:
     """(key, local date, local start) of each session of `kapplan plan ... --format json`."""
@@ -39,7 +44,7 @@ def planned(protocol: str, *flags: str) -> list[tuple[str, str, str]]:
 def test_a_client_free_all_day_gets_working_hours_and_one_time_of_day() -> None:
     """06:00-22:00 every day, no preference: the default Mon-Fri 09:00-17:00 wins, and each
     step keeps one time (Saturdays have no preferred window: the previous time, rank 3)."""
-    assert planned("iv-ketamine-ptsd", *ANY_HOUR) == [
+    assert planned(str(V1 / "iv-ketamine-ptsd.yaml"), *ANY_HOUR) == [
         ("baseline-1", "2026-12-07", "09:00"),
         ("infusion-1", "2026-12-08", "09:00"),
         ("infusion-1.assessment-24h", "2026-12-09", "09:00"),  # 24 h after its infusion, which moved
@@ -49,7 +54,7 @@ def test_a_client_free_all_day_gets_working_hours_and_one_time_of_day() -> None:
         ("infusion-5", "2026-12-17", "09:00"),
         ("infusion-6", "2026-12-19", "09:00"),
     ]
-    assert planned("journey-sl-kap", *ANY_HOUR) == [
+    assert planned(str(V1 / "journey-sl-kap.yaml"), *ANY_HOUR) == [
         ("intake-1", "2026-12-07", "09:00"),
         ("preparation-1", "2026-12-08", "09:00"),
         ("preparation-2", "2026-12-09", "09:00"),
@@ -148,7 +153,8 @@ def test_without_a_preferred_fit_the_day_opens_at_the_preferred_start() -> None:
 
 
 def test_prefer_flags_are_repeatable_and_soft() -> None:
-    assert planned("iv-ketamine-trd", *ANY_HOUR, "--prefer", "Mon-Fri 14:00-18:00", "--prefer", "Sat 10:00-12:00") == [
+    trd = str(V1 / "iv-ketamine-trd.yaml")
+    assert planned(trd, *ANY_HOUR, "--prefer", "Mon-Fri 14:00-18:00", "--prefer", "Sat 10:00-12:00") == [
         ("screening-1", "2026-12-07", "14:00"),
         ("infusion-1", "2026-12-08", "14:00"),
         ("infusion-2", "2026-12-10", "14:00"),
@@ -158,7 +164,7 @@ def test_prefer_flags_are_repeatable_and_soft() -> None:
         ("infusion-6", "2026-12-19", "10:00"),
     ]
     # a preference nothing fits never makes a plan infeasible
-    assert [t for _, _, t in planned("iv-ketamine-trd", "--prefer", "Sun 05:00-06:00")] == ["09:00"] * 7
+    assert [t for _, _, t in planned(str(V1 / "iv-ketamine-trd.yaml"), "--prefer", "Sun 05:00-06:00")] == ["09:00"] * 7
 
 
 def test_a_client_file_prefer_and_a_clinic_hours_preferred(tmp_path) -> None:
@@ -169,7 +175,7 @@ def test_a_client_file_prefer_and_a_clinic_hours_preferred(tmp_path) -> None:
     clinic.write_text("kind: clinic\nid: north\ntimezone: America/Chicago\nhours: [Mon-Sun 05:00-21:00]\n"
                       "hours_preferred: [Mon-Sun 07:00-09:00]\n")
     def times(*flags: str) -> set[str]:
-        result = runner.invoke(app, ["plan", "iv-ketamine-trd", "--format", "json", *flags],
+        result = runner.invoke(app, ["plan", str(V1 / "iv-ketamine-trd.yaml"), "--format", "json", *flags],
                                env={"SOURCE_DATE_EPOCH": "1795000000"})
         assert result.exit_code == 0, result.output
         return {s["start"][11:16] for s in json.loads(result.stdout)["sessions"]}

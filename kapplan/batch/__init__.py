@@ -44,6 +44,7 @@ class BatchSummary:
     records: int = 0
     ok: int = 0
     failed: int = 0
+    noted: int = 0  # planned records whose plan carries KP4xx safety notes
     stopped: bool = False
     path: Path = Path(SUMMARY_NAME)
     fault: InputError | None = None  # the roster broke off midway
@@ -55,6 +56,7 @@ class BatchSummary:
         self.failed += not result.ok
         if result.outcome in self.outcomes:
             self.outcomes[result.outcome] += 1
+        self.noted += bool(result.notes)
 
 
 Reporter = Callable[[RecordResult], None]

@@ -54,6 +54,7 @@ def store(outcome: Outcome, out: Path, formats: tuple[str, ...], inputs: tuple[s
         error=error,
         code=None if error is None else code or "internal",
         outcome=outcome.disposition if ok else None,
+        notes=outcome.notes if ok else (),
     )
 
 
@@ -138,7 +139,8 @@ class SummaryFile:
 
     def finish(self, summary: BatchSummary, state: str = "complete", error: str | None = None) -> None:
         assert self._handle is not None
-        totals = {"records": summary.records, "ok": summary.ok, "failed": summary.failed, **summary.outcomes}
+        totals = {"records": summary.records, "ok": summary.ok, "failed": summary.failed, **summary.outcomes,
+                  "with_safety_notes": summary.noted}
         error = error or (summary.fault.message if summary.fault else None)
         tail = {"totals": totals, "stopped": summary.stopped, "error": error, "state": state}
         self._handle.write(f"\n], {json.dumps(tail, ensure_ascii=False)[1:]}\n".encode())

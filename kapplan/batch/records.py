@@ -55,6 +55,7 @@ class Outcome:
     events: bytes | None = None  # clinic-audience VEVENTs for --combined
     zone: str | None = None
     span: tuple[date, date] | None = None
+    notes: tuple[tuple[str, str], ...] = ()  # (code, message): the plan's KP4xx safety notes
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class RecordResult:
     error: str | None
     code: str | None = None
     outcome: str | None = None  # new, kept or replanned
+    notes: tuple[tuple[str, str], ...] = ()  # (code, message): safety notes no `allow` silences
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -88,6 +90,7 @@ class RecordResult:
             "files": list(self.files),
             "error": self.error,
             "code": self.code,
+            "notes": [{"code": code, "message": message} for code, message in self.notes],
         }
 
 
@@ -282,6 +285,7 @@ def _load_protocol(name: str, base: Path) -> LoadedProtocol | tuple[str, str]:
 def _plan_into(outcome: Outcome, loaded: LoadedProtocol, client: Client, settings: BatchSettings) -> None:
     from kapplan.api import calendar, make_plan
     from kapplan.export.ics import plan_events, plan_span, plan_zone_name
+    from kapplan.planning.notes import safety_notes
 
     ledger: MemoryLedger | None = _worker["ledger"]
     booking: FileLedgerBatch | None = _worker["booking"]
@@ -307,6 +311,8 @@ def _plan_into(outcome: Outcome, loaded: LoadedProtocol, client: Client, setting
             ledger.restore(client.id, held)
             raise
         ledger.book(plan)
+    # Recomputed on the plan written (a kept plan may predate the notes).
+    outcome.notes = tuple((w.code, w.message) for w in safety_notes(loaded.protocol, client, plan.sessions))
     outcome.sessions = len(plan.sessions)
     if plan.sessions:  # sorted by start, each start in the client's local time
         outcome.first, outcome.last = plan.sessions[0].start.date(), plan.sessions[-1].start.date()

@@ -161,6 +161,7 @@ class _Context:
             fixed=self.fixed,
             min_dosing=constraints.min_dosing_interval,
             max_span=constraints.max_span,
+            dosing_alone=constraints.dosing_day == "alone",
             relaxed=relaxed,
             lateness_cap=cap,
             budget=request.budget if budget is None else budget,

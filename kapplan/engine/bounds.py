@@ -69,6 +69,7 @@ class Settings:
     fixed: dict[int, tuple[int, int]]
     min_dosing: Duration | None
     max_span: Duration | None
+    dosing_alone: bool = False  # constraints.dosing_day: alone (no other session on a dosing date)
     relaxed: bool = False  # deviations (the Engine's mode is chosen from it once: modes.py)
     lateness_cap: int | None = None  # deviations: the total lateness allowed (minutes)
     budget: int = 40_000

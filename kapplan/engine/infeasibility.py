@@ -244,6 +244,8 @@ def _conflict(engine: Engine, dosing: bool, duration: int, s: int, d: int, p: in
     start, end = engine.start[p], engine.end[p]
     if s < end and start < s + duration:
         return "{other} takes that time ({when})"
+    if engine.day[p] == d and engine.cfg.dosing_alone and (dosing or other.dosing):
+        return "a dosing day is kept free of other sessions (dosing_day: alone; {other}, {when})"
     if engine.day[p] == d and other.dosing and start < s:
         return "nothing may start after a dosing session on the same day ({other}, {when})"
     if engine.day[p] == d and dosing and start > s:

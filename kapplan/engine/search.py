@@ -376,14 +376,16 @@ class Engine(Bounds):
                     i = max(i + 1, bisect_left(slots, resume, i, last))
 
     def _day_ok(self, entry: Entry, d: int, blame: Blame, floor: int = -INF) -> bool:
-        """Whole-day tests: a second dosing session that day, the dosing interval, look-ahead."""
-        if entry.dosing:
+        """Whole-day tests: a second dosing session that day (with ``dosing_day: alone``, any
+        other session on a dosing day), the dosing interval, look-ahead."""
+        alone = self.cfg.dosing_alone
+        if entry.dosing or alone:
             for _, dosing, p in self.by_day.get(d, ()):
-                if dosing:
+                if dosing or (alone and entry.dosing):
                     blame.add(p, exact=False)
                     return False
             md = self.cfg.min_dosing
-            if md is not None and md.calendar and md.days > 0:
+            if entry.dosing and md is not None and md.calendar and md.days > 0:
                 i = bisect_left(self.dosing_days, (d - md.days + 1, -1))
                 if i < len(self.dosing_days) and self.dosing_days[i][0] < d + md.days:
                     p = self.dosing_days[i][1]

@@ -45,6 +45,7 @@ class Document:
     data: Any
     positions: dict[Loc, tuple[int, int]] = field(default_factory=dict)
     key_positions: dict[Loc, tuple[int, int]] = field(default_factory=dict)
+    flow_lists: set[Loc] = field(default_factory=set)  # sequences written inline: [a, b]
 
     def position(self, loc: Loc, *, key: bool = False) -> tuple[int, int]:
         """Line and column (1-based) of the deepest known node on ``loc``."""
@@ -166,6 +167,8 @@ class _Builder:
             if supported:
                 return value
         elif isinstance(node, yaml.SequenceNode) and node.tag == _SEQ:
+            if node.flow_style:
+                self.doc.flow_lists.add(loc)
             return [self.build(item, (*loc, i), depth + 1) for i, item in enumerate(node.value)]
         elif isinstance(node, yaml.MappingNode) and node.tag == _MAP:
             return self._mapping(node, loc, depth)
@@ -397,8 +400,71 @@ def validation_diagnostics(err: ValidationError, model: type[BaseModel], doc: Do
         seen.add((loc, message))
         code = _CODES.get(error["type"], "KP112")
         key = error["type"] == "extra_forbidden" or "[key]" in error["loc"]
-        out.append(doc.diagnostic(loc, code, message, hint=_hint(error, loc, model, doc), key=key))
+        hint = _hint(error, loc, model, doc)
+        if error["type"] == "window" and loc and loc[:-1] in doc.flow_lists:
+            pieces = _window_pieces(doc, loc)
+            if pieces == []:
+                continue  # a later piece of a window already reported
+            if pieces:
+                message, hint = _split_window_message(loc, pieces)
+        out.append(doc.diagnostic(loc, code, message, hint=hint, key=key))
     return out
+
+
+def _window_pieces(doc: Document, loc: Loc) -> list[str] | None:
+    """The YAML flow-sequence trap: ``[Mon,Wed,Fri 13:00-17:00]`` is three items,
+    since a comma separates items inside brackets. For the first bare-weekday
+    item of such a run, the pieces of the window it began (up to the piece with
+    times); ``[]`` for its later pieces (one message per window); None when the
+    item is some other mistake."""
+    from kapplan.models.values import parse_days
+
+    items = _at(doc.data, loc[:-1])
+    index = loc[-1]
+    if not isinstance(items, list) or not isinstance(index, int):
+        return None
+
+    def bare_days(item: Any) -> bool:
+        try:
+            return isinstance(item, str) and bool(parse_days(item.strip()))
+        except ValueError:  # pydantic's custom errors are ValueErrors
+            return False
+
+    if not bare_days(items[index]):
+        return None
+    if index > 0 and bare_days(items[index - 1]):
+        return []
+    end = index
+    while end < len(items) and bare_days(items[end]):
+        end += 1
+    return [str(item).strip() for item in items[index:end + 1]]
+
+
+def _split_window_message(loc: Loc, pieces: list[str]) -> tuple[str, str]:
+    """Message and hint: the pieces rejoined and quoted (times left to fill in when none followed)."""
+    from pydantic_core import PydanticCustomError
+
+    from kapplan.models.values import parse_weekly_window
+
+    joined = ",".join(pieces)
+    try:
+        parse_weekly_window(joined)
+    except PydanticCustomError:
+        days = [p for p in pieces if not any(ch.isdigit() for ch in p)]
+        joined = ",".join(days) + " HH:MM-HH:MM"
+    field_name = next((str(p) for p in reversed(loc) if isinstance(p, str)), "value")
+    message = (f"'{field_name}': '{pieces[0]}' is a weekday without times: inside [...] a comma separates "
+               "list items, so a window written with commas was split into pieces")
+    return message, f"quote the window: ['{joined}']"
+
+
+def _at(data: Any, loc: Loc) -> Any:
+    for part in loc:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
 
 
 def to_model(doc: Document, model: type[ModelT]) -> ModelT:

@@ -37,6 +37,7 @@ from kapplan.models.plan import Change, Deviation, HistoryEntry, Plan, PlannedSe
 from kapplan.models.protocol import Protocol
 from kapplan.planning.build import build_request, sessions_from_placements
 from kapplan.planning.embedded import client_record, clinic_record, full_protocol_of, protocol_of
+from kapplan.planning.notes import refresh_notes, safety_notes
 from kapplan.planning.series import apply_gates, decision_points, plan_path, refresh_tasks
 from kapplan.wording import describe_deviation, planned_amount, when
 
@@ -152,6 +153,7 @@ def reschedule_plan(
             "decisions": decision_points(plan_path(full_protocol_of(plan), plan), full_protocol_of(plan),
                                          plan.decisions),
             "deviations": deviations,
+            "warnings": refresh_notes(plan.warnings, safety_notes(protocol, client, sessions)),
             "client": client_record(_without_repeats(client)),
             "clinic": clinic_record(clinic),
             "history": [*plan.history, history],

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 from kapplan.lint.registry import Finding, LintContext, rule
 from kapplan.lint.shape import SessionGraph, anchor_step, max_days, min_days, steps_before
-from kapplan.models.protocol import SessionType, Step
+from kapplan.models.protocol import Duration, SessionType, Step
 from kapplan.models.sensitive import mentions_medication_or_dose
 
 INTEGRATION_WITHIN_DAYS = 7
@@ -271,3 +271,42 @@ def sensitive_free_text(ctx: LintContext) -> Iterator[Finding]:
                 yield Finding(("sessions", name, *path),
                               f"'{path[-1]}' names a medication or a dose, so calendars below --privacy full "
                               "will withhold it", "rephrase without medication names or amounts")
+
+
+def _day_bounds(low: Duration, high: Duration | None) -> tuple[int, int | None]:
+    """Calendar days a range's bounds can span (h/min bounds rounded outward)."""
+    return min_days(low), (None if high is None else max_days(high))
+
+
+@rule("KP309", "warning", "a follow-up can fall on the date of the next dosing session")
+def followup_on_next_dosing_day(ctx: LintContext) -> Iterator[Finding]:
+    """An integration or check-in squeezed in before the next dose, on the same
+    day, crowds a day that should belong to the medicine session (setting,
+    fasting, rest). kapplan warns when a follow-up of one occurrence of a
+    dosing step can fall on the local date of the step's next occurrence: its
+    ``offset`` range and the step's ``gap`` (raised to
+    ``min_dosing_interval``) share a day count. Preparation follow-ups are
+    left out, since a same-day preparation call before dosing is a model of
+    its own (Mindbloom). ``constraints: {dosing_day: alone}`` settles it; or
+    narrow the offset so the follow-up comes at least a day before."""
+    constraints = ctx.protocol.constraints
+    if constraints.dosing_day == "alone" or not ctx.within_caps:
+        return
+    for i, step in enumerate(ctx.protocol.schedule):
+        if ctx.kind_of(step.session) != "dosing" or step.count < 2:
+            continue
+        gap_low, gap_high = _day_bounds(step.gap.min, step.gap.max)
+        if constraints.min_dosing_interval is not None:
+            gap_low = max(gap_low, min_days(constraints.min_dosing_interval))
+        for k, follow in enumerate(step.followed_by):
+            if ctx.kind_of(follow.session) in (None, "preparation"):
+                continue
+            if not any(follow.applies_to(n) for n in range(1, step.count)):
+                continue
+            low, high = _day_bounds(follow.offset.min, follow.offset.max)
+            if (gap_high is None or low <= gap_high) and (high is None or gap_low <= high):
+                spacing = f"{follow.offset.as_written()} after it; gap {step.gap.as_written()}"
+                yield Finding(("schedule", i, "followed_by", k, "offset"),
+                              f"follow-up '{follow.key}' of '{step.key}' can fall on the date of the next "
+                              f"'{step.key}' session ({spacing})",
+                              "end the offset a day before the gap's minimum, or add constraints: {dosing_day: alone}")

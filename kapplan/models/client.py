@@ -75,6 +75,7 @@ class Client(StrictModel):
     email: str | None = None
     timezone: str | None = None
     start: DateT | None = None
+    birth_date: DateT | None = None  # personal data: checks eligibility (KP403), never shown or exported
     weight: MassT | None = None
     dose_scale: float = Field(default=1.0, gt=0, le=1)
     availability: list[WeeklyWindowT] | None = None

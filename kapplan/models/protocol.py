@@ -18,6 +18,7 @@ from pydantic import Field, PlainSerializer, PlainValidator, PositiveInt, WithJs
 from kapplan.models.base import StrictModel
 from kapplan.models.errors import Diagnostic
 from kapplan.models.values import (
+    AgeRangeT,
     DoseAmount,
     DoseAmountT,
     Duration,
@@ -217,6 +218,14 @@ class Measure(StrictModel):
 class Constraints(StrictModel):
     min_dosing_interval: DurationT | None = None
     max_span: DurationT | None = None
+    # "alone": no other session of the client on a dosing session's local date (SPEC §13)
+    dosing_day: Literal["alone"] | None = None
+
+
+class Eligibility(StrictModel):
+    """Who the protocol is for, checked against one client at planning time (KP403)."""
+
+    age: AgeRangeT | None = None
 
 
 class Protocol(StrictModel):
@@ -232,6 +241,7 @@ class Protocol(StrictModel):
     branches: dict[LocalIdT, Step] = {}
     measures: list[Measure] = []
     constraints: Constraints = Constraints()
+    eligibility: Eligibility | None = None
     allow: list[str] = []
 
     def step(self, key: str) -> Step | None:
@@ -267,6 +277,7 @@ __all__ = [
     "Decision",
     "Dose",
     "Duration",
+    "Eligibility",
     "FollowUp",
     "Gate",
     "LoadedProtocol",

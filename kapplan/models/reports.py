@@ -106,6 +106,11 @@ class RescheduleOutput(ReportModel):
     backup: str | None
 
 
+class NoteOutput(ReportModel):
+    code: str
+    message: str
+
+
 class BatchRecord(ReportModel):
     """One record of a batch summary; a failed one has an ``error`` and its ``code``."""
 
@@ -121,12 +126,14 @@ class BatchRecord(ReportModel):
     files: list[str]
     error: str | None
     code: str | None = None
+    notes: list[NoteOutput] = []  # the plan's KP4xx safety notes (SPEC §7), never silenced
 
 
 class BatchTotals(ReportModel):
     records: int
     ok: int
     failed: int
+    with_safety_notes: int = 0  # planned records whose plan carries KP4xx notes
     new: int = 0
     kept: int = 0
     replanned: int = 0

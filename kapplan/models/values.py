@@ -219,6 +219,46 @@ def _range_from_mapping(value: dict[str, Any]) -> Range:
     return Range(minimum, parsed.get("max"), target)
 
 
+@dataclass(frozen=True)
+class AgeRange:
+    """Whole years of age, both ends inclusive; ``max`` None means no upper limit."""
+
+    min: int
+    max: int | None = None
+
+    def contains(self, years: int) -> bool:
+        return self.min <= years and (self.max is None or years <= self.max)
+
+    def __str__(self) -> str:
+        if self.max == self.min:
+            return str(self.min)
+        return f"{self.min}..{'' if self.max is None else self.max}"
+
+
+AGE_HELP = "expected an age range in whole years such as 18..64, 18.. or ..64"
+_AGE = re.compile(r"^(\d{1,3})?\s*(\.\.)?\s*(\d{1,3})?$")
+
+
+def parse_age_range(value: Any) -> AgeRange:
+    """``18..64``, ``18..``, ``..64`` or a single age; ``min > max`` is refused here (no lint needed)."""
+    if isinstance(value, AgeRange):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise _fail("range", AGE_HELP)
+    match = _AGE.fullmatch(value.strip())
+    if not match or not (match.group(1) or match.group(3)) or (match.group(2) is None and match.group(3)):
+        raise _fail("range", AGE_HELP)
+    low = int(match.group(1)) if match.group(1) else 0
+    high = int(match.group(3)) if match.group(3) else (None if match.group(2) else low)
+    if high is not None and high < low:
+        raise _fail("range", f"the age range {value} ends before it starts")
+    if low > 150 or (high is not None and high > 150):
+        raise _fail("range", "ages above 150 are not plausible")
+    return AgeRange(low, high)
+
+
 # --------------------------------------------------------------------------- dates
 
 
@@ -629,4 +669,11 @@ RangeT = Annotated[
     PlainValidator(parse_range),
     PlainSerializer(range_to_json),
     WithJsonSchema(_range_schema()),
+]
+AgeRangeT = Annotated[
+    AgeRange,
+    PlainValidator(parse_age_range),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": r"^\s*(\d{1,3})?\s*(\.\.\s*(\d{1,3})?)?\s*$",
+                    "description": "age range in whole years: 18..64, 18.., ..64"}),
 ]

@@ -30,6 +30,7 @@ from kapplan.models.plan import (
 from kapplan.models.protocol import LoadedProtocol, Protocol, SessionType
 from kapplan.planning.doses import DoseError, planned_dose
 from kapplan.planning.embedded import client_record, clinic_record
+from kapplan.planning.notes import safety_notes
 from kapplan.planning.series import apply_gates, compute_tasks, decision_points, plan_path
 
 if TYPE_CHECKING:
@@ -287,6 +288,7 @@ def _assemble(loaded: LoadedProtocol, path: Any, client: Client, clinic: Clinic 
     sessions = sessions_from_placements(result.placements, path.protocol, client, result.deviations)
     sessions = apply_gates(sessions, path.protocol, bump=False)
     notes = [Warning_(code=CAPACITY_NOTE, message=text) for text in result.notes]
+    notes += safety_notes(path.protocol, client, sessions)  # KP4xx: never silenced by `allow`
     return Plan(
         generator=f"kapplan {__version__}",
         created=now,
