@@ -165,6 +165,7 @@ class Member:
                 self.windows[weekday].append((window.start_minute, window.end_minute))
         self.off = blocked_days([*member.off, *clinic.closed], holidays, first - 2, last + 2)
         self._spans: dict[int, list[tuple[int, int]]] = {}
+        self._works: dict[tuple[int, int], bool] = {}  # (start, end) -> works then (asked again and again)
         self.holds = Holds()
 
     @property
@@ -183,7 +184,10 @@ class Member:
         return found
 
     def works(self, s: int, e: int) -> bool:
-        return any(a <= s and e <= b for a, b in self.spans(self.clock.day_of(s)))
+        found = self._works.get((s, e))
+        if found is None:
+            found = self._works[(s, e)] = any(a <= s and e <= b for a, b in self.spans(self.clock.day_of(s)))
+        return found
 
     def free(self, kind: str, s: int, e: int) -> bool:
         """Within ``concurrent`` for [s, e) given what other series hold."""
@@ -323,6 +327,41 @@ class Resources:
                 if found is not None:
                     return found
         return None
+
+    def resume(self, pos: int, s: int) -> int:
+        """After a refusal at ``s``: the earliest start that could be admitted. A role whose
+        every candidate is held by another series' session stays refused until the
+        earliest of their releases (each blocks every start before its end); a room alike.
+        Anything else (hours, limits, concurrency, distinct people) resumes at the next start."""
+        floor = s + 1
+        for need in self.needs[pos]:
+            end = s + self._need_minutes(pos, need)
+            candidates = self._candidates(need.role)
+            if any(self._can(pos, p, s, end) for p in candidates):
+                continue
+            floor = max(floor, min((self._released(self.members[p].holds, s, end, self._exclusive(pos, p, s, end))
+                                    for p in candidates), default=floor))
+        if self.wants_room[pos]:
+            e = s + self.duration[pos]
+            serving = [r for r in self.rooms if r.kinds is None or self.kind[pos] in r.kinds]
+            if not any(r.free(s, e) for r in serving):
+                floor = max(floor, min((self._released(r.holds, s, e, r.capacity == 1) for r in serving),
+                                       default=floor))
+        self.blame = []
+        return floor
+
+    def _exclusive(self, pos: int, person: int, s: int, end: int) -> bool:
+        """The person works then and takes one session at a time of this kind."""
+        member = self.members[person]
+        return member.concurrent.get(self.kind[pos], 1) == 1 and member.works(s, end)
+
+    @staticmethod
+    def _released(holds: Holds, s: int, e: int, exclusive: bool) -> int:
+        """When holds no longer block a start: the latest end of those overlapping [s, e), when
+        one at a time is allowed; else the next start (concurrency: not worked out here)."""
+        if not exclusive:
+            return s + 1
+        return max((holds.ends[i] for i in holds.overlapping(s, e)), default=s + 1)
 
     def shortfalls(self, pos: int, s: int) -> list[str]:
         """What is missing at start ``s``, in words for an explanation: each role no one

@@ -442,9 +442,10 @@ class Engine(Bounds):
                 return self.clock.midnight(d + 1)  # no one who could serve it works that day
             if not resources.admit(entry.pos, s):
                 self.nodes += 1  # a refused assignment is search work too
-                for p in resources.blame:  # the client's own sessions that day (max_per_day)
+                own = resources.blame
+                for p in own:  # the client's own sessions that day (max_per_day)
                     blame.add(p, exact=False)
-                return s + 1
+                return s + 1 if own else resources.resume(entry.pos, s)
         return -1
 
     # ------------------------------------------------------------------ look-ahead
