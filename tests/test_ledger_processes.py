@@ -111,7 +111,8 @@ def test_sigkill_at_random_points_is_harmless_or_named(tmp_path: Path, monkeypat
         command = _killed_command(round_, files, ledger)
         proc = subprocess.Popen([sys.executable, "-m", "kapplan", *command], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, env=env())
-        time.sleep(rng.uniform(0.0, typical * 1.1))
+        # half the rounds anywhere, half near the end: the commit, the write and the rename
+        time.sleep(typical * (rng.uniform(0.0, 1.1) if round_ % 2 else rng.uniform(0.7, 1.05)))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             outcomes["killed"] += 1
