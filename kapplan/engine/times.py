@@ -28,7 +28,8 @@ This keeps the pass linear in the number of sessions on real protocols.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
@@ -108,6 +109,8 @@ def reach_days(protocol: Protocol, slack: int) -> int:
     for bound in _minute_bounds(protocol):
         if not bound.calendar:
             longest = max(longest, bound.minutes)
+    if longest == 0:
+        return 0  # only sessions on one date interact (overlap, the dosing day); none crosses midnight
     return -(-(longest + slack) // MINUTES_PER_DAY) + 1
 
 
@@ -139,15 +142,34 @@ def previous_of(layout: Layout) -> list[int | None]:
     return out
 
 
-def ranked(feasible: list[int], day: int, duration: int, previous: int | None, hours: PreferredHours) -> list[int]:
-    """SPEC §12's ranking of the feasible starts of one session on its day (ascending input)."""
-    preferred = [s for s in feasible if hours.inside(day, s, duration)]
+def ranked(feasible: list[int], day: int, duration: int, previous: int | None,
+           hours: PreferredHours) -> Iterator[int]:
+    """SPEC §12's ranking of the feasible starts of one session on its day (ascending
+    input), lazily: the first option usually stands, so the rest is rarely built."""
+    seen: set[int] = set()
+    for candidate in _options(feasible, day, duration, previous, hours):
+        if candidate not in seen:
+            seen.add(candidate)
+            yield candidate
+
+
+def _options(feasible: list[int], day: int, duration: int, previous: int | None,
+             hours: PreferredHours) -> Iterator[int]:
+    spans = hours.intervals(day)
+    copied = [previous] if previous is not None and _contains(feasible, previous) else []
+    yield from (s for s in copied if hours.inside(day, s, duration))  # (1)
+    for lo, hi in spans:  # (2): each window's fitting starts, windows in order of their start
+        yield from feasible[bisect_left(feasible, lo):bisect_right(feasible, hi - duration)]
+    yield from copied  # (3)
     opening = hours.opening(day)
-    late = [s for s in feasible if opening is not None and s >= opening]
-    copied = [previous] if previous is not None and previous in set(feasible) else []
-    copied_preferred = [s for s in copied if hours.inside(day, s, duration)]
-    order = copied_preferred + preferred + copied + late + feasible
-    return list(dict.fromkeys(order))
+    if opening is not None:  # (4)
+        yield from feasible[bisect_left(feasible, opening):]
+    yield from feasible
+
+
+def _contains(ordered: list[int], value: int) -> bool:
+    i = bisect_left(ordered, value)
+    return i < len(ordered) and ordered[i] == value
 
 
 @lru_cache(maxsize=4096)
@@ -207,6 +229,7 @@ class TimePass:
             return None
         self.remaining -= engine.nodes - before
         target = w.target_instant
+        order: Iterable[int]
         if target is not None:
             order = feasible  # the engine yields them nearest the target first
         else:
