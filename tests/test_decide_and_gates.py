@@ -131,17 +131,22 @@ def test_task_summaries_follow_the_privacy_level(branching: Path, privacy: str, 
 
 
 def test_calendars_with_tasks_follow_the_method_rule(branching: Path) -> None:
-    """METHOD:PUBLISH only when every component, tasks included, has an ORGANIZER."""
+    """METHOD:PUBLISH only when every component has an ORGANIZER, and never with
+    tasks: RFC 5546 wants DTSTART on a published VTODO, which SPEC §13 leaves out."""
     plan = api.read_plan(branching)
+    assert plan.tasks
     plain = icalendar.Calendar.from_ical(api.calendar(plan, privacy="full"))
     assert "method" not in plain
     with_organizer = plan.model_copy(update={"client": {**plan.client, "therapist": {
         "name": "Dr. Kim", "email": "kim@clinic.example"}}})
     calendar = icalendar.Calendar.from_ical(api.calendar(with_organizer, privacy="full"))
-    assert str(calendar["method"]) == "PUBLISH"
+    assert "method" not in calendar
     components = calendar.walk("VEVENT") + calendar.walk("VTODO")
-    assert components
+    assert calendar.walk("VTODO")
     assert all("organizer" in c for c in components)
+    without_tasks = with_organizer.model_copy(update={"tasks": []})
+    published = icalendar.Calendar.from_ical(api.calendar(without_tasks, privacy="full"))
+    assert str(published["method"]) == "PUBLISH"
 
 
 def test_tentative_sessions_export_as_tentative_with_conditional_alarms(gated: Path) -> None:

@@ -17,7 +17,10 @@ SPEC §13) is TENTATIVE, its alarms prefixed "If confirmed: "; ``missed`` and
 reschedule gives the session a new time under the same UID and a higher
 SEQUENCE); a cancelled event carries no alarms. Tasks (questionnaires) are
 VTODOs after the events (export/todos.py), and they too carry the ORGANIZER
-whenever the events do, so METHOD:PUBLISH keeps its rule.
+whenever the events do. A calendar with tasks never says METHOD:PUBLISH: RFC
+5546 wants DTSTART and PRIORITY on a published VTODO, SPEC §13 writes tasks
+with DUE only, and libical rejects the mix; without METHOD the file is a plain
+calendar object that every client imports.
 
 The output is a pure function of the plan: DTSTAMP is the plan's latest
 recorded change (``created`` or the newest history entry), so re-exporting the
@@ -217,7 +220,9 @@ def plan_to_ics(plan: Plan, *, audience: str = "client", privacy: str = "standar
     view = _View(plan, audience, privacy, alarms)
     return b"".join(
         (
-            calendar_head(calendar_name(plan, audience, privacy), publish=view.organizer is not None),
+            calendar_head(
+                calendar_name(plan, audience, privacy), publish=view.organizer is not None and not plan.tasks
+            ),
             timezone_block(plan_zone_name(plan), first, last),
             b"".join(view.event(session) for session in plan.sessions),
             b"".join(view.todo(task) for task in plan.tasks),
