@@ -22,15 +22,8 @@ from icalendar import Calendar, Event, vText
 
 from kapplan.export.ics import PRODID, calendar_tail, clean_text, timezone_block
 from kapplan.models.booking import Booking
+from kapplan.wording import GENERIC_TITLES
 
-_TITLES = {
-    "screening": "Screening session",
-    "preparation": "Preparation session",
-    "dosing": "Medicine session",
-    "integration": "Integration session",
-    "follow-up": "Follow-up session",
-    "assessment": "Assessment session",
-}
 _STATUS = {"planned": "CONFIRMED", "done": "CONFIRMED", "tentative": "TENTATIVE"}
 
 
@@ -55,7 +48,7 @@ def summary(booking: Booking, number: int | None, total: int | None, privacy: st
     if privacy == "minimal":
         text = "Appointment"
     else:
-        text = _TITLES.get(booking.kind, "Session")
+        text = GENERIC_TITLES.get(booking.kind, "Session")
         if number is not None and total is not None and total > 1:
             text = f"{text} {number} of {total}"
     return f"{clean_text(booking.client)}: {text}"
@@ -73,7 +66,7 @@ def booking_event(booking: Booking, *, resource: str, zone: ZoneInfo, stamp: dat
     event.add("summary", summary(booking, number, total, privacy))
     event.add("status", _STATUS.get(booking.status, "CONFIRMED"))
     event.add("categories", ["appointment" if privacy == "minimal" else
-                             (booking.kind if booking.kind in _TITLES else "session")])
+                             (booking.kind if booking.kind in GENERIC_TITLES else "session")])
     event.add("class", "PRIVATE")
     if privacy != "minimal":
         lines = [f"{clean_text(a.role)}: {clean_text(a.person)}" for a in booking.assigned]
