@@ -7,9 +7,11 @@ disagree.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from kapplan.lifecycle.decide import DecideOutcome
 from kapplan.lifecycle.mark import MarkOutcome
-from kapplan.lifecycle.reschedule import RescheduleOutcome
+from kapplan.lifecycle.reschedule import RescheduleOutcome, SessionChange
 from kapplan.lifecycle.status import StatusReport
 from kapplan.lifecycle.times import plan_zone
 from kapplan.models.plan import Plan, PlannedSession
@@ -57,13 +59,18 @@ def mark_output(outcome: MarkOutcome, key: str, file: str, backup: str | None) -
                       task=task, warnings=outcome.warnings, backup=backup if outcome.changed else None)
 
 
-def reschedule_output(outcome: RescheduleOutcome, file: str, *, dry_run: bool, backup: str | None) -> RescheduleOutput:
-    plan = outcome.plan
-    moves = [
+def _moves(changes: Sequence[SessionChange], plan: Plan) -> list[SessionMove]:
+    """Each changed session before (None for a new one) and after, as reschedule and decide report them."""
+    return [
         SessionMove(key=c.key, before=None if c.old is None else session_state(c.old, plan),
                     after=session_state(c.new, plan), reason=c.reason)
-        for c in outcome.changes
+        for c in changes
     ]
+
+
+def reschedule_output(outcome: RescheduleOutcome, file: str, *, dry_run: bool, backup: str | None) -> RescheduleOutput:
+    plan = outcome.plan
+    moves = _moves(outcome.changes, plan)
     written = outcome.changed and not dry_run
     return RescheduleOutput(file=file, dry_run=dry_run, changed=outcome.changed, note=outcome.note, changes=moves,
                             deviations=plan.deviations, backup=backup if written else None)
@@ -71,11 +78,7 @@ def reschedule_output(outcome: RescheduleOutcome, file: str, *, dry_run: bool, b
 
 def decide_output(outcome: DecideOutcome, file: str, *, dry_run: bool, backup: str | None) -> DecideOutput:
     plan = outcome.plan
-    moves = [
-        SessionMove(key=c.key, before=None if c.old is None else session_state(c.old, plan),
-                    after=session_state(c.new, plan), reason=c.reason)
-        for c in outcome.changes
-    ]
+    moves = _moves(outcome.changes, plan)
     following = plan.open_decision
     return DecideOutput(file=file, dry_run=dry_run, decision=outcome.decision, changes=moves,
                         open_decision=following.key if following else None, backup=None if dry_run else backup)
