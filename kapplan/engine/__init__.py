@@ -124,20 +124,16 @@ def placement_order(protocol: Protocol) -> list[tuple[str, str, str, int, str | 
 class _Context:
     """What every search for one request shares: positions and the slot calendar."""
 
-    def __init__(self, request: ScheduleRequest, extra_days: int = 0) -> None:
+    def __init__(self, request: ScheduleRequest, extra_days: int = 0, calendar: Calendar | None = None) -> None:
+        """``calendar``: the slot calendar of an earlier context whose request differs from
+        this one in nothing the calendar reads (its slots and masks are then worked out once)."""
         if request.grid_minutes <= 0 or request.horizon_days < 0:
             raise ValueError("grid_minutes must be positive and horizon_days not negative")
         self.request = request
         start = request.start_date.toordinal()
         first, last = start - 2, start + request.horizon_days + extra_days + 1
-        clinic = None
-        if request.clinic is not None:
-            rules = request.clinic
-            clinic = ClinicHours(rules.zone, rules.hours, rules.closed, rules.holidays, first, last)
-        blocked = blocked_days(request.unavailable, request.holidays, first, last)
-        self.calendar = Calendar(request.zone, request.availability, blocked, clinic, first, last,
-                                 request.grid_minutes)
-        self.layout = Layout(request.protocol, clinic=clinic is not None)
+        self.calendar = calendar or calendar_of(request, first, last)
+        self.layout = Layout(request.protocol, clinic=request.clinic is not None)
         self.fixed = {
             self.layout.by_key[key]: (instant_of(s), max(instant_of(s), instant_ceil(e)))
             for key, (s, e) in request.fixed.items()
@@ -185,6 +181,16 @@ class _Context:
             out.append(Placement(entry.key, self.layout.steps[entry.step].key, entry.session, entry.index,
                                  entry.count, entry.follows, start, end, assigned, room))
         return out
+
+
+def calendar_of(request: ScheduleRequest, first: int, last: int) -> Calendar:
+    """The slot calendar of a request over days ``first..last`` (ordinals)."""
+    clinic = None
+    if request.clinic is not None:
+        rules = request.clinic
+        clinic = ClinicHours(rules.zone, rules.hours, rules.closed, rules.holidays, first, last)
+    blocked = blocked_days(request.unavailable, request.holidays, first, last)
+    return Calendar(request.zone, request.availability, blocked, clinic, first, last, request.grid_minutes)
 
 
 def _assignments(people: Resources | None, pos: int, start: datetime, end: datetime
@@ -237,11 +243,12 @@ def schedule(request: ScheduleRequest) -> ScheduleResult:
     return plain_schedule(context)
 
 
-def plain_schedule(context: _Context) -> ScheduleResult:
-    """The best plan with the people the context starts from (no continuity choice left)."""
+def plain_schedule(context: _Context, searched: Engine | None = None) -> ScheduleResult:
+    """The best plan with the people the context starts from (no continuity choice left);
+    ``searched``: a finished search with those people, whose plan is taken as found."""
     request = context.request
-    engine = context.engine(request.start_date)
-    outcome = _run(engine)
+    engine = searched or context.engine(request.start_date)
+    outcome = True if searched is not None else _run(engine)
     if outcome:
         return _timed(context, engine, ScheduleResult(context.placements(engine), []))
     if not request.allow_deviations:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from kapplan.engine.bounds import INF
 from kapplan.engine.search import BudgetExhausted, Engine
-from kapplan.engine.slots import Shape
+from kapplan.engine.slots import Calendar, Shape
 from kapplan.models.values import parse_weekly_window
 
 if TYPE_CHECKING:
@@ -65,13 +65,16 @@ class Delay:
 def delay(request: ScheduleRequest, found: date, allowed: date) -> Delay:
     """Causes and the dose-sooner search for a plan whose first dose is ``found``
     (``allowed``: the earliest the protocol's shape allows)."""
+    from kapplan.engine import _Context
+
     pool = Pool(request.budget)
     out = Delay(found)
+    calendar = _Context(request).calendar  # the same for every search here but those removing a cause of it
     for cause in CAUSES:
         changed = _without(request, cause)
         if changed is not None:
-            out.without[cause] = _first_dose_date(changed, pool)
-    out.sooner, out.sooner_date = _sooner(request, found, allowed, pool)
+            out.without[cause] = _first_dose_date(changed, pool, calendar if cause == "resources" else None)
+    out.sooner, out.sooner_date = _sooner(request, found, allowed, pool, calendar)
     out.complete = not pool.cut_short
     return out
 
@@ -96,11 +99,11 @@ def _dosing_positions(context: _Context) -> list[int]:
     return [e.pos for e in context.layout.entries if e.dosing and e.pos not in context.fixed]
 
 
-def _first_dose_date(request: ScheduleRequest, pool: Pool) -> date | None:
+def _first_dose_date(request: ScheduleRequest, pool: Pool, calendar: Calendar | None) -> date | None:
     """The first pass's first dosing date (None: no plan, or the budget ran out)."""
     from kapplan.engine import _Context
 
-    context = _Context(request)
+    context = _Context(request, calendar=calendar)
     engine = context.engine(request.start_date, budget=pool.take(request.budget // 4))
     found = _run(engine)
     pool.spend(engine)
@@ -116,7 +119,7 @@ def _run(engine: Engine) -> bool:
         return False
 
 
-def _sooner(request: ScheduleRequest, found: date, allowed: date, pool: Pool
+def _sooner(request: ScheduleRequest, found: date, allowed: date, pool: Pool, calendar: Calendar
             ) -> tuple[ScheduleResult | None, date | None]:
     """Binary search for the earliest first dosing date a relaxed plan with at most two
     deviations reaches (a trial cut short by the budget counts as "not that early")."""
@@ -124,7 +127,7 @@ def _sooner(request: ScheduleRequest, found: date, allowed: date, pool: Pool
     best: tuple[ScheduleResult, date] | None = None
     while low <= high and pool.left > 0:
         middle = (low + high) // 2
-        result = _dose_by(request, middle, pool)
+        result = _dose_by(request, middle, pool, calendar)
         if result is not None:
             best, high = (result, date.fromordinal(middle)), middle - 1
         else:
@@ -134,14 +137,14 @@ def _sooner(request: ScheduleRequest, found: date, allowed: date, pool: Pool
     return best
 
 
-def _dose_by(request: ScheduleRequest, day: int, pool: Pool) -> ScheduleResult | None:
+def _dose_by(request: ScheduleRequest, day: int, pool: Pool, calendar: Calendar) -> ScheduleResult | None:
     """A relaxed plan with the first dosing session on or before ``day`` and at most two
     deviations, with its times of day (None: none found)."""
     from kapplan.engine import ScheduleResult, _Context, _timed
     from kapplan.engine.deviations import deviations
 
     relaxed = replace(request, allow_deviations=True)
-    context = _Context(relaxed)
+    context = _Context(relaxed, calendar=calendar)
     dosing = _dosing_positions(context)
     if not dosing:
         return None
@@ -184,7 +187,7 @@ def regular(request: ScheduleRequest, strict: ScheduleResult) -> ScheduleResult 
         tries = [s for d in range(day, day + 28) for s in table.slots(d) if s >= strict_start][:REGULAR_TRIES]
         for start in tries:
             shapes = dict(held) | _held_shapes(context, step.occurrences, start)
-            found = _plan_with(request, shapes, pinned | {step.first: (start, start)}, pool)
+            found = _plan_with(request, shapes, pinned | {step.first: (start, start)}, pool, context.calendar)
             if found is not None:
                 held, pinned, result = shapes, pinned | {step.first: (start, start)}, found
                 break
@@ -218,11 +221,11 @@ def _held_shapes(context: _Context, occurrences: tuple[int, ...], start: int) ->
 
 
 def _plan_with(request: ScheduleRequest, shapes: dict[int, Shape], pins: dict[int, tuple[int, int]],
-               pool: Pool) -> ScheduleResult | None:
+               pool: Pool, calendar: Calendar) -> ScheduleResult | None:
     """The strict plan with some positions' shapes replaced and some pinned (None: none)."""
     from kapplan.engine import ScheduleResult, _Context, _timed
 
-    context = _Context(request)
+    context = _Context(request, calendar=calendar)
     for p, shape in shapes.items():
         context.layout.entries[p] = replace(context.layout.entries[p], shape=shape)
     engine = context.engine(request.start_date, pins=pins, budget=pool.take(request.budget // 4))

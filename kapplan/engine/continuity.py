@@ -23,9 +23,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from itertools import combinations
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, overload
 
-from kapplan.engine.search import BudgetExhausted
+from kapplan.engine.search import BudgetExhausted, Engine
 from kapplan.models.errors import InfeasibleError
 from kapplan.models.plan import Deviation
 
@@ -48,6 +48,7 @@ class _Pool:
     incomplete: bool = False
     blocked_by_continuity: bool = False  # a strict plan exists, but not with one person per role
     notes: list[str] = field(default_factory=list)
+    chosen: Engine | None = None  # the search of the best group of the role chosen last
 
     def take(self, budget: int) -> int:
         return max(0, min(budget, self.left))
@@ -71,7 +72,7 @@ def schedule_with_continuity(context: _Context) -> ScheduleResult:
             fixed[role] = chosen
     if strict:
         context.people = people.fork(fixed)
-        result = plain_schedule(context)
+        result = plain_schedule(context, pool.chosen)
         result.notes += pool.notes
         return result
     return _with_deviations(context, people, pool)
@@ -86,18 +87,19 @@ def _choose(context: _Context, people: Resources, role: str, size: int, fixed: d
         raise _limit(context, people.fork(fixed))
     if bound is False:
         return None  # no strict plan at all: the deviation search decides
-    best: tuple[Ranks, tuple[int, ...]] | None = None
+    best: tuple[Ranks, tuple[int, ...], Engine] | None = None
     preferred = _preferred(people, role, request.capacity.preferred if request.capacity else {})
     groups = _groups(people, role, size, preferred, _kept(context, role))
     for group in groups:
-        found = _search(context, people.fork({**fixed, role: group}), pool)
-        if found is None:
+        searched = _search(context, people.fork({**fixed, role: group}), pool, keep=True)
+        if searched is None:
             pool.incomplete = True
             continue
-        if found is False:
+        if searched is False:
             continue
+        found, engine = searched
         if best is None or found < best[0]:
-            best = (found, group)
+            best = (found, group, engine)
         if found == bound or (preferred is not None and preferred in group):
             break
     if best is None:
@@ -109,11 +111,24 @@ def _choose(context: _Context, people: Resources, role: str, size: int, fixed: d
         return None
     if preferred is not None and preferred not in best[1]:
         pool.notes.append(_not_kept(people, role, preferred))
+    pool.chosen = best[2]
     return best[1]
 
 
-def _search(context: _Context, people: Resources, pool: _Pool) -> Ranks | Literal[False] | None:
-    """The §2 ranks of the best strict plan with these people; False: none; None: budget spent."""
+@overload
+def _search(context: _Context, people: Resources, pool: _Pool) -> Ranks | Literal[False] | None: ...
+
+
+@overload
+def _search(context: _Context, people: Resources, pool: _Pool, keep: Literal[True]
+            ) -> tuple[Ranks, Engine] | Literal[False] | None: ...
+
+
+def _search(context: _Context, people: Resources, pool: _Pool, keep: bool = False
+            ) -> Ranks | tuple[Ranks, Engine] | Literal[False] | None:
+    """The §2 ranks of the best strict plan with these people (``keep``: and the search,
+    whose plan the final plan takes rather than search it again); False: none; None:
+    budget spent."""
     budget = pool.take(context.request.budget)
     engine = context.engine(context.request.start_date, budget=budget, people=people)
     try:
@@ -124,7 +139,9 @@ def _search(context: _Context, people: Resources, pool: _Pool) -> Ranks | Litera
         pool.left -= engine.nodes
     if found is None:
         return None
-    return tuple(engine.rank) if found else False
+    if not found:
+        return False
+    return (tuple(engine.rank), engine) if keep else tuple(engine.rank)
 
 
 def _groups(people: Resources, role: str, size: int, preferred: int | None,

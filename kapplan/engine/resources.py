@@ -37,8 +37,6 @@ from kapplan.models.protocol import Protocol
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
 
 @dataclass(frozen=True)
 class CapacityRules:
@@ -56,6 +54,12 @@ class CapacityRules:
     preferred: Mapping[str, str] = field(default_factory=dict)
     kept: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """Continuity role -> the people who served the series' sessions that already happened."""
+    answers: dict[tuple[object, ...], object] = field(default_factory=dict, compare=False, repr=False, hash=False)
+    """What the searches of this request learned of other series' holds and people's
+    hours: (what a session needs, who may fill it, start) -> admitted, or where to resume.
+    Holds do not change while one request is planned, and one plan runs many searches
+    (continuity candidates, the delay analysis, the scan for a later start) that ask
+    the same questions again and again."""
 
 
 class Holds:
@@ -261,6 +265,13 @@ class Resources:
         self._cache: dict[tuple[int, int], Choice] = {}  # admitted, not yet placed
         self.blame: list[int] = []  # own positions behind the latest refusal (max_per_day)
         self._days: dict[tuple[int, int], bool] = {}  # (position, client day) -> someone could work then
+        self.answers = rules.answers
+        limited = {role for role, people in self.holders.items()
+                   if any(self.members[p].max_per_day is not None for p in people)}
+        # Positions whose answers depend on holds and hours alone (no one who may fill
+        # them has a max_per_day, which this client's own sessions count against).
+        self._static = [not any(n.role in limited for n in needs) for needs in self.needs]
+        self._keys = self._answer_keys()
 
     def fork(self, fixed: Mapping[str, tuple[int, ...]] | None = None, sticky: frozenset[str] = frozenset()
              ) -> Resources:
@@ -271,7 +282,15 @@ class Resources:
         other.sticky = set(sticky)
         other.choice, other._own, other._cache, other.blame = {}, {}, {}, []
         other._days = {}
+        other._keys = other._answer_keys()
         return other
+
+    def _answer_keys(self) -> list[tuple[object, ...] | None]:
+        """Per position, what its answers in ``answers`` are filed under: what the session
+        needs and who may fill each need (None: its answers depend on this search)."""
+        return [(needs, self.kind[pos], self.duration[pos], self.wants_room[pos],
+                 tuple(self.fixed.get(n.role) for n in needs)) if self._static[pos] else None
+                for pos, needs in enumerate(self.needs)]
 
     # ------------------------------------------------------------------ the search's questions
 
@@ -333,6 +352,17 @@ class Resources:
         every candidate is held by another series' session stays refused until the
         earliest of their releases (each blocks every start before its end); a room alike.
         Anything else (hours, limits, concurrency, distinct people) resumes at the next start."""
+        memo = self._keys[pos]
+        if memo is None:
+            return self._resume(pos, s)
+        key = (memo, s, "resume")
+        found = self.answers.get(key)
+        if found is None:
+            found = self.answers[key] = self._resume(pos, s)
+        self.blame = []
+        return found  # type: ignore[return-value]
+
+    def _resume(self, pos: int, s: int) -> int:
         floor = s + 1
         for need in self.needs[pos]:
             end = s + self._need_minutes(pos, need)
@@ -390,9 +420,16 @@ class Resources:
         if key in self._cache:
             return True
         self.blame = []
+        memo = self._keys[pos]
+        if memo is not None:
+            known = self.answers.get((memo, s))
+            if known is not None:
+                return known  # type: ignore[return-value]  # a True one is chosen again when placed
         found = self._choose(pos, s)
         if found is not None:
             self._cache[key] = found
+        if memo is not None:
+            self.answers[(memo, s)] = found is not None
         return found is not None
 
     def place(self, pos: int, s: int) -> None:
