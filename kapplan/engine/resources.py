@@ -30,7 +30,7 @@ from functools import partial
 from zoneinfo import ZoneInfo
 
 from kapplan.engine.layout import Layout
-from kapplan.engine.slots import LocalClock, blocked_days, instant_of
+from kapplan.engine.slots import blocked_days, instant_of, local_clock
 from kapplan.models.booking import Booking
 from kapplan.models.client import Clinic
 from kapplan.models.protocol import Protocol
@@ -162,7 +162,7 @@ class Member:
         self.roles = frozenset(member.roles)
         self.concurrent = dict(member.concurrent)
         self.max_per_day = member.max_per_day
-        self.clock = LocalClock(ZoneInfo(member.timezone or clinic.timezone), first - 2, last + 2)
+        self.clock = local_clock(ZoneInfo(member.timezone or clinic.timezone), first - 2, last + 2)
         self.windows: list[list[tuple[int, int]]] = [[] for _ in range(7)]
         for window in member.hours if member.hours is not None else clinic.hours:
             for weekday in window.days:

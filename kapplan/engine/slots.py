@@ -109,6 +109,13 @@ class LocalClock:
         return moment_of(instant, self.zone).date().toordinal()
 
 
+@lru_cache(maxsize=64)
+def local_clock(zone: ZoneInfo, first: int, last: int) -> LocalClock:
+    """A shared, read-only clock: every search of a plan, and every staff member in one
+    zone, asks for the same one (a batch asks for few different ones)."""
+    return LocalClock(zone, first, last)
+
+
 def _midnights(zone: ZoneInfo, first: int, last: int) -> list[int]:
     """Instants of the local midnights of days ``first..last``, from per-year tables."""
     out: list[int] = []
@@ -153,8 +160,10 @@ class ClinicHours:
         first: int,
         last: int,
     ) -> None:
-        clock = LocalClock(zone, first - 2, last + 2)
+        clock = local_clock(zone, first - 2, last + 2)
         shut = blocked_days(closed, holidays, first - 2, last + 2)
+        self.clock = clock
+        self._unusual = shut | set(clock.irregular)  # days whose hours are not their weekday's
         spans: list[tuple[int, int]] = []
         for day in range(first - 2, last + 3):
             if day in shut:
@@ -162,12 +171,15 @@ class ClinicHours:
             weekday = date.fromordinal(day).weekday()
             for window in hours:
                 if weekday in window.days:
-                    spans.append(
-                        (clock.boundary(day, window.start_minute), clock.boundary(day, window.end_minute))
-                    )
+                    spans.append((clock.edge(day, window.start_minute), clock.edge(day, window.end_minute)))
         spans.sort()
         self._starts = [s for s, _ in spans]
         self._spans = spans
+
+    def unusual_near(self, first: int, last: int) -> set[int]:
+        """Days of ``first..last`` within two days of a clinic day that is shut or changes
+        offset: a client's day sees clinic days up to two dates away (zones differ by up to 26 h)."""
+        return {d + k for d in self._unusual for k in range(-2, 3) if first <= d + k <= last}
 
     def fit(self, start: int, end: int) -> list[tuple[int, int]]:
         """Parts of [start, end) that lie in one open interval each."""
@@ -254,12 +266,12 @@ class SlotTable:
         """Bit (day - first) set when the day has at least one slot."""
         if self._mask is None:
             cal = self.calendar
+            single = self._special()
             if self.shape.clinic and cal.clinic:
-                single: Iterable[int] = range(cal.first, cal.last + 1)
-                patterns: list[tuple[int, int]] = []
+                single = sorted(set(single) | cal.clinic.unusual_near(cal.first, cal.last))
+                patterns = self._clinic_patterns(cal.clinic, single)
             else:
-                special = self._special()
-                single, patterns = special, self._weekday_patterns(special)
+                patterns = self._weekday_patterns(single)
             bits, found = 0, []
             for day, pattern in [(day, 1 << (day - cal.first)) for day in single] + patterns:
                 span = self._day_span(day)
@@ -295,6 +307,21 @@ class SlotTable:
                 out.append((cal.first + (pattern & -pattern).bit_length() - 1, pattern))
         return out
 
+    def _clinic_patterns(self, clinic: ClinicHours, special: list[int]) -> list[tuple[int, int]]:
+        """As :meth:`_weekday_patterns`, for a shape bound by the clinic's hours: ordinary
+        days of one weekday have the same slots when the clinic's zone is as many minutes
+        from the client's on each (the clinic's days near them being ordinary too)."""
+        cal = self.calendar
+        skip = set(special)
+        groups: dict[tuple[int, int], tuple[int, int]] = {}  # (weekday, offset) -> (first day, bits)
+        for day in range(cal.first, cal.last + 1):
+            if day in skip:
+                continue
+            key = (day % 7, clinic.clock.midnight(day) - cal.clock.midnight(day))
+            first, bits = groups.get(key, (day, 0))
+            groups[key] = (first, bits | 1 << (day - cal.first))
+        return list(groups.values())
+
     def _day_span(self, day: int) -> tuple[int, int] | None:
         """First and last slot of ``day`` in minutes after its midnight, or None."""
         found = self.slots(day)
@@ -324,7 +351,7 @@ class Calendar:
         self.first = first
         self.last = last
         self.grid = grid
-        self.clock = LocalClock(zone, first, last)
+        self.clock = local_clock(zone, first, last)
         self.blocked = blocked
         self.clinic = clinic
         self.windows: list[list[tuple[int, int]]] = [[] for _ in range(7)]
