@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from typing import TYPE_CHECKING, Literal, overload
 
-from kapplan.engine.search import BudgetExhausted, Engine
+from kapplan.engine.search import BudgetExhausted, Engine, Outranked
 from kapplan.models.errors import InfeasibleError
 from kapplan.models.plan import Deviation
 
@@ -91,7 +91,8 @@ def _choose(context: _Context, people: Resources, role: str, size: int, fixed: d
     preferred = _preferred(people, role, request.capacity.preferred if request.capacity else {})
     groups = _groups(people, role, size, preferred, _kept(context, role))
     for group in groups:
-        searched = _search(context, people.fork({**fixed, role: group}), pool, keep=True)
+        searched = _search(context, people.fork({**fixed, role: group}), pool, keep=True,
+                           cutoff=best[0] if best is not None else None)
         if searched is None:
             pool.incomplete = True
             continue
@@ -120,21 +121,24 @@ def _search(context: _Context, people: Resources, pool: _Pool) -> Ranks | Litera
 
 
 @overload
-def _search(context: _Context, people: Resources, pool: _Pool, keep: Literal[True]
+def _search(context: _Context, people: Resources, pool: _Pool, keep: Literal[True], cutoff: Ranks | None
             ) -> tuple[Ranks, Engine] | Literal[False] | None: ...
 
 
-def _search(context: _Context, people: Resources, pool: _Pool, keep: bool = False
+def _search(context: _Context, people: Resources, pool: _Pool, keep: bool = False, cutoff: Ranks | None = None
             ) -> Ranks | tuple[Ranks, Engine] | Literal[False] | None:
     """The §2 ranks of the best strict plan with these people (``keep``: and the search,
-    whose plan the final plan takes rather than search it again); False: none; None:
-    budget spent."""
+    whose plan the final plan takes rather than search it again); False: none, or
+    none ranking as well as ``cutoff`` (the best group's so far); None: budget spent."""
     budget = pool.take(context.request.budget)
     engine = context.engine(context.request.start_date, budget=budget, people=people)
+    engine.cutoff = cutoff
     try:
         found = engine.run()
     except BudgetExhausted:
         found = None
+    except Outranked:
+        found = False
     finally:
         pool.left -= engine.nodes
     if found is None:

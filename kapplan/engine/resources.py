@@ -107,6 +107,23 @@ class Holds:
         return most
 
 
+def _gap(holds: Holds, lo: int, hi: int, last: int, minutes: int, blocks: Callable[[int], bool]) -> bool:
+    """A stretch of ``minutes`` within [lo, hi), starting before ``last``, that no hold
+    ``blocks`` (by index) overlaps."""
+    if hi - lo < minutes:
+        return False
+    cursor = lo
+    for i in holds.overlapping(lo, hi):
+        if not blocks(i):
+            continue
+        if holds.starts[i] - cursor >= minutes:
+            return cursor < last
+        cursor = max(cursor, holds.ends[i])
+        if cursor >= last:
+            return False
+    return cursor < last and hi - cursor >= minutes
+
+
 class BusyIndex:
     """What other series hold on a clinic's people and rooms, by person and room.
 
@@ -264,14 +281,13 @@ class Resources:
         self._own: dict[tuple[int, int], list[int]] = {}  # (member, day) -> own positions
         self._cache: dict[tuple[int, int], Choice] = {}  # admitted, not yet placed
         self.blame: list[int] = []  # own positions behind the latest refusal (max_per_day)
-        self._days: dict[tuple[int, int], bool] = {}  # (position, client day) -> someone could work then
         self.answers = rules.answers
         limited = {role for role, people in self.holders.items()
                    if any(self.members[p].max_per_day is not None for p in people)}
         # Positions whose answers depend on holds and hours alone (no one who may fill
         # them has a max_per_day, which this client's own sessions count against).
         self._static = [not any(n.role in limited for n in needs) for needs in self.needs]
-        self._keys = self._answer_keys()
+        self._day_keys, self._keys = self._answer_keys()
 
     def fork(self, fixed: Mapping[str, tuple[int, ...]] | None = None, sticky: frozenset[str] = frozenset()
              ) -> Resources:
@@ -281,16 +297,16 @@ class Resources:
         other.fixed = dict(fixed or {})
         other.sticky = set(sticky)
         other.choice, other._own, other._cache, other.blame = {}, {}, {}, []
-        other._days = {}
-        other._keys = other._answer_keys()
+        other._day_keys, other._keys = other._answer_keys()
         return other
 
-    def _answer_keys(self) -> list[tuple[object, ...] | None]:
+    def _answer_keys(self) -> tuple[list[tuple[object, ...]], list[tuple[object, ...] | None]]:
         """Per position, what its answers in ``answers`` are filed under: what the session
-        needs and who may fill each need (None: its answers depend on this search)."""
-        return [(needs, self.kind[pos], self.duration[pos], self.wants_room[pos],
-                 tuple(self.fixed.get(n.role) for n in needs)) if self._static[pos] else None
-                for pos, needs in enumerate(self.needs)]
+        needs and who may fill each need; for a start's answers, None where they depend on
+        this search (max_per_day)."""
+        days = [(needs, self.kind[pos], self.duration[pos], self.wants_room[pos],
+                 tuple(self.fixed.get(n.role) for n in needs)) for pos, needs in enumerate(self.needs)]
+        return days, [key if static else None for key, static in zip(days, self._static, strict=True)]
 
     # ------------------------------------------------------------------ the search's questions
 
@@ -298,16 +314,38 @@ class Resources:
         return bool(self.needs[pos]) or self.wants_room[pos]
 
     def day_open(self, pos: int, lo: int, hi: int) -> bool:
-        """Whether, for every need, someone who may fill it works a long enough stretch
-        within [lo, hi) (a client's day): a cheap test that skips whole days of leave,
-        closures and days off before any start is tried."""
-        key = (pos, lo)
-        found = self._days.get(key)
+        """Whether a session starting in [lo, hi) (a client's day) could find, for every
+        need, someone who may fill it working and free of other series' sessions for
+        long enough, and a room free for long enough: a test that skips whole days of
+        leave, closures, days off and full calendars before any start is tried. People
+        and rooms that take several sessions at once count as free."""
+        key = ("day", self._day_keys[pos], lo)
+        found = self.answers.get(key)
         if found is None:
-            found = self._days[key] = all(
-                any(self._works_within(p, lo, hi, self._need_minutes(pos, need)) for p in self._candidates(need.role))
+            found = self.answers[key] = self._room_within(pos, lo, hi) and all(
+                any(self._free_within(pos, p, lo, hi, self._need_minutes(pos, need))
+                    for p in self._candidates(need.role))
                 for need in self.needs[pos])
-        return found
+        return found  # type: ignore[return-value]
+
+    def _free_within(self, pos: int, person: int, lo: int, hi: int, minutes: int) -> bool:
+        member = self.members[person]
+        holds, kind = member.holds, self.kind[pos]
+        shared = member.concurrent.get(kind, 1) > 1
+        end = hi + minutes
+        for day in range(member.clock.day_of(lo), member.clock.day_of(end - 1) + 1):
+            for a, b in member.spans(day):
+                if _gap(holds, max(a, lo), min(b, end), hi, minutes,
+                        lambda i: not shared or holds.kinds[i] != kind):
+                    return True
+        return False
+
+    def _room_within(self, pos: int, lo: int, hi: int) -> bool:
+        if not self.wants_room[pos]:
+            return True
+        minutes = self.duration[pos]
+        return any(r.capacity > 1 or _gap(r.holds, lo, hi + minutes, hi, minutes, lambda i: True)
+                   for r in self.rooms if r.kinds is None or self.kind[pos] in r.kinds)
 
     def _need_minutes(self, pos: int, need: Need) -> int:
         return self.duration[pos] if need.minutes is None else min(need.minutes, self.duration[pos])
@@ -315,13 +353,6 @@ class Resources:
     def _candidates(self, role: str) -> Sequence[int]:
         fixed = self.fixed.get(role)
         return fixed if fixed is not None else self.holders.get(role, ())
-
-    def _works_within(self, person: int, lo: int, hi: int, minutes: int) -> bool:
-        member = self.members[person]
-        for day in range(member.clock.day_of(lo), member.clock.day_of(hi - 1) + 1):
-            if any(min(b, hi) - max(a, lo) >= minutes for a, b in member.spans(day)):
-                return True
-        return False
 
     def unstaffable(self) -> list[tuple[int, str]]:
         """Positions no one at the clinic could ever serve, whatever the time, with why."""

@@ -33,11 +33,15 @@ from kapplan.engine.modes import Admits, mode_for
 from kapplan.engine.resources import Resources
 from kapplan.engine.slots import Calendar, spread_backward
 
-__all__ = ["INF", "BudgetExhausted", "Engine", "Settings", "Window"]
+__all__ = ["INF", "BudgetExhausted", "Engine", "Outranked", "Settings", "Window"]
 
 
 class BudgetExhausted(Exception):
     """The node budget ran out before the search finished."""
+
+
+class Outranked(Exception):
+    """The search can only find plans worse than its ``cutoff`` (see :meth:`Engine.run`)."""
 
 
 @dataclass
@@ -82,6 +86,8 @@ class Engine(Bounds):
         # debugging hook: called with (position, frame, culprits) whenever the search retreats
         self.trace: Callable[[int, Frame, dict[int, Flags]], None] | None = None
         self.deepest = -1
+        self.cutoff: tuple[tuple[int, int], ...] | None = None  # ranks of a plan found before (run's docstring)
+        self._tied = 0  # leading positions whose ranks equal the cutoff's
         self.snapshot: list[int | None] = []
         self._seen_failure = False  # deepest came from a failure other than the horizon
         self._fixed_starts: list[int] = []
@@ -176,7 +182,11 @@ class Engine(Bounds):
         For the time pass's checks: ``first``, search from there on, the positions
         before it already placed (a failure blamed on those returns False with the
         searched positions unplaced); ``done(k)``, True when placing positions
-        before k is enough (they stay placed)."""
+        before k is enough (they stay placed).
+
+        With a ``cutoff`` (the ranks of a plan found by another search), raises
+        Outranked as soon as the positions placed rank worse than the cutoff's:
+        plans are met in §2 order, so every later one would rank worse too."""
         fixed = self.cfg.fixed
         frames: list[Frame | None] = [None] * self.n
         k = first
@@ -191,6 +201,8 @@ class Engine(Bounds):
             if frame is None:
                 frame = frames[k] = self._enter(k)
             if frame.candidates is not None and self._advance(k, frame):
+                if self.cutoff is not None and self._outranked(k):
+                    raise Outranked
                 k += 1
                 continue
             self._record(k)
@@ -229,6 +241,18 @@ class Engine(Bounds):
                 return True
             self._unplace(k)
         return False
+
+    def _outranked(self, k: int) -> bool:
+        """Positions up to k, just placed, rank worse than the cutoff's."""
+        cutoff = self.cutoff
+        assert cutoff is not None
+        tied = self._tied
+        while tied < k and self.rank[tied] == cutoff[tied]:
+            tied += 1
+        if tied == k and self.rank[k] == cutoff[k]:
+            tied += 1
+        self._tied = tied
+        return tied == k and self.rank[k] > cutoff[k]
 
     def _rule_out(self, k: int, frame: Frame, flags: Flags) -> None:
         """k's current start failed; by its flags, so do later starts and/or the rest of its day."""
@@ -323,6 +347,8 @@ class Engine(Bounds):
             self.dosing_days.remove((d, k))
         self.first_start.pop()
         self.placed[k] = False
+        if k < self._tied:
+            self._tied = k
         if self.resources is not None:
             self.resources.unplace(k, s)
         if k in self._charged:
