@@ -30,7 +30,7 @@ from functools import partial
 from zoneinfo import ZoneInfo
 
 from kapplan.engine.layout import Layout
-from kapplan.engine.slots import blocked_days, instant_of, local_clock
+from kapplan.engine.slots import Calendar, blocked_days, instant_of, local_clock
 from kapplan.models.booking import Booking
 from kapplan.models.client import Clinic
 from kapplan.models.protocol import Protocol
@@ -326,6 +326,30 @@ class Resources:
                 any(self._free_within(pos, p, lo, hi, self._need_minutes(pos, need))
                     for p in self._candidates(need.role))
                 for need in self.needs[pos])
+        return found  # type: ignore[return-value]
+
+    @property
+    def crowded(self) -> bool:
+        """A search of this request found the clinic crowded (search.py: CROWDED_NODES)."""
+        return "crowded" in self.answers
+
+    def crowd(self) -> None:
+        self.answers["crowded"] = True
+
+    def open_days(self, pos: int, calendar: Calendar, days: int) -> int:
+        """``days`` (bits from ``calendar.first``) without those :meth:`day_open` rules out."""
+        key = ("days", self._day_keys[pos], calendar.first, days)
+        found = self.answers.get(key)
+        if found is None:
+            found, rest = days, days
+            clock = calendar.clock
+            while rest:
+                low = rest & -rest
+                day = calendar.first + low.bit_length() - 1
+                if not self.day_open(pos, clock.midnight(day), clock.midnight(day + 1)):
+                    found &= ~low
+                rest ^= low
+            self.answers[key] = found
         return found  # type: ignore[return-value]
 
     def _free_within(self, pos: int, person: int, lo: int, hi: int, minutes: int) -> bool:
