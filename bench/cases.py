@@ -178,10 +178,43 @@ def case_tangled_tied_steps() -> ScheduleRequest:
     )
 
 
+DAILY_SLOT = "Mon-Sun 09:00-09:15"
+
+
+def five_by_hundred() -> dict[str, Any]:
+    """Five steps of 100 fifteen-minute sessions: a step's ``count`` at its cap, 500
+    sessions in all (bench/run.py also writes it to a file for ``kapplan plan``)."""
+    sessions = {
+        "prep": {"kind": "preparation", "duration": "15min"},
+        "medicine": {"kind": "dosing", "duration": "15min", "observation": "15min", "dose": DOSE},
+        "integration": {"kind": "integration", "duration": "15min"},
+    }
+    schedule: list[dict[str, Any]] = [{"id": "a", "session": "prep", "count": 100, "gap": "1d..3d"}]
+    for name, session in (("b", "integration"), ("c", "prep"), ("d", "integration")):
+        schedule.append({"id": name, "session": session, "count": 100, "gap": "1d..3d", "after": "1d..3d"})
+    schedule.append({"id": "e", "session": "medicine", "count": 100, "gap": "2d..3d", "after": "1d..3d"})
+    return {"kind": "protocol", "id": "five-by-hundred", "version": "1", "title": "five by hundred",
+            "sessions": sessions, "schedule": schedule, "allow": ["KP302"]}
+
+
+def case_five_by_hundred_daily_slot() -> ScheduleRequest:
+    """500 sessions, one 15-minute slot a day: they cannot fit in a 365-day horizon
+    from any start. The strict search sees it at once; the scan for a later start
+    date used to take most of a minute (bench/run.py's ``infeasible`` figure times
+    the whole answer)."""
+    return ScheduleRequest(
+        protocol=Protocol.model_validate(five_by_hundred()),
+        zone=ZoneInfo("America/New_York"),
+        start_date=START,
+        availability=(parse_weekly_window(DAILY_SLOT),),
+    )
+
+
 CASES: dict[str, Callable[[], ScheduleRequest]] = {
     "one-hour-a-week": case_one_hour_a_week,
     "five-hundred-sessions": case_five_hundred_sessions,
     "per-week-squeeze": case_per_week_squeeze,
     "interleaved-dosing": case_interleaved_dosing,
     "tangled-tied-steps": case_tangled_tied_steps,
+    "five-by-hundred-daily-slot": case_five_by_hundred_daily_slot,
 }

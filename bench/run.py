@@ -39,7 +39,7 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 FIGURES = ("startup", "validate", "plan-json", "plan-ics", "alternatives", "batch", "batch-parallel", "memory",
-           "search")
+           "search", "infeasible")
 
 TYPER_APP = '''\
 import typer
@@ -330,6 +330,23 @@ class Bench:
         ratio = Figure(ratio_label, None, [t / typer_help for t in worst], f"--help {typer_help * 1000:.0f} ms")
         return [seconds, ratio]
 
+    def infeasible(self) -> Figure:
+        """``kapplan plan`` of the infeasible case at the input caps (bench/cases.py): the
+        strict search, the report and the bounded scan for a later start date (< 3 s)."""
+        if load_cases() is None:
+            return Figure("infeasible plan at the input caps", 3.0, missing="bench/cases.py not found", unit=" s")
+        import cases  # type: ignore[import-not-found]
+
+        protocol = self.work / "five-by-hundred.json"
+        protocol.write_text(json.dumps(cases.five_by_hundred()))
+        command = self.kapplan("plan", protocol, "--start", "2026-12-07", "--tz", "America/New_York",
+                               "--available", cases.DAILY_SLOT, "-o", self.work / "infeasible.json")
+        compile_kapplan()
+        timed(command, (3,))
+        times = [timed(command, (3,)) for _ in range(max(3, self.runs))]
+        label = "`kapplan plan` of 5 steps x 100 sessions in one 15-minute slot a day (infeasible, exit 3)"
+        return Figure(label, 3.0, times, unit=" s")
+
     # ------------------------------------------------------------------ inputs
 
     def roster(self, size: int) -> Path:
@@ -468,6 +485,7 @@ def measure(bench: Bench, name: str) -> list[Figure]:
         "batch-parallel": lambda: bench.batch(parallel=True),
         "memory": bench.memory,
         "search": bench.search,
+        "infeasible": bench.infeasible,
     }
     found = table[name]()
     return found if isinstance(found, list) else [found]

@@ -316,7 +316,8 @@ def validate(
     """Lint protocol, client and clinic files.
 
     Every problem of every file is printed (FILE:LINE:COL: SEVERITY CODE
-    message), then a summary on stderr. Exit 0 when there is no error, 1 when
+    message; past 50 structure problems in one file, one KP105 line counts
+    the rest), then a summary on stderr. Exit 0 when there is no error, 1 when
     there is one, 2 when a path cannot be read (the other files are still
     checked). 'kapplan rules' lists the codes.
     """

@@ -64,6 +64,11 @@ def test_size_limit() -> None:
     assert problems(big) == [(1, 1, "KP105")]
 
 
+def test_a_flood_of_duplicate_keys_lists_the_first_50_and_counts_the_rest() -> None:
+    found = problems(b"kind: client\n" + b"kind: client\n" * 1000)
+    assert found == [(line, 1, "KP106") for line in range(2, 52)] + [(52, 1, "KP105")]
+
+
 def test_deep_nesting() -> None:
     assert problems(b"k: " + b"[" * 200 + b"]" * 200 + b"\n") == [(1, 1, "KP105")]
 

@@ -180,6 +180,39 @@ def test_infeasible_plan_writes_no_file(tmp_path: Path) -> None:
     assert not out.exists()
 
 
+def test_the_input_caps_in_one_slot_a_day_are_infeasible_and_the_scan_says_its_budget_ran_out(
+        tmp_path: Path) -> None:
+    """Five steps of 100 sessions cannot fit one 15-minute slot a day within a year from
+    any start; the scan for a later start date stops at its node budget and says so,
+    rather than claim that no date works (SPEC §2)."""
+    out = tmp_path / "plan.json"
+    protocol = str(DATA / "protocol_five_steps_of_100_sessions_15min.yaml")
+    result = plan(protocol, *FLAGS, "--available", "Mon-Sun 09:00-09:15", "-o", str(out))
+    assert result.exit_code == 3
+    assert result.stderr == (
+        "kapplan: no feasible schedule: d-67 cannot be placed\n"
+        "  - d sessions must fall 1d..3d apart\n"
+        "  - the planning horizon ends 2027-12-07\n"
+        "nearest later start date that works: none found within the search budget\n"
+    )
+    assert not out.exists()
+
+
+def test_plan_refuses_a_flood_of_unknown_keys_listing_the_first_50(tmp_path: Path) -> None:
+    path = tmp_path / "flood.yaml"
+    keys = "".join(f"k{i:04d}: 1\n" for i in range(1000))
+    path.write_text((DATA / "protocol_one_30min_call.yaml").read_text() + keys)
+    result = plan(str(path), *FLAGS, "-o", str(tmp_path / "plan.json"))
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 52
+    assert lines[0] == f"{path}:12:1: error KP110 unknown key 'k0000'"
+    assert lines[50] == (f"{path}:62:1: error KP105 950 more problem(s) not listed, the first of them here "
+                         "(a file lists its first 50)")
+    assert lines[51] == f"kapplan: {path}: the protocol has 51 error(s)"
+    assert not (tmp_path / "plan.json").exists()
+
+
 def test_allow_deviations_plans_records_and_shows_them(tmp_path: Path) -> None:
     # Mondays and Tuesdays only: a Tuesday session's integration (1d..3d) cannot
     # fit, so the two sessions cannot share a treatment week.

@@ -15,6 +15,7 @@ import pytest
 from plan_checker import violations
 
 from kapplan.engine import (
+    BudgetExhausted,
     ClinicRules,
     ScheduleRequest,
     ScheduleResult,
@@ -498,6 +499,21 @@ def test_earliest_workable_start_looks_past_the_horizon() -> None:
     assert earliest_workable_start(request) == date(2026, 12, 12)
     never = make_request(protocol, available=("Mon 09:00-09:30",))
     assert earliest_workable_start(never, limit_days=30) is None
+
+
+def test_the_later_start_scan_that_runs_out_of_nodes_says_so() -> None:
+    """Out of budget, the scan raises rather than answer "none"; with enough nodes the
+    same scans find the date, or prove there is none."""
+    protocol = make_protocol({"visit": one()}, [{"session": "visit", "count": 2, "gap": "1d.."}])
+    request = make_request(protocol, unavailable=("2026-12-07..2026-12-20",), horizon_days=10)
+    with pytest.raises(BudgetExhausted):
+        earliest_workable_start(request, budget=3)
+    assert earliest_workable_start(request, budget=1_000) == date(2026, 12, 12)
+    next_day = make_protocol({"visit": one()}, [{"session": "visit", "count": 2, "gap": "1d..1d"}])
+    never = make_request(next_day, available=("Mon 09:00-10:00",))
+    with pytest.raises(BudgetExhausted):
+        earliest_workable_start(never, limit_days=30, budget=3)
+    assert earliest_workable_start(never, limit_days=30, budget=10_000) is None
 
 
 # --------------------------------------------------------------------------- deviations

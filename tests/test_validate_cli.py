@@ -44,6 +44,25 @@ def test_errors_are_printed_located_and_exit_1() -> None:
     assert result.stderr == "1 file(s) checked: 2 error(s), 0 warning(s)\n"
 
 
+def test_a_flood_of_unknown_keys_lists_the_first_50_and_counts_the_rest(tmp_path: Path) -> None:
+    """1,000 unknown keys are one pattern: 50 located lines, then one line, at the
+    first key not listed, counting the other 950 (text and JSON alike)."""
+    path = tmp_path / "flood.yaml"
+    keys = "".join(f"k{i:04d}: 1\n" for i in range(1000))
+    path.write_text((DATA / "protocol_one_30min_call.yaml").read_text() + keys)
+    result = run("validate", str(path))
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert len(lines) == 51
+    assert lines[:50] == [f"{path}:{12 + i}:1: error KP110 unknown key 'k{i:04d}'" for i in range(50)]
+    assert lines[50] == (f"{path}:62:1: error KP105 950 more problem(s) not listed, the first of them here "
+                         "(a file lists its first 50)")
+    assert result.stderr == "1 file(s) checked: 51 error(s), 0 warning(s)\n"
+    listed = json.loads(run("validate", "--format", "json", str(path)).stdout)
+    assert [d["code"] for d in listed] == ["KP110"] * 50 + ["KP105"]
+    assert listed[-1]["message"].startswith("950 more problem(s) not listed")
+
+
 def test_warnings_pass_unless_strict() -> None:
     path = str(DATA / "lint_kp304_no_observation.yaml")
     relaxed = run("validate", path)

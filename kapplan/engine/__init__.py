@@ -59,11 +59,14 @@ if TYPE_CHECKING:
 DEFAULT_BUDGET = 40_000
 CONTINUITY_CONFIRMATIONS = 4
 """Later start dates the scan confirms with the full choice of one person per
-continuity role (each a few searches) before it answers "none found"."""
-SCAN_BUDGET = 60_000
-"""Search nodes for the scan for a later start date (a few tenths of a second):
-an answer that no plan exists still comes within a second. On the bundled
-protocols with 384 hard clients it finds every date that 300,000 nodes find."""
+continuity role (each a few searches) before it gives up, as when its budget runs out."""
+SCAN_BUDGET = 200_000
+"""Search nodes for the scan for a later start date: about 2 s on the reference
+machine at the dearest nodes measured (7 microseconds each, bench/cases.py and
+harder variants; most scans' nodes cost 1-2). Nodes, not seconds, so the answer
+is the same on every machine and for every ``--jobs``. On the bundled protocols
+with 139 hard clients it finds every date that 2,000,000 nodes find (and leaves
+4 of their "none" undecided)."""
 
 
 @dataclass(frozen=True)
@@ -147,7 +150,7 @@ class _Context:
 
     def engine(self, start: date, *, relaxed: bool = False, cap: int | None = None,
                budget: int | None = None, prune: bool = True, people: Resources | None = None,
-               pins: dict[int, tuple[int, int]] | None = None) -> Engine:
+               pins: dict[int, tuple[int, int]] | None = None, explain: bool = True) -> Engine:
         request = self.request
         constraints = request.protocol.constraints
         settings = Settings(
@@ -163,6 +166,7 @@ class _Context:
             budget=request.budget if budget is None else budget,
             prune=prune,
             pins=pins or {},
+            explain=explain,
         )
         people = people or self.people
         return Engine(self.layout, self.calendar, settings, people.fork(people.fixed, frozenset(people.sticky))
@@ -343,14 +347,20 @@ def preferred(request: ScheduleRequest) -> Callable[[datetime, datetime], bool]:
     return inside
 
 
-def earliest_workable_start(request: ScheduleRequest, limit_days: int = 365) -> date | None:
-    """The nearest later start date with a plan (bounded scan; None when none is found).
+def earliest_workable_start(request: ScheduleRequest, limit_days: int = 365, budget: int = SCAN_BUDGET) -> date | None:
+    """The nearest later start date with a plan; None when no start within ``limit_days`` has one.
+
+    Raises BudgetExhausted when the scan's ``budget`` runs out before it knows
+    either. The budget counts nodes, never seconds, so the answer is the same
+    on every machine: each date tried costs its search's nodes and one per
+    session (building the date's search is work too), and the searches skip
+    noting where a plan gets stuck, which no one reads here.
 
     A plan from a later start can only use the horizon's extra days, so most
-    dates fail fast; the scan stops at ``limit_days`` or when its node budget
-    is spent. A start on a day no session can use has no plan the next start
-    tried lacks (every session falls on a later day, and that start's horizon
-    ends later), so such days are searched only once the next one has a plan.
+    dates fail fast. A start on a day no session can use has no plan the next
+    start tried lacks (every session falls on a later day, and that start's
+    horizon ends later), so such days are searched only once the next one has
+    a plan.
     """
     context = _Context(request, extra_days=limit_days)
     if context.resources is not None and context.resources.unstaffable():
@@ -369,10 +379,10 @@ def earliest_workable_start(request: ScheduleRequest, limit_days: int = 365) -> 
 
     def works(day: date) -> bool | None:
         nonlocal spent, confirmations
-        budget = max(0, min(request.budget, SCAN_BUDGET - spent))
-        engine = context.engine(day, relaxed=request.allow_deviations, budget=budget)
+        engine = context.engine(day, relaxed=request.allow_deviations, explain=False,
+                                budget=max(0, min(request.budget, budget - spent)))
         found = _run(engine)
-        spent += engine.nodes
+        spent += engine.nodes + engine.n
         if found and continuity:  # that search let any holder serve each session: confirm one person can
             if confirmations == 0:
                 return None
@@ -384,16 +394,21 @@ def earliest_workable_start(request: ScheduleRequest, limit_days: int = 365) -> 
         return found
 
     waiting: list[date] = []
+    unknown = False  # a date whose search was cut short, or left untried
     for offset in range(1, limit_days + 1):
         day = request.start_date + timedelta(days=offset)
         if offset < limit_days and not usable >> calendar.bit(day.toordinal()) & 1:
             waiting.append(day)
             continue
-        if works(day):
+        found = works(day)
+        if found:
             return _first_that_works(waiting, works, day)
-        if spent >= SCAN_BUDGET:
-            return None
+        unknown = unknown or found is None or (spent >= budget and offset < limit_days)
+        if spent >= budget:
+            break
         waiting = []
+    if unknown:
+        raise BudgetExhausted
     return None
 
 
@@ -415,6 +430,7 @@ def _first_that_works(waiting: list[date], works: Callable[[date], bool | None],
 
 
 __all__ = [
+    "BudgetExhausted",
     "BusyIndex",
     "CapacityRules",
     "ClinicRules",

@@ -74,6 +74,7 @@ class Settings:
     lateness_cap: int | None = None  # deviations: the total lateness allowed (minutes)
     budget: int = 40_000
     prune: bool = True  # False: plain chronological backtracking (a reference for tests)
+    explain: bool = True  # False: no note of where a plan gets stuck (a yes-or-no search needs none)
     # position -> (earliest, latest) start instant: a date fixed by the first pass, a trial's limit
     pins: dict[int, tuple[int, int]] = field(default_factory=dict)
 

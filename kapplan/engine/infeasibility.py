@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import TYPE_CHECKING
 
+from kapplan.engine.bounds import INF
 from kapplan.engine.slots import day_span, moment_of
 from kapplan.models.errors import Explanation
 from kapplan.models.values import WEEKDAYS, DateRange, format_minutes
@@ -28,7 +29,7 @@ NAMED_HOLIDAYS_WITHIN = 42
 
 def explain(engine: Engine, request: ScheduleRequest, search_limit: bool = False) -> Explanation:
     position = max(engine.deepest, 0)
-    engine.cfg.budget = engine.nodes + engine.n + 1  # putting the snapshot back is not search
+    engine.cfg.budget = INF  # putting the snapshot back is not search: nothing may cut it short
     engine.clear()
     _restore(engine, engine.snapshot)
     entry = engine.layout.entries[position]

@@ -23,6 +23,12 @@ from kapplan.engine.slots import DST_SLACK, day_span, spread_backward, spread_fo
 from kapplan.models.protocol import Duration, Range
 from kapplan.models.values import MINUTES_PER_DAY
 
+ROWS_PER_NODE = 8
+"""Rows (one occurrence's days: a table row, or one step of ``stuck_at``'s walk)
+worked out in about the time of one search node. The search charges them to its
+node budget: a step with ``per_week`` or ``within`` builds a table of up to 100
+rows for each first day it tries, and a walk may cross 500 sessions."""
+
 Spread = tuple[int, int]
 """Earliest and latest local start minute a session type ever gets."""
 ANY_TIME: Spread = (0, MINUTES_PER_DAY - 1)
@@ -93,6 +99,7 @@ class Lookahead:
         self._tables: dict[tuple[int, int | None, int | None, bool], list[int]] = {}
         self._finals: dict[tuple[int, int | None], int] = {}
         self._entries: dict[tuple[int, int | None], int] = {}
+        self.rows = 0  # rows worked out and not yet charged to the search's node budget
 
     def table(self, step: int, first: int | None, span_last: int | None, loose: bool = False) -> list[int]:
         """``table[n-1]``: bits of days on which occurrence n may fall (given the first's day)."""
@@ -137,6 +144,7 @@ class Lookahead:
     def _build(self, step: int, first: int | None, span_last: int | None, exact: bool) -> list[int]:
         shape = self.shapes[step]
         out = [0] * shape.count
+        self.rows += shape.count
         following = self._final(step, span_last)
         for n in range(shape.count, 0, -1):
             bits = shape.allowed[n - 1] & self._window(shape, n, first if exact else None, span_last)
@@ -190,6 +198,7 @@ class Lookahead:
         while True:
             shape = self.shapes[step]
             for m in range(n + 1, shape.count + 1):
+                self.rows += 1
                 if self._past_horizon(bits, shape.gap_low):
                     return step, m, True
                 bits = spread_forward(bits, shape.gap_low, shape.gap_high, self.width)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from kapplan.engine.blame import Blame, Flags, Nogoods
 from kapplan.engine.bounds import INF, Bounds, Settings, Window
 from kapplan.engine.layout import Entry, Layout
-from kapplan.engine.lookahead import Lookahead, StepShape, lower_days
+from kapplan.engine.lookahead import ROWS_PER_NODE, Lookahead, StepShape, lower_days
 from kapplan.engine.modes import Admits, mode_for
 from kapplan.engine.resources import Resources
 from kapplan.engine.slots import Calendar, spread_backward
@@ -324,6 +324,9 @@ class Engine(Bounds):
 
     def _tick(self) -> None:
         self.nodes += 1
+        if self.lookahead.rows >= ROWS_PER_NODE:  # the look-ahead's tables are search work too
+            self.nodes += self.lookahead.rows // ROWS_PER_NODE
+            self.lookahead.rows %= ROWS_PER_NODE
         if self.nodes > self.cfg.budget:
             raise BudgetExhausted
         if self.nodes >= self._crowd_at:
@@ -446,7 +449,8 @@ class Engine(Bounds):
             span_last = self._span_last(first_day)
             if not self.lookahead.can_continue(entry.step, entry.index, self.cal.bit(d), self.cal.bit(first),
                                                span_last):
-                self._project(entry.pos, d, first, span_last)
+                if self.cfg.explain:  # for the report only: a walk over the rest of the plan
+                    self._project(entry.pos, d, first, span_last)
                 blame.add(step.first, exact=False)
                 if span_last is not None:  # the plan's first session matters through max_span only
                     blame.add(self.first_start[-1][1], exact=False)

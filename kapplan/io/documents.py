@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,6 +23,10 @@ from kapplan.models.errors import Diagnostic, InputError
 MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 64
 MAX_NODES = 200_000
+MAX_LISTED = 50
+"""Structure problems listed per file. The rest are counted on one more line, at
+the first of them: 100,000 unknown keys show one pattern, and locating, hinting
+and printing each of them took most of a minute."""
 
 Loc = tuple[str | int, ...]
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -248,7 +252,10 @@ def parse_document(data: bytes, file: str) -> Document:
     except RecursionError:
         raise InputError([doc.diagnostic((), "KP105", "the document is nested too deeply")]) from None
     if builder.problems:
-        raise InputError(builder.problems)
+        problems = builder.problems
+        if len(problems) > MAX_LISTED:
+            problems = [*problems[:MAX_LISTED], _not_listed(problems[MAX_LISTED], len(problems) - MAX_LISTED)]
+        raise InputError(problems)
     if not isinstance(doc.data, dict):
         raise InputError([doc.diagnostic((), "KP104", "the file must be a mapping of keys to values")])
     return doc
@@ -388,9 +395,12 @@ def _descend(annotation: Any, part: str | int) -> Any:
 
 
 def validation_diagnostics(err: ValidationError, model: type[BaseModel], doc: Document) -> list[Diagnostic]:
-    """Pydantic errors -> located diagnostics built from ``loc`` and message only."""
+    """Pydantic errors -> located diagnostics built from ``loc`` and message only
+    (the first MAX_LISTED, then one line counting the rest)."""
     out: list[Diagnostic] = []
     seen: set[tuple[Loc, str]] = set()
+    unlisted: Diagnostic | None = None  # the first problem past MAX_LISTED
+    more = 0
     for details in err.errors(include_input=False, include_url=False):
         error: dict[str, Any] = dict(details)
         loc = _clean_loc(tuple(error["loc"]), doc.data)
@@ -400,6 +410,10 @@ def validation_diagnostics(err: ValidationError, model: type[BaseModel], doc: Do
         seen.add((loc, message))
         code = _CODES.get(error["type"], "KP112")
         key = error["type"] == "extra_forbidden" or "[key]" in error["loc"]
+        if len(out) >= MAX_LISTED:
+            unlisted = unlisted or doc.diagnostic(loc, code, message, key=key)
+            more += 1
+            continue
         hint = _hint(error, loc, model, doc)
         if error["type"] == "window" and loc and loc[:-1] in doc.flow_lists:
             pieces = _window_pieces(doc, loc)
@@ -408,7 +422,16 @@ def validation_diagnostics(err: ValidationError, model: type[BaseModel], doc: Do
             if pieces:
                 message, hint = _split_window_message(loc, pieces)
         out.append(doc.diagnostic(loc, code, message, hint=hint, key=key))
+    if unlisted is not None:
+        out.append(_not_listed(unlisted, more))
     return out
+
+
+def _not_listed(first: Diagnostic, count: int) -> Diagnostic:
+    """One line for ``count`` problems past MAX_LISTED, placed at the first of them."""
+    return replace(first, severity="error", code="KP105", hint=None,
+                   message=f"{count} more problem(s) not listed, the first of them here "
+                           f"(a file lists its first {MAX_LISTED})")
 
 
 def _window_pieces(doc: Document, loc: Loc) -> list[str] | None:

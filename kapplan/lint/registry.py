@@ -85,9 +85,10 @@ _structure("KP103", "file is empty",
 _structure("KP104", "not a mapping, or a missing or unknown kind",
            "Every file is a mapping whose 'kind' says what it is (protocol, client or clinic), "
            "so validate can check any file it is given.")
-_structure("KP105", "file too large, nested too deeply or too many aliases",
+_structure("KP105", "file too large, nested too deeply, too many aliases or too many problems to list",
            "Limits (1 MiB, 64 levels, 200,000 nodes after alias expansion) keep a hostile "
-           "file from exhausting memory ('billion laughs').")
+           "file from exhausting memory ('billion laughs'); past 50 structure problems a file's "
+           "others are counted on one line, not listed one by one.")
 _structure("KP106", "duplicate key",
            "YAML parsers silently keep the last of two equal keys; a duplicate is nearly "
            "always a copy-paste mistake, so it is refused.")

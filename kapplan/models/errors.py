@@ -92,6 +92,7 @@ class Explanation:
     blockers: list[str] = field(default_factory=list)
     suggested_start: str | None = None
     search_limit: bool = False
+    scan_limit: bool = False  # the scan for a later start ran out of its budget first
 
     def lines(self) -> list[str]:
         if self.search_limit:
@@ -103,6 +104,8 @@ class Explanation:
         if not self.search_limit:
             if self.suggested_start:
                 out.append(f"nearest later start date that works: {self.suggested_start}")
+            elif self.scan_limit:
+                out.append("nearest later start date that works: none found within the search budget")
             else:
                 out.append("no later start date within the horizon works (none found)")
         return out

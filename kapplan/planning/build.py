@@ -192,15 +192,19 @@ def new_series(client_id: str, protocol_id: str, created: datetime, reproducible
 
 def run_schedule(request: Any) -> Any:
     """Run the engine; when no plan exists, add the nearest workable start date."""
-    from kapplan.engine import earliest_workable_start, schedule
+    from kapplan.engine import BudgetExhausted, earliest_workable_start, schedule
 
     try:
         return schedule(request)
     except InfeasibleError as err:
         if not err.explanation.search_limit and err.explanation.suggested_start is None:
-            later = earliest_workable_start(request, limit_days=SCAN_DAYS)
-            if later is not None:
-                err.explanation.suggested_start = later.isoformat()
+            try:
+                later = earliest_workable_start(request, limit_days=SCAN_DAYS)
+            except BudgetExhausted:
+                err.explanation.scan_limit = True
+            else:
+                if later is not None:
+                    err.explanation.suggested_start = later.isoformat()
             raise InfeasibleError(err.explanation) from None
         raise
 
