@@ -288,3 +288,34 @@ def test_infeasibility_names_the_person_and_the_room_in_the_way() -> None:
         api.make_plan(hours, early, api.load_clinic(DATA / "clinic_therapist_in_los_angeles.yaml"), now=NOW)
     assert ("no therapist (okafor) free at the times the client can come on Mon 2026-12-07 09:00-10:00, "
             "Tue 2026-12-08 09:00-10:00, Wed 2026-12-09 09:00-10:00") in caught.value.explanation.blockers
+
+
+def test_equal_dates_go_to_the_therapist_whose_times_fall_in_the_preferred_windows(tmp_path: Path) -> None:
+    """SPEC §11: among continuity candidates giving the same dates, the most sessions
+    inside the client's preferred windows wins before bookings and file order. kim
+    (first in the file) works only 08:00-10:00 and lee all day: both give 08:00 at
+    first, but only lee can see the client at 10:00, inside its preferred 10:00-12:00."""
+    clinic_file = tmp_path / "clinic.yaml"
+    clinic_file.write_text(
+        "kind: clinic\nid: prefs\ntimezone: America/New_York\nhours: [Mon-Fri 08:00-18:00]\n"
+        "staff:\n"
+        "  - {id: kim, roles: [therapist], hours: [Mon-Fri 08:00-10:00]}\n"
+        "  - {id: lee, roles: [therapist]}\n")
+    protocol_file = tmp_path / "protocol.yaml"
+    protocol_file.write_text(
+        "kind: protocol\nid: two-talks\nversion: 1.0.0\ntitle: Two preparation sessions\n"
+        "sessions:\n  preparation: {kind: preparation, duration: 60min, staff: [therapist]}\n"
+        "schedule:\n  - {session: preparation, count: 2, gap: 1d..7d}\n")
+    changes = api.ClientChanges(id="C-1", start="2026-12-07", tz=NY, available=["Mon-Fri 08:00-18:00"],
+                                prefer=["Mon-Fri 10:00-12:00"])
+    plan = api.make_plan(api.load_protocol(protocol_file), api.client_from(changes=changes),  # type: ignore[arg-type]
+                         api.load_clinic(clinic_file), now=NOW, reproducible=True)
+    assert rows(plan) == [
+        ("preparation-1", "2026-12-07 10:00", [("therapist", "lee", None)], None),
+        ("preparation-2", "2026-12-08 10:00", [("therapist", "lee", None)], None),
+    ]
+    without = tmp_path / "no-prefer.yaml"
+    without.write_text(clinic_file.read_text().replace("hours: [Mon-Fri 08:00-10:00]", "hours: [Mon-Fri 08:00-18:00]"))
+    even = api.make_plan(api.load_protocol(protocol_file), api.client_from(changes=changes),  # type: ignore[arg-type]
+                         api.load_clinic(without), now=NOW, reproducible=True)
+    assert {a.id for s in even.sessions for a in s.assigned or []} == {"kim"}  # a true tie: file order

@@ -247,12 +247,11 @@ def schedule(request: ScheduleRequest) -> ScheduleResult:
     return plain_schedule(context)
 
 
-def plain_schedule(context: _Context, searched: Engine | None = None) -> ScheduleResult:
-    """The best plan with the people the context starts from (no continuity choice left);
-    ``searched``: a finished search with those people, whose plan is taken as found."""
+def plain_schedule(context: _Context) -> ScheduleResult:
+    """The best plan with the people the context starts from (no continuity choice left)."""
     request = context.request
-    engine = searched or context.engine(request.start_date)
-    outcome = True if searched is not None else _run(engine)
+    engine = context.engine(request.start_date)
+    outcome = _run(engine)
     if outcome:
         return _timed(context, engine, ScheduleResult(context.placements(engine), []))
     if not request.allow_deviations:

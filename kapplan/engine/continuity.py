@@ -1,13 +1,15 @@
 """One person per continuity role across a client's whole series (SPEC §11).
 
-Roles are chosen one at a time, in the clinic's ``continuity`` order. For a
-role, a first search leaves the role free (any holder per session): no
-candidate can give better dates, so a candidate that matches it is the best
-and the choice stops there. Otherwise every candidate (a person, or a group of
-people when a session lists the role more than once) is searched with the
-role fixed to it, and the best dates in the §2 order win; ties go to fewer
-bookings, then file order. A client's preferred person goes first and is kept
-whenever they can serve the series. All these searches share one node budget;
+Roles are chosen one at a time, in the clinic's ``continuity`` order. Every
+candidate (a person, or a group of people when a session lists the role more
+than once) is searched with the role fixed to it, best dates in the §2 order
+first; ties go to the most sessions inside the client's preferred windows
+(§12, on the plan with its times of day), then fewer bookings, then file
+order. A first search leaves the role free (any holder per session): no
+candidate can give better dates, so the choice stops at a candidate that
+matches it with every session inside a preferred window. A search that can
+only rank worse than the best candidate so far stops early. A client's
+preferred person goes first and is kept whenever they can serve the series. All these searches share one node budget;
 when it runs out before any candidate is known to work, the answer is "not
 searched to the end", never "no plan".
 
@@ -48,7 +50,7 @@ class _Pool:
     incomplete: bool = False
     blocked_by_continuity: bool = False  # a strict plan exists, but not with one person per role
     notes: list[str] = field(default_factory=list)
-    chosen: Engine | None = None  # the search of the best group of the role chosen last
+    chosen: _Candidate | None = None  # the best group of the role chosen last, with its search
 
     def take(self, budget: int) -> int:
         return max(0, min(budget, self.left))
@@ -72,7 +74,7 @@ def schedule_with_continuity(context: _Context) -> ScheduleResult:
             fixed[role] = chosen
     if strict:
         context.people = people.fork(fixed)
-        result = plain_schedule(context, pool.chosen)
+        result = pool.chosen.timed(context) if pool.chosen is not None else plain_schedule(context)
         result.notes += pool.notes
         return result
     return _with_deviations(context, people, pool)
@@ -87,22 +89,25 @@ def _choose(context: _Context, people: Resources, role: str, size: int, fixed: d
         raise _limit(context, people.fork(fixed))
     if bound is False:
         return None  # no strict plan at all: the deviation search decides
-    best: tuple[Ranks, tuple[int, ...], Engine] | None = None
+    best: _Candidate | None = None
     preferred = _preferred(people, role, request.capacity.preferred if request.capacity else {})
     groups = _groups(people, role, size, preferred, _kept(context, role))
     for group in groups:
-        searched = _search(context, people.fork({**fixed, role: group}), pool, keep=True,
-                           cutoff=best[0] if best is not None else None)
+        chosen = people.fork({**fixed, role: group})
+        searched = _search(context, chosen, pool, keep=True, cutoff=best.ranks if best is not None else None)
         if searched is None:
             pool.incomplete = True
             continue
         if searched is False:
             continue
-        found, engine = searched
-        if best is None or found < best[0]:
-            best = (found, group, engine)
-        if found == bound or (preferred is not None and preferred in group):
+        candidate = _Candidate(searched[0], group, searched[1], chosen)
+        if best is None or candidate.ranks < best.ranks or (
+                candidate.ranks == best.ranks and candidate.inside(context) > best.inside(context)):
+            best = candidate
+        if preferred is not None and preferred in group:
             break
+        if best.ranks == bound and best.inside(context) == len(context.layout):
+            break  # no group dates sooner, nor has more sessions inside preferred windows
     if best is None:
         pool.blocked_by_continuity = True
         if pool.incomplete:
@@ -110,10 +115,45 @@ def _choose(context: _Context, people: Resources, role: str, size: int, fixed: d
         if preferred is not None:
             pool.notes.append(_not_kept(people, role, preferred))
         return None
-    if preferred is not None and preferred not in best[1]:
+    if preferred is not None and preferred not in best.group:
         pool.notes.append(_not_kept(people, role, preferred))
-    pool.chosen = best[2]
-    return best[1]
+    pool.chosen = best
+    return best.group
+
+
+@dataclass
+class _Candidate:
+    """A group that has a strict plan: its §2 ranks, its search and, once asked for, its
+    plan with times of day (the second tie-break counts sessions inside preferred windows)."""
+
+    ranks: Ranks
+    group: tuple[int, ...]
+    engine: Engine
+    people: Resources
+    _timed: ScheduleResult | None = None
+    _inside: int | None = None
+
+    def timed(self, context: _Context) -> ScheduleResult:
+        """The plan with its times of day (found once)."""
+        from kapplan.engine import ScheduleResult, _timed
+
+        if self._timed is None:
+            before = context.people
+            context.people = self.people
+            try:
+                self._timed = _timed(context, self.engine, ScheduleResult(context.placements(self.engine), []))
+            finally:
+                context.people = before
+        return self._timed
+
+    def inside(self, context: _Context) -> int:
+        """Sessions inside the client's preferred windows (§12)."""
+        from kapplan.engine import preferred
+
+        if self._inside is None:
+            within = preferred(context.request)
+            self._inside = sum(within(p.start, p.end) for p in self.timed(context).placements)
+        return self._inside
 
 
 @overload
