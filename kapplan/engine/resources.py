@@ -304,8 +304,9 @@ class Resources:
         """Per position, what its answers in ``answers`` are filed under: what the session
         needs and who may fill each need; for a start's answers, None where they depend on
         this search (max_per_day)."""
-        days = [(needs, self.kind[pos], self.duration[pos], self.wants_room[pos],
-                 tuple(self.fixed.get(n.role) for n in needs)) for pos, needs in enumerate(self.needs)]
+        days: list[tuple[object, ...]] = [(needs, self.kind[pos], self.duration[pos], self.wants_room[pos],
+                                           tuple(self.fixed.get(n.role) for n in needs))
+                                          for pos, needs in enumerate(self.needs)]
         return days, [key if static else None for key, static in zip(days, self._static, strict=True)]
 
     # ------------------------------------------------------------------ the search's questions
@@ -331,10 +332,10 @@ class Resources:
     @property
     def crowded(self) -> bool:
         """A search of this request found the clinic crowded (search.py: CROWDED_NODES)."""
-        return "crowded" in self.answers
+        return ("crowded",) in self.answers
 
     def crowd(self) -> None:
-        self.answers["crowded"] = True
+        self.answers[("crowded",)] = True
 
     def open_days(self, pos: int, calendar: Calendar, days: int) -> int:
         """``days`` (bits from ``calendar.first``) without those :meth:`day_open` rules out."""
