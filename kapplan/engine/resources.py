@@ -62,6 +62,10 @@ class CapacityRules:
     the same questions again and again."""
 
 
+WEEK_AHEAD = 8
+"""Days :meth:`Member.next_working` looks ahead for a person's next working time."""
+
+
 class Holds:
     """Intervals other series hold on one person or room, sorted by start; new ones
     can be added as a batch books record after record."""
@@ -209,6 +213,16 @@ class Member:
         if found is None:
             found = self._works[(s, e)] = any(a <= s and e <= b for a, b in self.spans(self.clock.day_of(s)))
         return found
+
+    def next_working(self, s: int, minutes: int) -> int:
+        """The earliest start from ``s`` on of ``minutes`` within working hours, looking a
+        week ahead (the start of the day after that week when there is none)."""
+        day = self.clock.day_of(s)
+        for later in range(day, day + WEEK_AHEAD):
+            starts = [max(a, s) for a, b in self.spans(later) if max(a, s) + minutes <= b]
+            if starts:
+                return min(starts)
+        return self.clock.midnight(day + WEEK_AHEAD)
 
     def free(self, kind: str, s: int, e: int) -> bool:
         """Within ``concurrent`` for [s, e) given what other series hold."""
@@ -425,8 +439,7 @@ class Resources:
             candidates = self._candidates(need.role)
             if any(self._can(pos, p, s, end) for p in candidates):
                 continue
-            floor = max(floor, min((self._released(self.members[p].holds, s, end, self._exclusive(pos, p, s, end))
-                                    for p in candidates), default=floor))
+            floor = max(floor, min((self._person_free(pos, p, s, end) for p in candidates), default=floor))
         if self.wants_room[pos]:
             e = s + self.duration[pos]
             serving = [r for r in self.rooms if r.kinds is None or self.kind[pos] in r.kinds]
@@ -436,10 +449,13 @@ class Resources:
         self.blame = []
         return floor
 
-    def _exclusive(self, pos: int, person: int, s: int, end: int) -> bool:
-        """The person works then and takes one session at a time of this kind."""
+    def _person_free(self, pos: int, person: int, s: int, end: int) -> int:
+        """The earliest start from ``s`` on at which the person could be free: when they
+        next work long enough, or when the sessions they are held for end."""
         member = self.members[person]
-        return member.concurrent.get(self.kind[pos], 1) == 1 and member.works(s, end)
+        if not member.works(s, end):
+            return member.next_working(s, end - s)
+        return self._released(member.holds, s, end, member.concurrent.get(self.kind[pos], 1) == 1)
 
     @staticmethod
     def _released(holds: Holds, s: int, e: int, exclusive: bool) -> int:
