@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from kapplan.engine.bounds import INF
 from kapplan.engine.search import BudgetExhausted, Engine
 from kapplan.engine.slots import Calendar, Shape
+from kapplan.models.plan import Deviation
 from kapplan.models.values import parse_weekly_window
 
 if TYPE_CHECKING:
@@ -122,25 +123,33 @@ def _run(engine: Engine) -> bool:
 def _sooner(request: ScheduleRequest, found: date, allowed: date, pool: Pool, calendar: Calendar
             ) -> tuple[ScheduleResult | None, date | None]:
     """Binary search for the earliest first dosing date a relaxed plan with at most two
-    deviations reaches (a trial cut short by the budget counts as "not that early")."""
+    deviations reaches (a trial cut short by the budget counts as "not that early").
+    Only the plan kept gets its times of day."""
+    from kapplan.engine import ScheduleResult, _timed
+
     low, high = allowed.toordinal(), found.toordinal() - 1
-    best: tuple[ScheduleResult, date] | None = None
+    best: tuple[Dated, date] | None = None
     while low <= high and pool.left > 0:
         middle = (low + high) // 2
-        result = _dose_by(request, middle, pool, calendar)
-        if result is not None:
-            best, high = (result, date.fromordinal(middle)), middle - 1
+        dated = _dose_by(request, middle, pool, calendar)
+        if dated is not None:
+            best, high = (dated, date.fromordinal(middle)), middle - 1
         else:
             low = middle + 1
     if best is None:
         return None, None
-    return best
+    (context, engine, broken), day = best
+    return _timed(context, engine, ScheduleResult(context.placements(engine), broken)), day
 
 
-def _dose_by(request: ScheduleRequest, day: int, pool: Pool, calendar: Calendar) -> ScheduleResult | None:
+Dated = tuple["_Context", Engine, list[Deviation]]
+"""A trial's plan before its times of day: its context, its search and its deviations."""
+
+
+def _dose_by(request: ScheduleRequest, day: int, pool: Pool, calendar: Calendar) -> Dated | None:
     """A relaxed plan with the first dosing session on or before ``day`` and at most two
-    deviations, with its times of day (None: none found)."""
-    from kapplan.engine import ScheduleResult, _Context, _timed
+    deviations, dated (None: none found)."""
+    from kapplan.engine import _Context
     from kapplan.engine.deviations import deviations
 
     relaxed = replace(request, allow_deviations=True)
@@ -158,7 +167,7 @@ def _dose_by(request: ScheduleRequest, day: int, pool: Pool, calendar: Calendar)
     broken = deviations(context.layout, engine, relaxed)
     if len(broken) > MOST_DEVIATIONS:
         return None
-    return _timed(context, engine, ScheduleResult(context.placements(engine), broken))
+    return context, engine, broken
 
 
 # --------------------------------------------------------------------------- regular

@@ -301,6 +301,7 @@ class Resources:
         # Positions whose answers depend on holds and hours alone (no one who may fill
         # them has a max_per_day, which this client's own sessions count against).
         self._static = [not any(n.role in limited for n in needs) for needs in self.needs]
+        self._involved = [bool(needs) or room for needs, room in zip(self.needs, self.wants_room, strict=True)]
         self._day_keys, self._keys = self._answer_keys()
 
     def fork(self, fixed: Mapping[str, tuple[int, ...]] | None = None, sticky: frozenset[str] = frozenset()
@@ -314,19 +315,22 @@ class Resources:
         other._day_keys, other._keys = other._answer_keys()
         return other
 
-    def _answer_keys(self) -> tuple[list[tuple[object, ...]], list[tuple[object, ...] | None]]:
-        """Per position, what its answers in ``answers`` are filed under: what the session
-        needs and who may fill each need; for a start's answers, None where they depend on
-        this search (max_per_day)."""
-        days: list[tuple[object, ...]] = [(needs, self.kind[pos], self.duration[pos], self.wants_room[pos],
-                                           tuple(self.fixed.get(n.role) for n in needs))
-                                          for pos, needs in enumerate(self.needs)]
+    def _answer_keys(self) -> tuple[list[int], list[int | None]]:
+        """Per position, what its answers in ``answers`` are filed under: a number for what
+        the session needs and who may fill each need (numbers hash faster than what they
+        stand for, asked for on every start tried); for a start's answers, None where they
+        depend on this search (max_per_day)."""
+        numbers = self.answers.setdefault(("numbers",), {})
+        assert isinstance(numbers, dict)
+        days = [numbers.setdefault((needs, self.kind[pos], self.duration[pos], self.wants_room[pos],
+                                    tuple(self.fixed.get(n.role) for n in needs)), len(numbers))
+                for pos, needs in enumerate(self.needs)]
         return days, [key if static else None for key, static in zip(days, self._static, strict=True)]
 
     # ------------------------------------------------------------------ the search's questions
 
     def involved(self, pos: int) -> bool:
-        return bool(self.needs[pos]) or self.wants_room[pos]
+        return self._involved[pos]
 
     def day_open(self, pos: int, lo: int, hi: int) -> bool:
         """Whether a session starting in [lo, hi) (a client's day) could find, for every
@@ -334,7 +338,7 @@ class Resources:
         long enough, and a room free for long enough: a test that skips whole days of
         leave, closures, days off and full calendars before any start is tried. People
         and rooms that take several sessions at once count as free."""
-        key = ("day", self._day_keys[pos], lo)
+        key = (self._day_keys[pos], lo, 2)
         found = self.answers.get(key)
         if found is None:
             found = self.answers[key] = self._room_within(pos, lo, hi) and all(
@@ -353,7 +357,7 @@ class Resources:
 
     def open_days(self, pos: int, calendar: Calendar, days: int) -> int:
         """``days`` (bits from ``calendar.first``) without those :meth:`day_open` rules out."""
-        key = ("days", self._day_keys[pos], calendar.first, days)
+        key = (self._day_keys[pos], calendar.first, days, 3)
         found = self.answers.get(key)
         if found is None:
             found, rest = days, days
@@ -425,7 +429,7 @@ class Resources:
         memo = self._keys[pos]
         if memo is None:
             return self._resume(pos, s)
-        key = (memo, s, "resume")
+        key = (memo, s, 1)
         found = self.answers.get(key)
         if found is None:
             found = self.answers[key] = self._resume(pos, s)
