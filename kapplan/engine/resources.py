@@ -497,15 +497,14 @@ class Resources:
             return True
         self.blame = []
         memo = self._keys[pos]
-        if memo is not None:
+        if memo is not None:  # whether, not whom: whom is chosen when the session is placed
             known = self.answers.get((memo, s))
-            if known is not None:
-                return known  # type: ignore[return-value]  # a True one is chosen again when placed
+            if known is None:
+                known = self.answers[(memo, s)] = self._choose(pos, s, ranked=False) is not None
+            return known  # type: ignore[return-value]
         found = self._choose(pos, s)
         if found is not None:
             self._cache[key] = found
-        if memo is not None:
-            self.answers[(memo, s)] = found is not None
         return found is not None
 
     def place(self, pos: int, s: int) -> None:
@@ -531,7 +530,9 @@ class Resources:
 
     # ------------------------------------------------------------------ choosing
 
-    def _choose(self, pos: int, s: int) -> Choice | None:
+    def _choose(self, pos: int, s: int, ranked: bool = True) -> Choice | None:
+        """People and room at ``s`` (``ranked``: each role's people in the order they are
+        chosen; else any order, when only whether someone can is asked)."""
         room = None
         e = s + self.duration[pos]
         if self.wants_room[pos]:
@@ -539,20 +540,20 @@ class Resources:
                          and r.free(s, e)), None)
             if room is None:
                 return None
-        people = self._people(pos, s, 0, [])
+        people = self._people(pos, s, 0, [], ranked)
         return None if people is None else Choice(tuple(people), room)
 
-    def _people(self, pos: int, s: int, i: int, chosen: list[int]) -> list[int] | None:
+    def _people(self, pos: int, s: int, i: int, chosen: list[int], ranked: bool = True) -> list[int] | None:
         """People for needs i.. of ``pos`` (depth-first: a pair of needs may compete)."""
         needs = self.needs[pos]
         if i == len(needs):
             return chosen
         need = needs[i]
         e = s + (self.duration[pos] if need.minutes is None else min(need.minutes, self.duration[pos]))
-        for person in self._order(pos, need.role, s):
+        for person in self._order(pos, need.role, s) if ranked else self._candidates(need.role):
             if not self._distinct(pos, person, need.role, chosen) or not self._can(pos, person, s, e):
                 continue
-            found = self._people(pos, s, i + 1, [*chosen, person])
+            found = self._people(pos, s, i + 1, [*chosen, person], ranked)
             if found is not None:
                 return found
         return None
