@@ -403,11 +403,15 @@ class Engine(Bounds):
         lateness cap's test, when there is one)."""
         table = self.cal.table(entry.shape)
         floor = max(w.lo, self.clock.midnight(w.lo_day))  # a session starting before this only pushes later
+        resources = self.resources if self.resources is not None and self.resources.involved(entry.pos) else None
         for d in days:
             self._tick()
             slots = table.slots(d)
             if not slots or not self._day_ok(entry, d, blame, floor):
                 continue
+            if resources is not None and not resources.day_open(entry.pos, self.clock.midnight(d),
+                                                                  self.clock.midnight(d + 1)):
+                continue  # no one who could serve it is free long enough that day: whatever is placed
             first, last = bisect_left(slots, lo), bisect_right(slots, hi)
             self.nodes += (last - first) // 8
             if reverse:
@@ -490,9 +494,7 @@ class Engine(Bounds):
                     return near[0] + md.minutes
         resources = self.resources
         if resources is not None and resources.involved(entry.pos):
-            if not resources.day_open(entry.pos, self.clock.midnight(d), self.clock.midnight(d + 1)):
-                return self.clock.midnight(d + 1)  # no one who could serve it works that day
-            if not resources.admit(entry.pos, s):
+            if not resources.admit(entry.pos, s):  # (a day no one could serve is skipped whole: _stream)
                 self.nodes += 1  # a refused assignment is search work too
                 own = resources.blame
                 for p in own:  # the client's own sessions that day (max_per_day)

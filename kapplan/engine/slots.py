@@ -176,10 +176,14 @@ class ClinicHours:
         self._starts = [s for s, _ in spans]
         self._spans = spans
 
-    def unusual_near(self, first: int, last: int) -> set[int]:
-        """Days of ``first..last`` within two days of a clinic day that is shut or changes
-        offset: a client's day sees clinic days up to two dates away (zones differ by up to 26 h)."""
-        return {d + k for d in self._unusual for k in range(-2, 3) if first <= d + k <= last}
+    def unusual_near(self, clock: LocalClock, first: int, last: int) -> set[int]:
+        """Days of ``first..last`` (dates on ``clock``, the client's) that share an instant
+        with a clinic day that is shut or changes offset."""
+        out: set[int] = set()
+        for day in self._unusual:
+            start, end = self.clock.midnight(day), self.clock.midnight(day + 1)
+            out.update(d for d in range(clock.day_of(start), clock.day_of(end - 1) + 1) if first <= d <= last)
+        return out
 
     def fit(self, start: int, end: int) -> list[tuple[int, int]]:
         """Parts of [start, end) that lie in one open interval each."""
@@ -268,7 +272,7 @@ class SlotTable:
             cal = self.calendar
             single = self._special()
             if self.shape.clinic and cal.clinic:
-                single = sorted(set(single) | cal.clinic.unusual_near(cal.first, cal.last))
+                single = sorted(set(single) | cal.clinic.unusual_near(cal.clock, cal.first, cal.last))
                 patterns = self._clinic_patterns(cal.clinic, single)
             else:
                 patterns = self._weekday_patterns(single)
