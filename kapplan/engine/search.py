@@ -397,6 +397,32 @@ class Engine(Bounds):
                                               ((abs(s - t), s) for s in forward)))
         return self._stream(entry, w, blame, admits, _day_order(lo_day, hi_day, w.target_day), w.lo, w.hi)
 
+    def day_starts(self, k: int, w: Window) -> tuple[list[int], Callable[[int], bool]] | None:
+        """For a window within one day and without a target instant: the day's slots in the
+        window and a test of one of them, which :meth:`candidates` would have yielded it. A
+        caller that ranks the slots by their own merits tests only the first few (the time
+        pass). None: the window is not such a one."""
+        admits = self.mode.cap(w)
+        lo_day, hi_day = self.day_range(w)
+        if lo_day != hi_day or w.target_instant is not None:
+            return None
+        self._tick()
+        entry, blame = self.layout.entries[k], self._blame()
+        slots = self.cal.table(entry.shape).slots(lo_day)
+        resources = self.resources if self.resources is not None and self.resources.involved(k) else None
+        floor = max(w.lo, self.clock.midnight(w.lo_day))
+        if not slots or not self._day_ok(entry, lo_day, blame, floor) or (
+                resources is not None
+                and not resources.day_open(k, self.clock.midnight(lo_day), self.clock.midnight(lo_day + 1))):
+            return [], lambda s: False
+        within = slots[bisect_left(slots, w.lo):bisect_right(slots, w.hi)]
+
+        def free(s: int) -> bool:
+            self._tick()
+            return self.refusal(entry, s, lo_day, blame, floor) < 0 and (admits is None or admits(s, lo_day))
+
+        return within, free
+
     def _stream(self, entry: Entry, w: Window, blame: Blame, admits: Admits | None, days: Iterable[int], lo: int,
                 hi: int, reverse: bool = False) -> Iterator[int]:
         """Starts of ``entry`` on ``days`` in [lo, hi] that nothing refuses (``admits``: the

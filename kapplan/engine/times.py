@@ -223,26 +223,42 @@ class TimePass:
         self._allow(self.remaining)
         before = engine.nodes
         try:
-            feasible = list(engine.candidates(k, w, engine._blame()))
+            order = self._ranked(k, w, entry.duration)
+            for candidate in order:
+                self.remaining -= engine.nodes - before
+                if candidate == self.witness[k]:
+                    return candidate
+                if self.remaining <= 0:
+                    return None
+                if self._stands(k, candidate, w):
+                    return candidate
+                self._allow(self.remaining)
+                before = engine.nodes
         except BudgetExhausted:
             self.remaining = 0
-            return None
-        self.remaining -= engine.nodes - before
-        target = w.target_instant
-        order: Iterable[int]
-        if target is not None:
-            order = feasible  # the engine yields them nearest the target first
-        else:
-            feasible.sort()
-            order = ranked(feasible, self.days[k], entry.duration, self._copied(k), self.hours)
-        for candidate in order:
-            if candidate == self.witness[k]:
-                return candidate
-            if self.remaining <= 0:
-                return None
-            if self._stands(k, candidate, w):
-                return candidate
         return None
+
+    def _ranked(self, k: int, w: Window, duration: int) -> Iterator[int]:
+        """k's feasible starts in the order they are tried: nearest the target first, else
+        SPEC §12's ranking of the day's slots, each tested for room only when reached."""
+        engine = self.engine
+        one_day = engine.day_starts(k, w)
+        if one_day is None:
+            feasible = list(engine.candidates(k, w, engine._blame()))
+            if w.target_instant is not None:
+                return iter(feasible)  # the engine yields them nearest the target first
+            feasible.sort()
+            return ranked(feasible, self.days[k], duration, self._copied(k), self.hours)
+        slots, free = one_day
+        known: dict[int, bool] = {}
+
+        def tested(s: int) -> bool:
+            found = known.get(s)
+            if found is None:
+                found = known[s] = free(s)
+            return found
+
+        return (s for s in ranked(slots, self.days[k], duration, self._copied(k), self.hours) if tested(s))
 
     def _copied(self, k: int) -> int | None:
         """The previous session's local time on k's day, snapped to the grid."""
