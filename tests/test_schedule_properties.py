@@ -220,9 +220,7 @@ def outcome(request: ScheduleRequest) -> ScheduleResult | Explanation:
         return err.explanation
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(requests())
-def test_plans_obey_every_rule_and_match_brute_force(request: ScheduleRequest) -> None:
+def assert_plan_obeys_every_rule_and_matches_brute_force(request: ScheduleRequest) -> None:
     result = outcome(request)
     expected = brute_force(request)
     if isinstance(result, Explanation):
@@ -237,6 +235,56 @@ def test_plans_obey_every_rule_and_match_brute_force(request: ScheduleRequest) -
         assert expected == [p.start for p in first_pass.placements]
     # the time-of-day pass keeps every date
     assert [p.start.date() for p in result.placements] == [p.start.date() for p in first_pass.placements]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(requests())
+def test_plans_obey_every_rule_and_match_brute_force(request: ScheduleRequest) -> None:
+    assert_plan_obeys_every_rule_and_matches_brute_force(request)
+
+
+# 2026's clock changes, as the local dates of the skipped and of the repeated hour.
+DST_CHANGES = {
+    "Europe/London": (date(2026, 3, 29), date(2026, 10, 25)),  # 01:00 -> 02:00; 02:00 -> 01:00
+    "America/New_York": (date(2026, 3, 8), date(2026, 11, 1)),  # 02:00 -> 03:00; 02:00 -> 01:00
+    "Australia/Lord_Howe": (date(2026, 10, 4), date(2026, 4, 5)),  # 02:00 -> 02:30; 02:00 -> 01:30
+    "America/Santiago": (date(2026, 9, 6), date(2026, 4, 4)),  # midnight -> 01:00; midnight -> 23:00
+}
+
+
+@st.composite
+def windows_near_dst_changes(draw: Any) -> str:
+    """Weekly windows that begin or end in, or just around, a skipped or repeated hour."""
+    days = sorted(draw(st.sets(st.integers(0, 6), min_size=1, max_size=7)))
+    start = draw(st.sampled_from([0, 1, 2, 3, 21, 22, 23]))
+    end = min(24, start + draw(st.integers(1, 4)))
+    names = ",".join(["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"][d] for d in days)
+    return f"{names} {start:02d}:00-{end:02d}:00"
+
+
+@st.composite
+def requests_near_dst_changes(draw: Any) -> ScheduleRequest:
+    """A client (and maybe a clinic in another zone) whose horizon starts up to four
+    days before a clock change, with windows around the hour that changes."""
+    name = draw(st.sampled_from(sorted(DST_CHANGES)))
+    start = draw(st.sampled_from(DST_CHANGES[name])) - timedelta(days=draw(st.integers(0, 4)))
+    availability = tuple(parse_weekly_window(w) for w in draw(st.lists(windows_near_dst_changes(), min_size=1,
+                                                                          max_size=3)))
+    clinic = None
+    if draw(st.integers(0, 3)) == 0:
+        clinic = ClinicRules(zone=ZoneInfo(draw(st.sampled_from(sorted(DST_CHANGES)))),
+                             hours=tuple(parse_weekly_window(w) for w in draw(st.lists(
+                                 windows_near_dst_changes(), min_size=1, max_size=2))))
+    return ScheduleRequest(protocol=draw(protocols()), zone=ZoneInfo(name), start_date=start,
+                           availability=availability, clinic=clinic, horizon_days=HORIZON, grid_minutes=60)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(requests_near_dst_changes())
+def test_plans_across_clock_changes_obey_every_rule_and_match_brute_force(request: ScheduleRequest) -> None:
+    """SPEC §2: no start at a skipped or repeated local time, durations on instants;
+    the draws above rarely put a window on a clock change, these always come close."""
+    assert_plan_obeys_every_rule_and_matches_brute_force(request)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
