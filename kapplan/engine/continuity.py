@@ -84,15 +84,20 @@ def _choose(context: _Context, people: Resources, role: str, size: int, fixed: d
             pool: _Pool) -> tuple[int, ...] | None:
     """The group for ``role`` giving the best strict dates; None when no group has a strict plan."""
     request = context.request
-    bound = _search(context, people.fork(fixed), pool)
-    if bound is None:  # the budget ran out even with the role left free
+    free = _search(context, people.fork(fixed), pool, keep=True, cutoff=None)
+    if free is None:  # the budget ran out even with the role left free
         raise _limit(context, people.fork(fixed))
-    if bound is False:
+    if free is False:
         return None  # no strict plan at all: the deviation search decides
+    bound = free[0]
     best: _Candidate | None = None
+    at = -1  # best's place in the groups' order (the last tie-break)
     preferred = _preferred(people, role, request.capacity.preferred if request.capacity else {})
     groups = _groups(people, role, size, preferred, _kept(context, role))
-    for group in groups:
+    for index in _search_order(groups, free[1], role, preferred):
+        if best is not None and index > at and best.ranks == bound and best.inside(context) == len(context.layout):
+            continue  # it could only tie, and ties go to the groups before it
+        group = groups[index]
         chosen = people.fork({**fixed, role: group})
         searched = _search(context, chosen, pool, keep=True, cutoff=best.ranks if best is not None else None)
         if searched is None:
@@ -101,13 +106,11 @@ def _choose(context: _Context, people: Resources, role: str, size: int, fixed: d
         if searched is False:
             continue
         candidate = _Candidate(searched[0], group, searched[1], chosen)
-        if best is None or candidate.ranks < best.ranks or (
-                candidate.ranks == best.ranks and candidate.inside(context) > best.inside(context)):
-            best = candidate
+        if best is None or candidate.ranks < best.ranks or (candidate.ranks == best.ranks and (
+                candidate.inside(context), -index) > (best.inside(context), -at)):
+            best, at = candidate, index
         if preferred is not None and preferred in group:
             break
-        if best.ranks == bound and best.inside(context) == len(context.layout):
-            break  # no group dates sooner, nor has more sessions inside preferred windows
     if best is None:
         pool.blocked_by_continuity = True
         if pool.incomplete:
@@ -119,6 +122,23 @@ def _choose(context: _Context, people: Resources, role: str, size: int, fixed: d
         pool.notes.append(_not_kept(people, role, preferred))
     pool.chosen = best
     return best.group
+
+
+def _search_order(groups: list[tuple[int, ...]], free: Engine, role: str, preferred: int | None) -> list[int]:
+    """The order the groups are searched in: with a preferred person, theirs first as the
+    choice goes; else the groups the free search gave most sessions first, as they are the
+    likeliest to match its dates, so that the searches of the others stop early (the
+    choice itself still goes by dates, preferred windows, bookings, then this list's order)."""
+    if preferred is not None:
+        return list(range(len(groups)))
+    people = free.resources
+    assert people is not None
+    used: dict[int, int] = {}
+    for pos, choice in people.choice.items():
+        for need, person in zip(people.needs[pos], choice.people, strict=False):
+            if need.role == role:
+                used[person] = used.get(person, 0) + 1
+    return sorted(range(len(groups)), key=lambda i: (-sum(used.get(p, 0) for p in groups[i]), i))
 
 
 @dataclass
