@@ -137,3 +137,25 @@ def test_a_regular_plan_holds_each_step_to_one_weekday_and_time(protocol_id: str
         occurrences = [s for s in regular.sessions if s.step == step.key and s.follows is None]
         assert len({(s.start.weekday(), s.start.strftime("%H:%M")) for s in occurrences}) == 1
     assert (max(s.start for s in regular.sessions).date() - max(s.start for s in strict.sessions).date()).days <= 14
+
+
+def test_the_delay_note_names_holidays_that_are_the_staff_s_days_off_too(tmp_path: Path) -> None:
+    """A staffed clinic's holidays are its people's days off: removing the holidays cause
+    removes them there too, so Christmas and New Year's Day (both Fridays, the client's
+    one day) are named as what pushed the first dose back."""
+    clinic = tmp_path / "clinic.yaml"
+    clinic.write_text("kind: clinic\nid: one-therapist\ntimezone: America/New_York\nhours: [Mon-Fri 08:00-18:00]\n"
+                      "holidays: US-NY\nstaff:\n  - {id: kim, roles: [therapist]}\n")
+    protocol = tmp_path / "protocol.yaml"
+    protocol.write_text(
+        "kind: protocol\nid: talk-then-dose\nversion: 1.0.0\ntitle: One talk, one dose\n"
+        "sessions:\n  talk: {kind: preparation, duration: 60min, staff: [therapist]}\n"
+        "  dose: {kind: dosing, duration: 2h, staff: [therapist],"
+        " dose: {medication: ketamine, route: IM, per_kg: 0.5 mg/kg, round_to: 5 mg}}\n"
+        "schedule:\n  - {session: talk}\n  - {session: dose, after: 1d..14d}\n")
+    client = api.client_from(changes=api.ClientChanges(start="2026-12-21", tz="America/New_York", weight="70 kg",
+                                                       available=["Fri 09:00-17:00"]))
+    plan = api.make_plan(api.load_protocol(protocol), client, api.load_clinic(clinic), now=NOW)  # type: ignore[arg-type]
+    assert [s.start.date() for s in plan.sessions] == [date(2027, 1, 8), date(2027, 1, 15)]
+    [note] = [w.message for w in plan.warnings if w.code == "KP401"]
+    assert "pushed back by holidays (2026-12-25, 2027-01-01) (without them: 2027-01-01)" in note

@@ -88,7 +88,9 @@ def _without(request: ScheduleRequest, cause: str) -> ScheduleRequest | None:
     if cause == "holidays":
         if not request.holidays and not (clinic and clinic.holidays):
             return None
-        return replace(request, holidays={}, clinic=replace(clinic, holidays={}) if clinic else None)
+        capacity = request.capacity  # the clinic's holidays are its staff's days off too
+        return replace(request, holidays={}, clinic=replace(clinic, holidays={}) if clinic else None,
+                       capacity=replace(capacity, holidays={}, answers={}) if capacity else None)
     if cause == "windows":
         return replace(request, availability=ALL_WEEK, clinic=replace(clinic, hours=ALL_WEEK) if clinic else None)
     if getattr(request, "capacity", None) is None:
