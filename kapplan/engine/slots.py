@@ -164,14 +164,15 @@ class ClinicHours:
         shut = blocked_days(closed, holidays, first - 2, last + 2)
         self.clock = clock
         self._unusual = shut | set(clock.irregular)  # days whose hours are not their weekday's
+        by_weekday: list[list[tuple[int, int]]] = [[] for _ in range(7)]
+        for window in hours:
+            for weekday in window.days:
+                by_weekday[weekday].append((window.start_minute, window.end_minute))
         spans: list[tuple[int, int]] = []
         for day in range(first - 2, last + 3):
-            if day in shut:
-                continue
-            weekday = date.fromordinal(day).weekday()
-            for window in hours:
-                if weekday in window.days:
-                    spans.append((clock.edge(day, window.start_minute), clock.edge(day, window.end_minute)))
+            if day not in shut:
+                windows = by_weekday[date.fromordinal(day).weekday()]
+                spans += [(clock.edge(day, a), clock.edge(day, b)) for a, b in windows]
         spans.sort()
         self._starts = [s for s, _ in spans]
         self._spans = spans
