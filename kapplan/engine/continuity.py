@@ -22,7 +22,7 @@ change of person is a ``continuity`` deviation.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import combinations
 from typing import TYPE_CHECKING, Literal, overload
@@ -90,27 +90,14 @@ def _choose(context: _Context, people: Resources, role: str, size: int, fixed: d
     if free is False:
         return None  # no strict plan at all: the deviation search decides
     bound = free[0]
-    best: _Candidate | None = None
-    at = -1  # best's place in the groups' order (the last tie-break)
     preferred = _preferred(people, role, request.capacity.preferred if request.capacity else {})
     groups = _groups(people, role, size, preferred, _kept(context, role))
-    for index in _search_order(groups, free[1], role, preferred):
-        if best is not None and index > at and best.ranks == bound and best.inside(context) == len(context.layout):
-            continue  # it could only tie, and ties go to the groups before it
-        group = groups[index]
-        chosen = people.fork({**fixed, role: group})
-        searched = _search(context, chosen, pool, keep=True, cutoff=best.ranks if best is not None else None)
-        if searched is None:
-            pool.incomplete = True
-            continue
-        if searched is False:
-            continue
-        candidate = _Candidate(searched[0], group, searched[1], chosen)
-        if best is None or candidate.ranks < best.ranks or (candidate.ranks == best.ranks and (
-                candidate.inside(context), -index) > (best.inside(context), -at)):
-            best, at = candidate, index
-        if preferred is not None and preferred in group:
-            break
+    best = None
+    if preferred is None:  # first, only plans as good as the free search's, groups in order
+        best = _pick(context, people, role, fixed, pool, groups, range(len(groups)), bound, preferred, bound)
+    if best is None or best.ranks != bound:
+        best = _pick(context, people, role, fixed, pool, groups, _search_order(groups, free[1], role, preferred),
+                     bound, preferred)
     if best is None:
         pool.blocked_by_continuity = True
         if pool.incomplete:
@@ -122,6 +109,36 @@ def _choose(context: _Context, people: Resources, role: str, size: int, fixed: d
         pool.notes.append(_not_kept(people, role, preferred))
     pool.chosen = best
     return best.group
+
+
+def _pick(context: _Context, people: Resources, role: str, fixed: dict[str, tuple[int, ...]], pool: _Pool,
+          groups: list[tuple[int, ...]], order: Iterable[int], bound: Ranks, preferred: int | None,
+          floor: Ranks | None = None) -> _Candidate | None:
+    """The best of ``groups`` searched in ``order``: best dates, then the most sessions inside
+    preferred windows, then the groups' own order. A search stops once it ranks worse than
+    ``floor`` when given, else than the best so far; groups after one matching the free
+    search's dates (``bound``) with every session inside a preferred window are skipped."""
+    best: _Candidate | None = None
+    at = -1  # best's place in the groups' order
+    for index in order:
+        if best is not None and index > at and best.ranks == bound and best.inside(context) == len(context.layout):
+            continue  # it could only tie, and ties go to the groups before it
+        group = groups[index]
+        chosen = people.fork({**fixed, role: group})
+        cutoff = floor if floor is not None else best.ranks if best is not None else None
+        searched = _search(context, chosen, pool, keep=True, cutoff=cutoff)
+        if searched is None:
+            pool.incomplete = True
+            continue
+        if searched is False:
+            continue
+        candidate = _Candidate(searched[0], group, searched[1], chosen)
+        if best is None or candidate.ranks < best.ranks or (candidate.ranks == best.ranks and (
+                candidate.inside(context), -index) > (best.inside(context), -at)):
+            best, at = candidate, index
+        if preferred is not None and preferred in group:
+            break
+    return best
 
 
 def _search_order(groups: list[tuple[int, ...]], free: Engine, role: str, preferred: int | None) -> list[int]:
