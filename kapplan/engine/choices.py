@@ -127,13 +127,14 @@ def _sooner(request: ScheduleRequest, found: date, allowed: date, pool: Pool, ca
     """Binary search for the earliest first dosing date a relaxed plan with at most two
     deviations reaches (a trial cut short by the budget counts as "not that early").
     Only the plan kept gets its times of day."""
-    from kapplan.engine import ScheduleResult, _timed
+    from kapplan.engine import ScheduleResult, _Context, _timed
 
     low, high = allowed.toordinal(), found.toordinal() - 1
     best: tuple[Dated, date] | None = None
+    relaxed = _Context(replace(request, allow_deviations=True), calendar=calendar)  # every trial's
     while low <= high and pool.left > 0:
         middle = (low + high) // 2
-        dated = _dose_by(request, middle, pool, calendar)
+        dated = _dose_by(relaxed, middle, pool)
         if dated is not None:
             best, high = (dated, date.fromordinal(middle)), middle - 1
         else:
@@ -148,14 +149,12 @@ Dated = tuple["_Context", Engine, list[Deviation]]
 """A trial's plan before its times of day: its context, its search and its deviations."""
 
 
-def _dose_by(request: ScheduleRequest, day: int, pool: Pool, calendar: Calendar) -> Dated | None:
-    """A relaxed plan with the first dosing session on or before ``day`` and at most two
-    deviations, dated (None: none found)."""
-    from kapplan.engine import _Context
+def _dose_by(context: _Context, day: int, pool: Pool) -> Dated | None:
+    """A relaxed plan (``context``: the relaxed request's) with the first dosing session on
+    or before ``day`` and at most two deviations, dated (None: none found)."""
     from kapplan.engine.deviations import deviations
 
-    relaxed = replace(request, allow_deviations=True)
-    context = _Context(relaxed, calendar=calendar)
+    request = context.request
     dosing = _dosing_positions(context)
     if not dosing:
         return None
@@ -166,7 +165,7 @@ def _dose_by(request: ScheduleRequest, day: int, pool: Pool, calendar: Calendar)
     pool.spend(engine)
     if not found or min(engine.day[p] for p in dosing) > day:
         return None
-    broken = deviations(context.layout, engine, relaxed)
+    broken = deviations(context.layout, engine, request)
     if len(broken) > MOST_DEVIATIONS:
         return None
     return context, engine, broken
