@@ -22,6 +22,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from kapplan.engine.bounds import INF
+from kapplan.engine.resources import Answers
 from kapplan.engine.search import BudgetExhausted, Engine
 from kapplan.engine.slots import Calendar, Shape
 from kapplan.models.plan import Deviation
@@ -90,7 +91,7 @@ def _without(request: ScheduleRequest, cause: str) -> ScheduleRequest | None:
             return None
         capacity = request.capacity  # the clinic's holidays are its staff's days off too
         return replace(request, holidays={}, clinic=replace(clinic, holidays={}) if clinic else None,
-                       capacity=replace(capacity, holidays={}, answers={}) if capacity else None)
+                       capacity=replace(capacity, holidays={}, answers=Answers()) if capacity else None)
     if cause == "windows":
         return replace(request, availability=ALL_WEEK, clinic=replace(clinic, hours=ALL_WEEK) if clinic else None)
     if getattr(request, "capacity", None) is None:

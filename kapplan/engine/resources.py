@@ -38,6 +38,24 @@ from kapplan.models.protocol import Protocol
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+@dataclass
+class Answers:
+    """What one request's searches learned of other series' holds and people's hours.
+
+    Holds do not change while one request is planned, and one plan runs many
+    searches (continuity candidates, the delay analysis, the scan for a later
+    start) that ask the same questions again and again. Each question is filed
+    under a number for what the session needs and who may fill each need
+    (numbers hash faster than what they stand for, asked for on every start tried)."""
+
+    numbers: dict[tuple[object, ...], int] = field(default_factory=dict)
+    admitted: dict[tuple[int, int], bool] = field(default_factory=dict)  # (number, start) -> someone can serve it
+    resume: dict[tuple[int, int], int] = field(default_factory=dict)  # (number, refused start) -> next start
+    open: dict[tuple[int, int], bool] = field(default_factory=dict)  # (number, client midnight) -> day_open
+    open_days: dict[tuple[int, int, int], int] = field(default_factory=dict)  # (number, first, days) -> days
+    crowded: bool = False  # a search of the request took CROWDED_NODES (search.py)
+
+
 @dataclass(frozen=True)
 class CapacityRules:
     """What planning with a clinic's people and rooms needs besides the client.
@@ -54,12 +72,8 @@ class CapacityRules:
     preferred: Mapping[str, str] = field(default_factory=dict)
     kept: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """Continuity role -> the people who served the series' sessions that already happened."""
-    answers: dict[tuple[object, ...], object] = field(default_factory=dict, compare=False, repr=False, hash=False)
-    """What the searches of this request learned of other series' holds and people's
-    hours: (what a session needs, who may fill it, start) -> admitted, or where to resume.
-    Holds do not change while one request is planned, and one plan runs many searches
-    (continuity candidates, the delay analysis, the scan for a later start) that ask
-    the same questions again and again."""
+    answers: Answers = field(default_factory=Answers, compare=False, repr=False, hash=False)
+    """What the searches of this request learned of other series' holds and people's hours."""
 
 
 WEEK_AHEAD = 8
@@ -316,12 +330,9 @@ class Resources:
         return other
 
     def _answer_keys(self) -> tuple[list[int], list[int | None]]:
-        """Per position, what its answers in ``answers`` are filed under: a number for what
-        the session needs and who may fill each need (numbers hash faster than what they
-        stand for, asked for on every start tried); for a start's answers, None where they
-        depend on this search (max_per_day)."""
-        numbers = self.answers.setdefault(("numbers",), {})
-        assert isinstance(numbers, dict)
+        """Per position, the number its answers are filed under (:class:`Answers`); for a
+        start's answers, None where they depend on this search (max_per_day)."""
+        numbers = self.answers.numbers
         days = [numbers.setdefault((needs, self.kind[pos], self.duration[pos], self.wants_room[pos],
                                     tuple(self.fixed.get(n.role) for n in needs)), len(numbers))
                 for pos, needs in enumerate(self.needs)]
@@ -338,27 +349,27 @@ class Resources:
         long enough, and a room free for long enough: a test that skips whole days of
         leave, closures, days off and full calendars before any start is tried. People
         and rooms that take several sessions at once count as free."""
-        key = (self._day_keys[pos], lo, 2)
-        found = self.answers.get(key)
+        key = (self._day_keys[pos], lo)
+        found = self.answers.open.get(key)
         if found is None:
-            found = self.answers[key] = self._room_within(pos, lo, hi) and all(
+            found = self.answers.open[key] = self._room_within(pos, lo, hi) and all(
                 any(self._free_within(pos, p, lo, hi, self._need_minutes(pos, need))
                     for p in self._candidates(need.role))
                 for need in self.needs[pos])
-        return found  # type: ignore[return-value]
+        return found
 
     @property
     def crowded(self) -> bool:
         """A search of this request found the clinic crowded (search.py: CROWDED_NODES)."""
-        return ("crowded",) in self.answers
+        return self.answers.crowded
 
     def crowd(self) -> None:
-        self.answers[("crowded",)] = True
+        self.answers.crowded = True
 
     def open_days(self, pos: int, calendar: Calendar, days: int) -> int:
         """``days`` (bits from ``calendar.first``) without those :meth:`day_open` rules out."""
-        key = (self._day_keys[pos], calendar.first, days, 3)
-        found = self.answers.get(key)
+        key = (self._day_keys[pos], calendar.first, days)
+        found = self.answers.open_days.get(key)
         if found is None:
             found, rest = days, days
             clock = calendar.clock
@@ -368,8 +379,8 @@ class Resources:
                 if not self.day_open(pos, clock.midnight(day), clock.midnight(day + 1)):
                     found &= ~low
                 rest ^= low
-            self.answers[key] = found
-        return found  # type: ignore[return-value]
+            self.answers.open_days[key] = found
+        return found
 
     def _free_within(self, pos: int, person: int, lo: int, hi: int, minutes: int) -> bool:
         member = self.members[person]
@@ -429,12 +440,11 @@ class Resources:
         memo = self._keys[pos]
         if memo is None:
             return self._resume(pos, s)
-        key = (memo, s, 1)
-        found = self.answers.get(key)
+        found = self.answers.resume.get((memo, s))
         if found is None:
-            found = self.answers[key] = self._resume(pos, s)
+            found = self.answers.resume[(memo, s)] = self._resume(pos, s)
         self.blame = []
-        return found  # type: ignore[return-value]
+        return found
 
     def _resume(self, pos: int, s: int) -> int:
         floor = s + 1
@@ -498,10 +508,10 @@ class Resources:
         self.blame = []
         memo = self._keys[pos]
         if memo is not None:  # whether, not whom: whom is chosen when the session is placed
-            known = self.answers.get((memo, s))
+            known = self.answers.admitted.get((memo, s))
             if known is None:
-                known = self.answers[(memo, s)] = self._choose(pos, s, ranked=False) is not None
-            return known  # type: ignore[return-value]
+                known = self.answers.admitted[(memo, s)] = self._choose(pos, s, ranked=False) is not None
+            return known
         found = self._choose(pos, s)
         if found is not None:
             self._cache[key] = found
