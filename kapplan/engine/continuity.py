@@ -9,9 +9,10 @@ order. A first search leaves the role free (any holder per session): no
 candidate can give better dates, so the choice stops at a candidate that
 matches it with every session inside a preferred window. A search that can
 only rank worse than the best candidate so far stops early. A client's
-preferred person goes first and is kept whenever they can serve the series. All these searches share one node budget;
-when it runs out before any candidate is known to work, the answer is "not
-searched to the end", never "no plan".
+preferred person goes first and is kept whenever they can serve the series.
+All these searches share one node budget; when it runs out before any
+candidate is known to work, the answer is "not searched to the end", never
+"no plan".
 
 Only when no strict plan keeps one person does the relaxed search
 (``allow_deviations``) try the candidates, and only when no relaxed plan keeps
@@ -25,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import combinations
-from typing import TYPE_CHECKING, Literal, overload
+from typing import TYPE_CHECKING, Literal
 
 from kapplan.engine.search import BudgetExhausted, Engine, Outranked
 from kapplan.models.errors import InfeasibleError
@@ -84,7 +85,7 @@ def _choose(context: _Context, people: Resources, role: str, size: int, fixed: d
             pool: _Pool) -> tuple[int, ...] | None:
     """The group for ``role`` giving the best strict dates; None when no group has a strict plan."""
     request = context.request
-    free = _search(context, people.fork(fixed), pool, keep=True, cutoff=None)
+    free = _search(context, people.fork(fixed), pool)
     if free is None:  # the budget ran out even with the role left free
         raise _limit(context, people.fork(fixed))
     if free is False:
@@ -126,7 +127,7 @@ def _pick(context: _Context, people: Resources, role: str, fixed: dict[str, tupl
         group = groups[index]
         chosen = people.fork({**fixed, role: group})
         cutoff = floor if floor is not None else best.ranks if best is not None else None
-        searched = _search(context, chosen, pool, keep=True, cutoff=cutoff)
+        searched = _search(context, chosen, pool, cutoff)
         if searched is None:
             pool.incomplete = True
             continue
@@ -175,12 +176,8 @@ class _Candidate:
         from kapplan.engine import ScheduleResult, _timed
 
         if self._timed is None:
-            before = context.people
-            context.people = self.people
-            try:
-                self._timed = _timed(context, self.engine, ScheduleResult(context.placements(self.engine), []))
-            finally:
-                context.people = before
+            earliest = ScheduleResult(context.placements(self.engine), [])
+            self._timed = _timed(context, self.engine, earliest, self.people)
         return self._timed
 
     def inside(self, context: _Context) -> int:
@@ -193,20 +190,11 @@ class _Candidate:
         return self._inside
 
 
-@overload
-def _search(context: _Context, people: Resources, pool: _Pool) -> Ranks | Literal[False] | None: ...
-
-
-@overload
-def _search(context: _Context, people: Resources, pool: _Pool, keep: Literal[True], cutoff: Ranks | None
-            ) -> tuple[Ranks, Engine] | Literal[False] | None: ...
-
-
-def _search(context: _Context, people: Resources, pool: _Pool, keep: bool = False, cutoff: Ranks | None = None
-            ) -> Ranks | tuple[Ranks, Engine] | Literal[False] | None:
-    """The §2 ranks of the best strict plan with these people (``keep``: and the search,
-    whose plan the final plan takes rather than search it again); False: none, or
-    none ranking as well as ``cutoff`` (the best group's so far); None: budget spent."""
+def _search(context: _Context, people: Resources, pool: _Pool, cutoff: Ranks | None = None
+            ) -> tuple[Ranks, Engine] | Literal[False] | None:
+    """The §2 ranks of the best strict plan with these people, and the search (whose plan
+    the final plan takes rather than search it again); False: none, or none ranking as
+    well as ``cutoff`` (the best group's so far); None: budget spent."""
     budget = pool.take(context.request.budget)
     engine = context.engine(context.request.start_date, budget=budget, people=people)
     engine.cutoff = cutoff
@@ -220,9 +208,7 @@ def _search(context: _Context, people: Resources, pool: _Pool, keep: bool = Fals
         pool.left -= engine.nodes
     if found is None:
         return None
-    if not found:
-        return False
-    return (tuple(engine.rank), engine) if keep else tuple(engine.rank)
+    return (tuple(engine.rank), engine) if found else False
 
 
 def _groups(people: Resources, role: str, size: int, preferred: int | None,

@@ -409,11 +409,8 @@ class Engine(Bounds):
         self._tick()
         entry, blame = self.layout.entries[k], self._blame()
         slots = self.cal.table(entry.shape).slots(lo_day)
-        resources = self.resources if self.resources is not None and self.resources.involved(k) else None
         floor = max(w.lo, self.clock.midnight(w.lo_day))
-        if not slots or not self._day_ok(entry, lo_day, blame, floor) or (
-                resources is not None
-                and not resources.day_open(k, self.clock.midnight(lo_day), self.clock.midnight(lo_day + 1))):
+        if not self._day_usable(entry, lo_day, slots, blame, floor):
             return [], lambda s: False
         within = slots[bisect_left(slots, w.lo):bisect_right(slots, w.hi)]
 
@@ -429,15 +426,11 @@ class Engine(Bounds):
         lateness cap's test, when there is one)."""
         table = self.cal.table(entry.shape)
         floor = max(w.lo, self.clock.midnight(w.lo_day))  # a session starting before this only pushes later
-        resources = self.resources if self.resources is not None and self.resources.involved(entry.pos) else None
         for d in days:
             self._tick()
             slots = table.slots(d)
-            if not slots or not self._day_ok(entry, d, blame, floor):
+            if not self._day_usable(entry, d, slots, blame, floor):
                 continue
-            if resources is not None and not resources.day_open(entry.pos, self.clock.midnight(d),
-                                                                  self.clock.midnight(d + 1)):
-                continue  # no one who could serve it is free long enough that day: whatever is placed
             first, last = bisect_left(slots, lo), bisect_right(slots, hi)
             self.nodes += (last - first) // 8
             if reverse:
@@ -455,6 +448,16 @@ class Engine(Bounds):
                     i += 1
                 else:
                     i = max(i + 1, bisect_left(slots, resume, i, last))
+
+    def _day_usable(self, entry: Entry, d: int, slots: list[int], blame: Blame, floor: int) -> bool:
+        """Whether any of the day's ``slots`` may be tried: the whole-day tests of
+        :meth:`_day_ok`, then whether anyone who could serve the session is free long enough
+        that day (whatever this client has placed, so nothing is blamed for it)."""
+        if not slots or not self._day_ok(entry, d, blame, floor):
+            return False
+        resources = self.resources
+        return (resources is None or not resources.involved(entry.pos)
+                or resources.day_open(entry.pos, self.clock.midnight(d), self.clock.midnight(d + 1)))
 
     def _day_ok(self, entry: Entry, d: int, blame: Blame, floor: int = -INF) -> bool:
         """Whole-day tests: a second dosing session that day (with ``dosing_day: alone``, any

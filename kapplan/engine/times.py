@@ -249,16 +249,8 @@ class TimePass:
                 return iter(feasible)  # the engine yields them nearest the target first
             feasible.sort()
             return ranked(feasible, self.days[k], duration, self._copied(k), self.hours)
-        slots, free = one_day
-        known: dict[int, bool] = {}
-
-        def tested(s: int) -> bool:
-            found = known.get(s)
-            if found is None:
-                found = known[s] = free(s)
-            return found
-
-        return (s for s in ranked(slots, self.days[k], duration, self._copied(k), self.hours) if tested(s))
+        slots, free = one_day  # ranked() yields each slot once: each is tested once
+        return (s for s in ranked(slots, self.days[k], duration, self._copied(k), self.hours) if free(s))
 
     def _copied(self, k: int) -> int | None:
         """The previous session's local time on k's day, snapped to the grid."""
