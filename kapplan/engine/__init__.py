@@ -130,12 +130,9 @@ class _Context:
     def __init__(self, request: ScheduleRequest, extra_days: int = 0, calendar: Calendar | None = None) -> None:
         """``calendar``: the slot calendar of an earlier context whose request differs from
         this one in nothing the calendar reads (its slots and masks are then worked out once)."""
-        if request.grid_minutes <= 0 or request.horizon_days < 0:
-            raise ValueError("grid_minutes must be positive and horizon_days not negative")
         self.request = request
-        start = request.start_date.toordinal()
-        first, last = start - 2, start + request.horizon_days + extra_days + 1
-        self.calendar = calendar or calendar_of(request, first, last)
+        first, last = _days(request, extra_days)
+        self.calendar = calendar or calendar_of(request, extra_days)
         self.layout = Layout(request.protocol, clinic=request.clinic is not None)
         self.fixed = {
             self.layout.by_key[key]: (instant_of(s), max(instant_of(s), instant_ceil(e)))
@@ -187,8 +184,17 @@ class _Context:
         return out
 
 
-def calendar_of(request: ScheduleRequest, first: int, last: int) -> Calendar:
-    """The slot calendar of a request over days ``first..last`` (ordinals)."""
+def _days(request: ScheduleRequest, extra_days: int = 0) -> tuple[int, int]:
+    """The first and last day (ordinals) a request's searches may look at."""
+    if request.grid_minutes <= 0 or request.horizon_days < 0:
+        raise ValueError("grid_minutes must be positive and horizon_days not negative")
+    start = request.start_date.toordinal()
+    return start - 2, start + request.horizon_days + extra_days + 1
+
+
+def calendar_of(request: ScheduleRequest, extra_days: int = 0) -> Calendar:
+    """The slot calendar of a request (``extra_days``: past its horizon, for the scan)."""
+    first, last = _days(request, extra_days)
     clinic = None
     if request.clinic is not None:
         rules = request.clinic
@@ -285,8 +291,10 @@ def _least_late(context: _Context) -> ScheduleResult:
     return _timed(context, best, ScheduleResult(placements, deviations(context.layout, best, request)))
 
 
-def _timed(context: _Context, dated: Engine, earliest: ScheduleResult) -> ScheduleResult:
-    """The second pass (times.py): times of day on the dates of ``dated``'s plan.
+def _timed(context: _Context, dated: Engine, earliest: ScheduleResult, people: Resources | None = None
+           ) -> ScheduleResult:
+    """The second pass (times.py): times of day on the dates of ``dated``'s plan (``people``:
+    the clinic's people as that search had them, when not the context's).
 
     Its budget is what the first pass left of one search's, and at least a
     quarter of one. A relaxed plan keeps its first-pass times should the times
@@ -298,7 +306,7 @@ def _timed(context: _Context, dated: Engine, earliest: ScheduleResult) -> Schedu
         return earliest
     witness = list(dated.start)
     relaxed = dated.cfg.relaxed
-    engine = context.engine(request.start_date, relaxed=relaxed, pins=day_pins(dated, witness))
+    engine = context.engine(request.start_date, relaxed=relaxed, pins=day_pins(dated, witness), people=people)
     hours = PreferredHours(request.prefer or Preference(request.zone, DEFAULT_PREFERENCE), request.zone)
     budget = max(request.budget - dated.nodes, request.budget // 4)
     timed = TimePass(engine, witness, hours, request.protocol, budget, request.budget).run()

@@ -67,11 +67,11 @@ class Delay:
 def delay(request: ScheduleRequest, found: date, allowed: date) -> Delay:
     """Causes and the dose-sooner search for a plan whose first dose is ``found``
     (``allowed``: the earliest the protocol's shape allows)."""
-    from kapplan.engine import _Context
+    from kapplan.engine import calendar_of
 
     pool = Pool(request.budget)
     out = Delay(found)
-    calendar = _Context(request).calendar  # the same for every search here but those removing a cause of it
+    calendar = calendar_of(request)  # the same for every search here but those removing a cause of it
     for cause in CAUSES:
         changed = _without(request, cause)
         if changed is not None:
