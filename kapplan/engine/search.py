@@ -61,6 +61,12 @@ class Frame:
     dead_days: set[int] = field(default_factory=set)  # days whose candidates are known to fail
     dead_after: dict[int, int] = field(default_factory=dict)  # day -> from this start on, that day fails
 
+    def cut(self, day: int) -> int:
+        """The first start of ``day`` from which candidates are known to fail (-INF: all)."""
+        if day in self.dead_days:
+            return -INF
+        return min(self.ceiling, self.dead_after.get(day, INF))
+
 
 class Engine(Bounds):
     """One search over one layout and calendar."""
@@ -314,7 +320,9 @@ class Engine(Bounds):
         for p, exact in w.general:
             blame.add(p, exact=exact)
         self.mode.blame_cap(blame, w)
-        return Frame(self.candidates(k, w, blame), w, blame, high)
+        frame = Frame(None, w, blame, high)
+        frame.candidates = self.candidates(k, w, blame, frame)
+        return frame
 
     def _blame(self) -> Blame:
         return Blame(self.cfg.fixed, typed=True)
@@ -379,8 +387,9 @@ class Engine(Bounds):
         if k in self._charged:
             self.mode.refund(k)
 
-    def candidates(self, k: int, w: Window, blame: Blame) -> Iterator[int]:
-        """Feasible starts of position k, best first; refusals are blamed on placed positions."""
+    def candidates(self, k: int, w: Window, blame: Blame, frame: Frame | None = None) -> Iterator[int]:
+        """Feasible starts of position k, best first; refusals are blamed on placed positions.
+        ``frame``: k's, whose starts known to fail (:meth:`Frame.cut`) are not tried at all."""
         admits = self.mode.cap(w)
         lo_day, hi_day = self.day_range(w)
         if lo_day > hi_day:
@@ -390,12 +399,12 @@ class Engine(Bounds):
             t = w.target_instant
             day_t = self.clock.day_of(t)
             forward = self._stream(entry, w, blame, admits, range(max(lo_day, day_t), hi_day + 1), max(w.lo, t),
-                                   w.hi)
+                                   w.hi, frame)
             backward = self._stream(entry, w, blame, admits, range(min(hi_day, day_t), lo_day - 1, -1), w.lo,
-                                    min(w.hi, t - 1), reverse=True)
+                                    min(w.hi, t - 1), frame, reverse=True)
             return (s for _, s in heapq.merge(((abs(s - t), s) for s in backward),
                                               ((abs(s - t), s) for s in forward)))
-        return self._stream(entry, w, blame, admits, _day_order(lo_day, hi_day, w.target_day), w.lo, w.hi)
+        return self._stream(entry, w, blame, admits, _day_order(lo_day, hi_day, w.target_day), w.lo, w.hi, frame)
 
     def day_starts(self, k: int, w: Window) -> tuple[list[int], Callable[[int], bool]] | None:
         """For a window within one day and without a target instant: the day's slots in the
@@ -421,30 +430,36 @@ class Engine(Bounds):
         return within, free
 
     def _stream(self, entry: Entry, w: Window, blame: Blame, admits: Admits | None, days: Iterable[int], lo: int,
-                hi: int, reverse: bool = False) -> Iterator[int]:
+                hi: int, frame: Frame | None = None, reverse: bool = False) -> Iterator[int]:
         """Starts of ``entry`` on ``days`` in [lo, hi] that nothing refuses (``admits``: the
-        lateness cap's test, when there is one)."""
+        lateness cap's test, when there is one; ``frame``: its position's, whose starts
+        known to fail are skipped, as the search learns them, without being tried)."""
         table = self.cal.table(entry.shape)
         floor = max(w.lo, self.clock.midnight(w.lo_day))  # a session starting before this only pushes later
         for d in days:
+            cut = INF if frame is None else frame.cut(d)
+            if cut <= self.clock.midnight(d):
+                continue
             self._tick()
             slots = table.slots(d)
             if not self._day_usable(entry, d, slots, blame, floor):
                 continue
-            first, last = bisect_left(slots, lo), bisect_right(slots, hi)
+            first, last = bisect_left(slots, lo), min(bisect_right(slots, hi), bisect_left(slots, cut))
             self.nodes += (last - first) // 8
             if reverse:
                 for s in reversed(slots[first:last]):
-                    if self.refusal(entry, s, d, blame, floor) < 0 and (admits is None or admits(s, d)):
+                    if s < cut and self.refusal(entry, s, d, blame, floor) < 0 and (admits is None or admits(s, d)):
                         yield s
+                        cut = INF if frame is None else frame.cut(d)
                 continue
             i = first
-            while i < last:
+            while i < last and slots[i] < cut:
                 s = slots[i]
                 resume = self.refusal(entry, s, d, blame, floor)
                 if resume < 0:
                     if admits is None or admits(s, d):
                         yield s
+                        cut = INF if frame is None else frame.cut(d)
                     i += 1
                 else:
                     i = max(i + 1, bisect_left(slots, resume, i, last))
