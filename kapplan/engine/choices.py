@@ -127,19 +127,24 @@ def _sooner(request: ScheduleRequest, found: date, allowed: date, pool: Pool, ca
             ) -> tuple[ScheduleResult | None, date | None]:
     """Binary search for the earliest first dosing date a relaxed plan with at most two
     deviations reaches (a trial cut short by the budget counts as "not that early").
-    Only the plan kept gets its times of day."""
+    The day before ``found`` is tried first: most delayed plans have no sooner one,
+    and a binary search whose every trial fails ends with that day anyway, after
+    trying all the others. Only the plan kept gets its times of day."""
     from kapplan.engine import ScheduleResult, _Context, _timed
 
     low, high = allowed.toordinal(), found.toordinal() - 1
     best: tuple[Dated, date] | None = None
     relaxed = _Context(replace(request, allow_deviations=True), calendar=calendar)  # every trial's
+    middle = high
     while low <= high and pool.left > 0:
-        middle = (low + high) // 2
         dated = _dose_by(relaxed, middle, pool)
         if dated is not None:
             best, high = (dated, date.fromordinal(middle)), middle - 1
+        elif best is None:
+            break  # not even the day before: no earlier one is tried
         else:
             low = middle + 1
+        middle = (low + high) // 2
     if best is None:
         return None, None
     (context, engine, broken), day = best
