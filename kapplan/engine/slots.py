@@ -15,7 +15,7 @@ fall-back hour) are never starts: a grid slot there is skipped.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -66,12 +66,6 @@ class LocalClock:
         self.irregular = tuple(first + i for i, uniform in enumerate(self._uniform) if not uniform)
         """Days that are not 24 h long (DST changes), in order."""
 
-    def _offset(self, day: int, minute: int, fold: int) -> int:
-        naive = datetime.combine(date.fromordinal(day), time()) + timedelta(minutes=minute)
-        offset = naive.replace(tzinfo=self.zone, fold=fold).utcoffset()
-        assert offset is not None
-        return offset // _MINUTE
-
     def boundary(self, day: int, minute: int) -> int:
         """The instant of a window edge (first reading of a repeated or missing time)."""
         naive = datetime.combine(date.fromordinal(day), time()) + timedelta(minutes=minute)
@@ -97,9 +91,7 @@ class LocalClock:
         """The instant of a local time, or None when it is skipped or repeated."""
         if self.uniform(day):
             return self._midnights[day - self.first] + minute
-        if self._offset(day, minute, 0) != self._offset(day, minute, 1):
-            return None
-        return self.boundary(day, minute)
+        return _changing_instant(self.zone, day, minute)
 
     def day_of(self, instant: int) -> int:
         """The local date (ordinal) of an instant."""
@@ -114,6 +106,17 @@ def local_clock(zone: ZoneInfo, first: int, last: int) -> LocalClock:
     """A shared, read-only clock: every search of a plan, and every staff member in one
     zone, asks for the same one (a batch asks for few different ones)."""
     return LocalClock(zone, first, last)
+
+
+@lru_cache(maxsize=1 << 16)
+def _changing_instant(zone: ZoneInfo, day: int, minute: int) -> int | None:
+    """:meth:`LocalClock.local_instant` on a day the clocks change: every client's search
+    in the zone asks about the same few days, and the zone lookups are dear."""
+    naive = datetime.combine(date.fromordinal(day), time()) + timedelta(minutes=minute)
+    early, late = naive.replace(tzinfo=zone, fold=0), naive.replace(tzinfo=zone, fold=1)
+    if early.utcoffset() != late.utcoffset():
+        return None
+    return instant_of(early)
 
 
 def _midnights(zone: ZoneInfo, first: int, last: int) -> list[int]:
@@ -300,31 +303,24 @@ class SlotTable:
         Ordinary days (unblocked, constant offset) of one weekday have the same
         slots, so each weekday is computed once, not 52 times."""
         cal = self.calendar
-        width = cal.last - cal.first + 1
-        ordinary = (1 << width) - 1
-        for day in special:
-            ordinary &= ~(1 << (day - cal.first))
-        every_seventh = ((1 << (7 * (width // 7 + 1))) - 1) // 127  # bits 0, 7, 14, ...
-        out = []
-        for shift in range(7):
-            pattern = (every_seventh << shift) & ordinary
-            if pattern:
-                out.append((cal.first + (pattern & -pattern).bit_length() - 1, pattern))
-        return out
+        return [(day, bits) for day, bits, _ in _weekday_bits(cal.first, cal.last, special)]
 
     def _clinic_patterns(self, clinic: ClinicHours, special: list[int]) -> list[tuple[int, int]]:
         """As :meth:`_weekday_patterns`, for a shape bound by the clinic's hours: ordinary
         days of one weekday have the same slots when the clinic's zone is as many minutes
-        from the client's on each (the clinic's days near them being ordinary too)."""
+        from the client's on each (the clinic's days near them being ordinary too).
+
+        That distance changes only after a day that is not 24 hours long in one of
+        the two zones, so it is read once per stretch between such days."""
         cal = self.calendar
-        skip = set(special)
+        changes = (*cal.clock.irregular, *clinic.clock.irregular)
+        cuts = sorted({cal.first, cal.last + 1} | {day + 1 for day in changes if cal.first <= day < cal.last})
         groups: dict[tuple[int, int], tuple[int, int]] = {}  # (weekday, offset) -> (first day, bits)
-        for day in range(cal.first, cal.last + 1):
-            if day in skip:
-                continue
-            key = (day % 7, clinic.clock.midnight(day) - cal.clock.midnight(day))
-            first, bits = groups.get(key, (day, 0))
-            groups[key] = (first, bits | 1 << (day - cal.first))
+        for low, high in zip(cuts, cuts[1:], strict=False):
+            offset = clinic.clock.midnight(low) - cal.clock.midnight(low)
+            for day, bits, weekday in _weekday_bits(low, high - 1, special, cal.first):
+                first, found = groups.get((weekday, offset), (day, 0))
+                groups[(weekday, offset)] = (first, found | bits)
         return list(groups.values())
 
     def _day_span(self, day: int) -> tuple[int, int] | None:
@@ -337,6 +333,26 @@ class SlotTable:
         """(earliest, latest) start, in minutes after local midnight, over all days."""
         self.mask()
         return self._spread
+
+
+def _weekday_bits(low: int, high: int, special: Iterable[int], origin: int | None = None
+                  ) -> Iterator[tuple[int, int, int]]:
+    """Per weekday of days ``low..high`` but the ``special`` ones: (its first day, the bits
+    of its days counted from ``origin`` (default ``low``), the weekday)."""
+    origin = low if origin is None else origin
+    width = high - low + 1
+    if width <= 0:
+        return
+    ordinary = (1 << width) - 1
+    for day in special:
+        if low <= day <= high:
+            ordinary &= ~(1 << (day - low))
+    every_seventh = ((1 << (7 * (width // 7 + 1))) - 1) // 127  # bits 0, 7, 14, ...
+    for shift in range(7):
+        pattern = (every_seventh << shift) & ordinary
+        if pattern:
+            first = low + (pattern & -pattern).bit_length() - 1
+            yield first, pattern << (low - origin), date.fromordinal(first).weekday()
 
 
 class Calendar:
