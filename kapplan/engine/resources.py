@@ -21,8 +21,8 @@ day, then file order; rooms go in file order.
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from bisect import bisect_left, bisect_right, insort
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from copy import copy
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -30,10 +30,11 @@ from functools import partial
 from zoneinfo import ZoneInfo
 
 from kapplan.engine.layout import Layout
-from kapplan.engine.slots import Calendar, blocked_days, instant_of, local_clock
+from kapplan.engine.slots import DST_SLACK, Calendar, blocked_days, instant_of, local_clock
 from kapplan.models.booking import Booking
 from kapplan.models.client import Clinic
 from kapplan.models.protocol import Protocol
+from kapplan.models.values import MINUTES_PER_DAY
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -50,6 +51,7 @@ class Answers:
 
     numbers: dict[tuple[object, ...], int] = field(default_factory=dict)
     admitted: dict[tuple[int, int], bool] = field(default_factory=dict)  # (number, start) -> someone can serve it
+    chosen: dict[tuple[int, int], Choice | None] = field(default_factory=dict)  # (number, start) -> whom, ranked
     resume: dict[tuple[int, int], int] = field(default_factory=dict)  # (number, refused start) -> next start
     open: dict[tuple[int, int], bool] = field(default_factory=dict)  # (number, client midnight) -> day_open
     open_days: dict[tuple[int, int, int], int] = field(default_factory=dict)  # (number, first, days) -> days
@@ -76,6 +78,8 @@ class CapacityRules:
     """What the searches of this request learned of other series' holds and people's hours."""
 
 
+LONGEST_DAY = MINUTES_PER_DAY + DST_SLACK
+"""Minutes one local day may last: starts further apart never share anyone's day."""
 WEEK_AHEAD = 8
 """Days :meth:`Member.next_working` looks ahead for a person's next working time."""
 
@@ -109,11 +113,12 @@ class Holds:
                 self.per_day[day] -= 1
                 del self.starts[i], self.ends[i], self.kinds[i], self.owners[i]
 
-    def overlapping(self, s: int, e: int) -> Iterator[int]:
-        """Indexes of the holds that overlap [s, e)."""
-        for i in range(bisect_right(self.starts, s - self.longest), bisect_left(self.starts, e)):
-            if self.ends[i] > s:
-                yield i
+    def overlapping(self, s: int, e: int) -> list[int]:
+        """Indexes of the holds that overlap [s, e) (asked for every start tried: a list is
+        quicker to make than a generator is to run)."""
+        ends = self.ends
+        return [i for i in range(bisect_right(self.starts, s - self.longest), bisect_left(self.starts, e))
+                if ends[i] > s]
 
     def most_at_once(self, found: list[int], s: int, e: int) -> int:
         """The most of ``found`` running at one instant of [s, e)."""
@@ -240,7 +245,7 @@ class Member:
 
     def free(self, kind: str, s: int, e: int) -> bool:
         """Within ``concurrent`` for [s, e) given what other series hold."""
-        found = list(self.holds.overlapping(s, e))
+        found = self.holds.overlapping(s, e)
         if not found:
             return True
         limit = self.concurrent.get(kind, 1)
@@ -259,7 +264,7 @@ class RoomSlot:
         self.holds = Holds()
 
     def free(self, s: int, e: int) -> bool:
-        found = list(self.holds.overlapping(s, e))
+        found = self.holds.overlapping(s, e)
         return not found or (self.capacity > 1 and self.holds.most_at_once(found, s, e) < self.capacity)
 
 
@@ -307,6 +312,7 @@ class Resources:
         self.sticky: set[str] = set()  # roles handed over: prefer the person of the latest session
         self.choice: dict[int, Choice] = {}
         self._own: dict[tuple[int, int], list[int]] = {}  # (member, day) -> own positions
+        self._own_starts: list[int] = []  # starts of own placed sessions that took people, sorted
         self._cache: dict[tuple[int, int], Choice] = {}  # admitted, not yet placed
         self.blame: list[int] = []  # own positions behind the latest refusal (max_per_day)
         self.answers = rules.answers
@@ -316,7 +322,7 @@ class Resources:
         # them has a max_per_day, which this client's own sessions count against).
         self._static = [not any(n.role in limited for n in needs) for needs in self.needs]
         self._involved = [bool(needs) or room for needs, room in zip(self.needs, self.wants_room, strict=True)]
-        self._day_keys, self._keys = self._answer_keys()
+        self._keys = self._answer_keys()
 
     def fork(self, fixed: Mapping[str, tuple[int, ...]] | None = None, sticky: frozenset[str] = frozenset()
              ) -> Resources:
@@ -325,18 +331,31 @@ class Resources:
         other = copy(self)
         other.fixed = dict(fixed or {})
         other.sticky = set(sticky)
-        other.choice, other._own, other._cache, other.blame = {}, {}, {}, []
-        other._day_keys, other._keys = other._answer_keys()
+        other.choice, other._own, other._own_starts, other._cache, other.blame = {}, {}, [], {}, []
+        other._keys = other._answer_keys()
         return other
 
-    def _answer_keys(self) -> tuple[list[int], list[int | None]]:
-        """Per position, the number its answers are filed under (:class:`Answers`); for a
-        start's answers, None where they depend on this search (max_per_day)."""
+    def _answer_keys(self) -> list[int]:
+        """Per position, the number its answers are filed under (:class:`Answers`)."""
         numbers = self.answers.numbers
-        days = [numbers.setdefault((needs, self.kind[pos], self.duration[pos], self.wants_room[pos],
+        return [numbers.setdefault((needs, self.kind[pos], self.duration[pos], self.wants_room[pos],
                                     tuple(self.fixed.get(n.role) for n in needs)), len(numbers))
                 for pos, needs in enumerate(self.needs)]
-        return days, [key if static else None for key, static in zip(days, self._static, strict=True)]
+
+    def _memo(self, pos: int, s: int) -> int | None:
+        """The number whether ``pos`` can start at ``s`` is filed under, when that depends on
+        other series' holds and people's hours alone: no one who may fill the session
+        has a max_per_day, or this client has no session with people within a day of
+        ``s`` (none of their own on anyone's day of ``s``). None: it depends on this search."""
+        if self._static[pos] or self._alone(s):
+            return self._keys[pos]
+        return None
+
+    def _alone(self, s: int) -> bool:
+        """No own session that took people starts on anyone's local day of ``s``."""
+        starts = self._own_starts
+        i = bisect_left(starts, s - LONGEST_DAY)
+        return i == len(starts) or starts[i] > s + LONGEST_DAY
 
     # ------------------------------------------------------------------ the search's questions
 
@@ -349,7 +368,7 @@ class Resources:
         long enough, and a room free for long enough: a test that skips whole days of
         leave, closures, days off and full calendars before any start is tried. People
         and rooms that take several sessions at once count as free."""
-        key = (self._day_keys[pos], lo)
+        key = (self._keys[pos], lo)
         found = self.answers.open.get(key)
         if found is None:
             found = self.answers.open[key] = self._room_within(pos, lo, hi) and all(
@@ -368,7 +387,7 @@ class Resources:
 
     def open_days(self, pos: int, calendar: Calendar, days: int) -> int:
         """``days`` (bits from ``calendar.first``) without those :meth:`day_open` rules out."""
-        key = (self._day_keys[pos], calendar.first, days)
+        key = (self._keys[pos], calendar.first, days)
         found = self.answers.open_days.get(key)
         if found is None:
             found, rest = days, days
@@ -437,7 +456,7 @@ class Resources:
         every candidate is held by another series' session stays refused until the
         earliest of their releases (each blocks every start before its end); a room alike.
         Anything else (hours, limits, concurrency, distinct people) resumes at the next start."""
-        memo = self._keys[pos]
+        memo = self._memo(pos, s)
         if memo is None:
             return self._resume(pos, s)
         found = self.answers.resume.get((memo, s))
@@ -506,7 +525,7 @@ class Resources:
         if key in self._cache:
             return True
         self.blame = []
-        memo = self._keys[pos]
+        memo = self._memo(pos, s)
         if memo is not None:  # whether, not whom: whom is chosen when the session is placed
             known = self.answers.admitted.get((memo, s))
             if known is None:
@@ -522,12 +541,26 @@ class Resources:
             return
         choice = self._cache.get((pos, s))
         if choice is None:
-            choice = self._choose(pos, s) or Choice((), None)
+            choice = self._ranked(pos, s) or Choice((), None)
         self._cache.clear()
         self.choice[pos] = choice
         for person in set(choice.people):
             day = self.members[person].clock.day_of(s)
             self._own.setdefault((person, day), []).append(pos)
+        if choice.people:
+            insort(self._own_starts, s)
+
+    def _ranked(self, pos: int, s: int) -> Choice | None:
+        """Whom :meth:`_choose` takes at ``s``: the same for every search of the request when no
+        own session is near (each role's people are ranked by their bookings that day) and no
+        role is handed over (whose ranking reads the sessions placed before)."""
+        if self.sticky or not self._alone(s):
+            return self._choose(pos, s)
+        key = (self._keys[pos], s)
+        chosen = self.answers.chosen
+        if key not in chosen:
+            chosen[key] = self._choose(pos, s)
+        return chosen[key]
 
     def unplace(self, pos: int, s: int) -> None:
         choice = self.choice.pop(pos, None)
@@ -537,6 +570,8 @@ class Resources:
         for person in set(choice.people):
             day = self.members[person].clock.day_of(s)
             self._own[(person, day)].remove(pos)
+        if choice.people:
+            del self._own_starts[bisect_left(self._own_starts, s)]
 
     # ------------------------------------------------------------------ choosing
 

@@ -425,7 +425,8 @@ class Engine(Bounds):
 
         def free(s: int) -> bool:
             self._tick()
-            return self.refusal(entry, s, lo_day, blame, floor) < 0 and (admits is None or admits(s, lo_day))
+            return (self.refusal(entry, s, lo_day, blame, floor, resume=False) < 0
+                    and (admits is None or admits(s, lo_day)))
 
         return within, free
 
@@ -505,9 +506,11 @@ class Engine(Bounds):
                 return False
         return True
 
-    def refusal(self, entry: Entry, s: int, d: int, blame: Blame, floor: int = -INF) -> int:
+    def refusal(self, entry: Entry, s: int, d: int, blame: Blame, floor: int = -INF, resume: bool = True) -> int:
         """-1 when s is free (no overlap, the dosing-day rule, the dosing interval); else
-        the earliest start that could escape the reason found (blamed on its session).
+        the earliest start that could escape the reason found (blamed on its session);
+        without ``resume``, the start after s when the clinic's people or rooms refuse it
+        (for a caller that only asks whether s is free: working out when they are free is dear).
 
         A session that starts before ``floor`` (the earliest start allowed) only
         keeps starts after it at bay, so that blame is monotone.
@@ -543,7 +546,7 @@ class Engine(Bounds):
                 own = resources.blame
                 for p in own:  # the client's own sessions that day (max_per_day)
                     blame.add(p, exact=False)
-                return s + 1 if own else resources.resume(entry.pos, s)
+                return s + 1 if own or not resume else resources.resume(entry.pos, s)
         return -1
 
     # ------------------------------------------------------------------ look-ahead
