@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from plan_checker import expected_keys, violations
@@ -159,3 +160,73 @@ def test_the_delay_note_names_holidays_that_are_the_staff_s_days_off_too(tmp_pat
     assert [s.start.date() for s in plan.sessions] == [date(2027, 1, 8), date(2027, 1, 15)]
     [note] = [w.message for w in plan.warnings if w.code == "KP401"]
     assert "pushed back by holidays (2026-12-25, 2027-01-01) (without them: 2027-01-01)" in note
+
+
+def _delayed(protocol: Any, client: Any, clinic: Any = None) -> tuple[Any, date, date]:
+    """The request of a delayed plan, its first dose and the earliest the protocol allows."""
+    from kapplan.engine import first_dose, schedule
+    from kapplan.planning.choices import earliest_first_dose
+
+    request = build_request(protocol, client, clinic)
+    dosing = {name for name, session in protocol.sessions.items() if session.kind == "dosing"}
+    found = first_dose(schedule(request), dosing)
+    allowed = earliest_first_dose(protocol, request.start_date)
+    assert found is not None
+    assert allowed is not None
+    assert (found - allowed).days > 7
+    return request, found, allowed
+
+
+def _earliest_trial_day(request: Any, found: date, allowed: date) -> date | None:
+    """Every day from ``allowed`` to the day before ``found`` tried, one trial each."""
+    from dataclasses import replace
+
+    from kapplan.engine import _Context
+    from kapplan.engine.choices import Pool, _dose_by
+
+    relaxed = _Context(replace(request, allow_deviations=True))
+    for day in range(allowed.toordinal(), found.toordinal()):
+        if _dose_by(relaxed, day, Pool(10 ** 9)) is not None:
+            return date.fromordinal(day)
+    return None
+
+
+def test_the_dose_sooner_search_finds_the_earliest_day_a_trial_reaches() -> None:
+    from kapplan.engine import explain_delay
+
+    loaded = api.load_protocol(V1 / "spravato-trd.yaml")
+    request, found, allowed = _delayed(loaded.protocol, spravato_client())
+    analysis = explain_delay(request, found, allowed)
+    assert analysis.sooner_date == _earliest_trial_day(request, found, allowed) == date(2027, 1, 6)
+
+
+def test_without_a_sooner_plan_the_dose_sooner_search_tries_one_day(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The only therapist is on leave for the first three weeks: no deviation brings the
+    talk, and so the dose, sooner. The day before the first dose fails, and no earlier
+    day is tried (each would fail too: a plan dosing by then doses by the day before)."""
+    import kapplan.engine.choices as choices
+    from kapplan.engine import explain_delay
+
+    clinic = tmp_path / "clinic.yaml"
+    clinic.write_text("kind: clinic\nid: one-therapist\ntimezone: America/New_York\nhours: [Mon-Fri 08:00-18:00]\n"
+                      "staff:\n  - {id: kim, roles: [therapist], off: [2027-01-04..2027-01-22]}\n")
+    protocol = tmp_path / "protocol.yaml"
+    protocol.write_text(
+        "kind: protocol\nid: talk-then-dose\nversion: 1.0.0\ntitle: One talk, one dose\n"
+        "sessions:\n  talk: {kind: preparation, duration: 60min, staff: [therapist]}\n"
+        "  dose: {kind: dosing, duration: 2h, staff: [therapist],"
+        " dose: {medication: ketamine, route: IM, per_kg: 0.5 mg/kg, round_to: 5 mg}}\n"
+        "schedule:\n  - {session: talk}\n  - {session: dose, after: 1d..3d}\n")
+    client = api.client_from(changes=api.ClientChanges(start="2027-01-04", tz="America/New_York", weight="70 kg"))
+    request, found, allowed = _delayed(api.load_protocol(protocol).protocol, client, api.load_clinic(clinic))
+    assert found == date(2027, 1, 26)
+    tried: list[int] = []
+    trial = choices._dose_by
+    monkeypatch.setattr(choices, "_dose_by", lambda context, day, pool: tried.append(day) or trial(context, day, pool))
+    analysis = explain_delay(request, found, allowed)
+    assert analysis.sooner is None
+    assert analysis.complete
+    assert tried == [date(2027, 1, 25).toordinal()]
+    monkeypatch.undo()
+    assert _earliest_trial_day(request, found, allowed) is None

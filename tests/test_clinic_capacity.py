@@ -319,3 +319,26 @@ def test_equal_dates_go_to_the_therapist_whose_times_fall_in_the_preferred_windo
     even = api.make_plan(api.load_protocol(protocol_file), api.client_from(changes=changes),  # type: ignore[arg-type]
                          api.load_clinic(without), now=NOW, reproducible=True)
     assert {a.id for s in even.sessions for a in s.assigned or []} == {"kim"}  # a true tie: file order
+
+
+@pytest.mark.parametrize(("limit", "check"), [("", "2027-01-05T09:00:00-05:00"),
+                                               (", max_per_day: 1", "2027-01-05T10:00:00-05:00")])
+def test_max_per_day_counts_the_person_s_own_day_not_the_client_s(tmp_path: Path, limit: str, check: str) -> None:
+    """Kim works from Tokyo, 14 hours ahead. The talk on Monday 16:00 in New York is
+    Tuesday 06:00 for her, and so is Tuesday 09:00 in New York (23:00): with one session
+    a day she takes the check-in at 10:00, which is Wednesday for her. Two sessions on
+    different days of the client's are one day of hers."""
+    clinic = tmp_path / "clinic.yaml"
+    clinic.write_text("kind: clinic\nid: far\ntimezone: America/New_York\nhours: [Mon-Sun 00:00-24:00]\nstaff:\n"
+                      "  - {id: kim, roles: [therapist], timezone: Asia/Tokyo, hours: [Mon-Sun 00:00-24:00]"
+                      f"{limit}}}\n")
+    protocol = tmp_path / "protocol.yaml"
+    protocol.write_text("kind: protocol\nid: talk-then-check\nversion: 1.0.0\ntitle: A talk and a check-in\n"
+                        "sessions:\n  talk: {kind: preparation, duration: 60min, staff: [therapist]}\n"
+                        "  check: {kind: integration, duration: 60min, staff: [therapist]}\n"
+                        "schedule:\n  - {session: talk}\n  - {session: check, after: 1d..3d}\n")
+    who = api.client_from(changes=api.ClientChanges(start="2027-01-04", tz=NY, weight="70 kg",
+                                                    available=["Mon 16:00-17:00", "Tue-Fri 09:00-17:00"]))
+    plan = api.make_plan(api.load_protocol(protocol), who, api.load_clinic(clinic), now=NOW)  # type: ignore[arg-type]
+    assert [s.start.isoformat() for s in plan.sessions] == ["2027-01-04T16:00:00-05:00", check]
+    assert {a.id for s in plan.sessions for a in s.assigned or ()} == {"kim"}
