@@ -14,7 +14,7 @@ The roster: mixed bundled protocols, clients in the clinic's zone or one
 hour from it (a clinic's own clients), starts spread over five years. Eight
 people and two offices hold about 200 of these series a year: at 250 a year
 about one record in twenty is refused for want of capacity, and a year's
-roster of 1,000 has the clinic refuse 395 of them (most of those after the
+roster of 1,000 has the clinic refuse 383 of them (most of those after the
 first 200), which measures refusals rather than booking. The batch figure
 reports how many were refused.
 """
