@@ -140,6 +140,18 @@ def test_a_regular_plan_holds_each_step_to_one_weekday_and_time(protocol_id: str
     assert (max(s.start for s in regular.sessions).date() - max(s.start for s in strict.sessions).date()).days <= 14
 
 
+def talk_then_dose(folder: Path, after: str) -> Path:
+    """A protocol file of one talk and one dose ``after`` it, both with the therapist."""
+    protocol = folder / "protocol.yaml"
+    protocol.write_text(
+        "kind: protocol\nid: talk-then-dose\nversion: 1.0.0\ntitle: One talk, one dose\n"
+        "sessions:\n  talk: {kind: preparation, duration: 60min, staff: [therapist]}\n"
+        "  dose: {kind: dosing, duration: 2h, staff: [therapist],"
+        " dose: {medication: ketamine, route: IM, per_kg: 0.5 mg/kg, round_to: 5 mg}}\n"
+        f"schedule:\n  - {{session: talk}}\n  - {{session: dose, after: {after}}}\n")
+    return protocol
+
+
 def test_the_delay_note_names_holidays_that_are_the_staff_s_days_off_too(tmp_path: Path) -> None:
     """A staffed clinic's holidays are its people's days off: removing the holidays cause
     removes them there too, so Christmas and New Year's Day (both Fridays, the client's
@@ -147,13 +159,7 @@ def test_the_delay_note_names_holidays_that_are_the_staff_s_days_off_too(tmp_pat
     clinic = tmp_path / "clinic.yaml"
     clinic.write_text("kind: clinic\nid: one-therapist\ntimezone: America/New_York\nhours: [Mon-Fri 08:00-18:00]\n"
                       "holidays: US-NY\nstaff:\n  - {id: kim, roles: [therapist]}\n")
-    protocol = tmp_path / "protocol.yaml"
-    protocol.write_text(
-        "kind: protocol\nid: talk-then-dose\nversion: 1.0.0\ntitle: One talk, one dose\n"
-        "sessions:\n  talk: {kind: preparation, duration: 60min, staff: [therapist]}\n"
-        "  dose: {kind: dosing, duration: 2h, staff: [therapist],"
-        " dose: {medication: ketamine, route: IM, per_kg: 0.5 mg/kg, round_to: 5 mg}}\n"
-        "schedule:\n  - {session: talk}\n  - {session: dose, after: 1d..14d}\n")
+    protocol = talk_then_dose(tmp_path, "1d..14d")
     client = api.client_from(changes=api.ClientChanges(start="2026-12-21", tz="America/New_York", weight="70 kg",
                                                        available=["Fri 09:00-17:00"]))
     plan = api.make_plan(api.load_protocol(protocol), client, api.load_clinic(clinic), now=NOW)  # type: ignore[arg-type]
@@ -211,13 +217,7 @@ def test_without_a_sooner_plan_the_dose_sooner_search_tries_one_day(tmp_path: Pa
     clinic = tmp_path / "clinic.yaml"
     clinic.write_text("kind: clinic\nid: one-therapist\ntimezone: America/New_York\nhours: [Mon-Fri 08:00-18:00]\n"
                       "staff:\n  - {id: kim, roles: [therapist], off: [2027-01-04..2027-01-22]}\n")
-    protocol = tmp_path / "protocol.yaml"
-    protocol.write_text(
-        "kind: protocol\nid: talk-then-dose\nversion: 1.0.0\ntitle: One talk, one dose\n"
-        "sessions:\n  talk: {kind: preparation, duration: 60min, staff: [therapist]}\n"
-        "  dose: {kind: dosing, duration: 2h, staff: [therapist],"
-        " dose: {medication: ketamine, route: IM, per_kg: 0.5 mg/kg, round_to: 5 mg}}\n"
-        "schedule:\n  - {session: talk}\n  - {session: dose, after: 1d..3d}\n")
+    protocol = talk_then_dose(tmp_path, "1d..3d")
     client = api.client_from(changes=api.ClientChanges(start="2027-01-04", tz="America/New_York", weight="70 kg"))
     request, found, allowed = _delayed(api.load_protocol(protocol).protocol, client, api.load_clinic(clinic))
     assert found == date(2027, 1, 26)
