@@ -248,3 +248,25 @@ def test_reschedule_keeps_the_series_therapist_or_hands_over_only_as_a_deviation
         ("medicine-3.integration", "lee", 1)]
     assert plan["deviations"] == [{"key": "medicine-1.integration", "rule": "continuity",
                                    "allowed": "one therapist: kim", "actual": "therapist lee", "lateness_min": 0}]
+
+
+def test_a_record_whose_re_plan_fails_keeps_its_bookings_for_the_records_after_it(tmp_path: Path) -> None:
+    """A-1 is booked; the next roster asks A-1 for a time the clinic is shut, so its re-plan
+    fails and its plan stays on disk. B-1, after it, must still work around that plan."""
+    clinic = DATA / "clinic_two_therapists_one_dosing_room.yaml"
+    out = tmp_path / "out"
+    rosters = (("first.csv", [["A-1", "Mon-Fri 09:00-17:00"]]),
+               ("second.csv", [["A-1", "Sun 03:00-04:00"], ["B-1", "Mon-Fri 09:00-17:00"]]))
+    for name, rows in rosters:
+        with (tmp_path / name).open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["id", "protocol", "start", "timezone", "weight", "availability"])
+            writer.writerows([[i, str(STAFFED), "2026-12-07", NY, "72 kg", when] for i, when in rows])
+        result = runner.invoke(app, ["batch", str(tmp_path / name), "--clinic", str(clinic), "--out", str(out),
+                                     "--format", "json"])
+    assert result.exit_code == 4, result.output
+    plans = _plans_any(out)
+    assert [p["client"]["id"] for p in plans] == ["A-1", "B-1"]
+    assert [p["sessions"][0]["assigned"][0]["id"] for p in plans] == ["kim", "lee"]
+    assert [p["sessions"][1]["start"][11:16] for p in plans] == ["09:00", "11:00"]
+    assert capacity_violations(yaml.safe_load(clinic.read_text()), plans) == []

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from kapplan.engine.layout import Layout
-from kapplan.engine.resources import BusyIndex, CapacityRules, Resources
+from kapplan.engine.resources import BusyIndex, CapacityRules, Dropped, Resources
 from kapplan.engine.search import INF, BudgetExhausted, Engine, Settings
 from kapplan.engine.slots import Calendar, ClinicHours, blocked_days, instant_ceil, instant_of, moment_of
 from kapplan.engine.times import Preference
@@ -441,6 +441,7 @@ __all__ = [
     "BusyIndex",
     "CapacityRules",
     "ClinicRules",
+    "Dropped",
     "Explanation",
     "InfeasibleError",
     "Placement",

@@ -105,13 +105,17 @@ class Holds:
         self.longest = max(self.longest, e - s)
         self.per_day[day] = self.per_day.get(day, 0) + 1
 
-    def drop(self, series: str, day_of: Callable[[int], int]) -> None:
-        """Forget one series' holds (its re-plan replaces them)."""
+    def drop(self, series: str, day_of: Callable[[int], int]) -> list[tuple[int, int, str, int]]:
+        """Forget one series' holds (its re-plan replaces them); returns them as (start,
+        end, kind, day), for :meth:`add` should the re-plan fail."""
+        out = []
         for i in range(len(self.starts) - 1, -1, -1):
             if self.owners[i] == series:
                 day = day_of(self.starts[i])
                 self.per_day[day] -= 1
+                out.append((self.starts[i], self.ends[i], self.kinds[i], day))
                 del self.starts[i], self.ends[i], self.kinds[i], self.owners[i]
+        return out
 
     def overlapping(self, s: int, e: int) -> list[int]:
         """Indexes of the holds that overlap [s, e) (asked for every start tried: a list is
@@ -179,13 +183,30 @@ class BusyIndex:
         if booking.room is not None and booking.room in self.rooms:
             self.rooms[booking.room].add(s, e, booking.kind, booking.series, 0)
 
-    def drop(self, series: str) -> None:
-        """Forget a series' bookings (before it is planned again)."""
-        for person, holds in self.people.items():
-            zone = self._zones[person]
-            holds.drop(series, partial(_local_day, zone=zone))
-        for holds in self.rooms.values():
-            holds.drop(series, lambda s: 0)
+    def drop(self, series: str) -> Dropped:
+        """Forget a series' bookings (before it is planned again); returns what they held,
+        for :meth:`restore`."""
+        people = {person: holds.drop(series, partial(_local_day, zone=self._zones[person]))
+                  for person, holds in self.people.items()}
+        rooms = {room: holds.drop(series, lambda s: 0) for room, holds in self.rooms.items()}
+        return Dropped(series, {k: v for k, v in people.items() if v}, {k: v for k, v in rooms.items() if v})
+
+    def restore(self, dropped: Dropped) -> None:
+        """Put back what :meth:`drop` took."""
+        for found, held in ((self.people, dropped.people), (self.rooms, dropped.rooms)):
+            for key, holds in held.items():
+                for s, e, kind, day in holds:
+                    found[key].add(s, e, kind, dropped.series, day)
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """A series' holds taken out of a :class:`BusyIndex`, by person and by room: (start,
+    end, kind, local day) each, no more than the index keeps of them."""
+
+    series: str
+    people: dict[str, list[tuple[int, int, str, int]]]
+    rooms: dict[str, list[tuple[int, int, str, int]]]
 
 
 def _local_day(instant: int, zone: ZoneInfo) -> int:

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kapplan.engine import BusyIndex
+from kapplan.engine import BusyIndex, Dropped
 from kapplan.ledger.bookings import plan_bookings
-from kapplan.models.booking import Booking
 from kapplan.models.client import Clinic
 from kapplan.models.plan import Plan
 
@@ -24,7 +23,7 @@ class MemoryLedger:
     def __init__(self, clinic: Clinic) -> None:
         self.clinic = clinic
         self.index = BusyIndex(clinic)
-        self._held: dict[str, list[Booking]] = {}  # client id (casefolded) -> its bookings
+        self._held: dict[str, set[str]] = {}  # client id (casefolded) -> the series booked for it
 
     @classmethod
     def seeded(cls, clinic: Clinic, folder: Path) -> MemoryLedger:
@@ -39,24 +38,24 @@ class MemoryLedger:
                     ledger.book(plan)
         return ledger
 
-    def release(self, client: str) -> list[Booking]:
-        """Take a client's bookings out (it is about to be planned again); returns them."""
-        held = self._held.pop(client.casefold(), [])
-        for series in {b.series for b in held}:
-            self.index.drop(series)
-        return held
+    def release(self, client: str) -> list[Dropped]:
+        """Take a client's bookings out (it is about to be planned again); returns what
+        they held, for :meth:`restore`. The index alone keeps bookings (no copy of the
+        plans' booking records per client: a roster of thousands would hold them all)."""
+        return [self.index.drop(series) for series in sorted(self._held.pop(client.casefold(), set()))]
 
-    def restore(self, client: str, bookings: list[Booking]) -> None:
+    def restore(self, client: str, held: list[Dropped]) -> None:
         """Put back what :meth:`release` took (the new plan failed; the old one stays)."""
-        if bookings:
-            self._held[client.casefold()] = bookings
-            self.index.add(bookings)
+        if held:
+            self._held[client.casefold()] = {dropped.series for dropped in held}
+            for dropped in held:
+                self.index.restore(dropped)
 
     def book(self, plan: Plan) -> None:
         client = str(plan.client.get("id", ""))
         self.release(client)
         bookings = plan_bookings(plan)
-        self._held[client.casefold()] = bookings
+        self._held[client.casefold()] = {b.series for b in bookings}
         self.index.add(bookings)
 
 
