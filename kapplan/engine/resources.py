@@ -327,6 +327,8 @@ class Resources:
             self.kind.append(session.kind)
             self.wants_room.append(bool(clinic.rooms) and session.setting == "in-person")
         self.duration = [e.duration for e in layout.entries]
+        self.serving = [[r for r in self.rooms if r.kinds is None or kind in r.kinds] for kind in self.kind]
+        """Per position, the rooms that serve its kind (in file order)."""
         self.holders = {role: [m.index for m in self.members if role in m.roles]
                         for role in {n.role for needs in self.needs for n in needs}}
         self.fixed: dict[str, tuple[int, ...]] = {}  # continuity role -> its chosen people
@@ -439,7 +441,7 @@ class Resources:
             return True
         minutes = self.duration[pos]
         return any(r.capacity > 1 or _gap(r.holds, lo, hi + minutes, hi, minutes, lambda i: True)
-                   for r in self.rooms if r.kinds is None or self.kind[pos] in r.kinds)
+                   for r in self.serving[pos])
 
     def _need_minutes(self, pos: int, need: Need) -> int:
         return self.duration[pos] if need.minutes is None else min(need.minutes, self.duration[pos])
@@ -452,7 +454,7 @@ class Resources:
         """Positions no one at the clinic could ever serve, whatever the time, with why."""
         out = []
         for pos, needs in enumerate(self.needs):
-            if self.wants_room[pos] and not any(r.kinds is None or self.kind[pos] in r.kinds for r in self.rooms):
+            if self.wants_room[pos] and not self.serving[pos]:
                 out.append((pos, f"no room of the clinic serves {self.kind[pos]} sessions"))
             elif needs and self._match(pos, 0, []) is None:
                 roles = ", ".join(n.role for n in needs)
@@ -496,7 +498,7 @@ class Resources:
             floor = max(floor, min((self._person_free(pos, p, s, end) for p in candidates), default=floor))
         if self.wants_room[pos]:
             e = s + self.duration[pos]
-            serving = [r for r in self.rooms if r.kinds is None or self.kind[pos] in r.kinds]
+            serving = self.serving[pos]
             if not any(r.free(s, e) for r in serving):
                 floor = max(floor, min((self._released(r.holds, s, e, r.capacity == 1) for r in serving),
                                        default=floor))
@@ -532,9 +534,8 @@ class Resources:
                 fixed = self.fixed.get(need.role)
                 who = f" ({', '.join(self.members[p].id for p in fixed)})" if fixed else ""
                 out.append(f"no {need.role}{who} free")
-        if self.wants_room[pos] and not any((r.kinds is None or self.kind[pos] in r.kinds) and r.free(s, e)
-                                            for r in self.rooms):
-            serving = [r.id for r in self.rooms if r.kinds is None or self.kind[pos] in r.kinds]
+        if self.wants_room[pos] and not any(r.free(s, e) for r in self.serving[pos]):
+            serving = [r.id for r in self.serving[pos]]
             out.append(f"{', '.join(serving)} full" if len(serving) < 4 else f"every room for {self.kind[pos]} full")
         if not out and self.needs[pos]:
             out.append("not enough different people free at once")
@@ -602,8 +603,7 @@ class Resources:
         room = None
         e = s + self.duration[pos]
         if self.wants_room[pos]:
-            room = next((r.index for r in self.rooms if (r.kinds is None or self.kind[pos] in r.kinds)
-                         and r.free(s, e)), None)
+            room = next((r.index for r in self.serving[pos] if r.free(s, e)), None)
             if room is None:
                 return None
         people = self._people(pos, s, 0, [], ranked)

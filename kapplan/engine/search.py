@@ -437,8 +437,9 @@ class Engine(Bounds):
         known to fail are skipped, as the search learns them, without being tried)."""
         table = self.cal.table(entry.shape)
         floor = max(w.lo, self.clock.midnight(w.lo_day))  # a session starting before this only pushes later
+        cut_of: Callable[[int], int] = frame.cut if frame is not None else lambda d: INF
         for d in days:
-            cut = INF if frame is None else frame.cut(d)
+            cut = cut_of(d)
             if cut <= self.clock.midnight(d):
                 continue
             self._tick()
@@ -451,7 +452,7 @@ class Engine(Bounds):
                 for s in reversed(slots[first:last]):
                     if s < cut and self.refusal(entry, s, d, blame, floor) < 0 and (admits is None or admits(s, d)):
                         yield s
-                        cut = INF if frame is None else frame.cut(d)
+                        cut = cut_of(d)
                 continue
             i = first
             while i < last and slots[i] < cut:
@@ -460,7 +461,7 @@ class Engine(Bounds):
                 if resume < 0:
                     if admits is None or admits(s, d):
                         yield s
-                        cut = INF if frame is None else frame.cut(d)
+                        cut = cut_of(d)
                     i += 1
                 else:
                     i = max(i + 1, bisect_left(slots, resume, i, last))

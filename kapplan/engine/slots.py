@@ -279,7 +279,7 @@ class SlotTable:
                 single = sorted(set(single) | cal.clinic.unusual_near(cal.clock, cal.first, cal.last))
                 patterns = self._clinic_patterns(cal.clinic, single)
             else:
-                patterns = self._weekday_patterns(single)
+                patterns = [(day, bits) for day, bits, _ in _weekday_bits(cal.first, cal.last, single)]
             bits, found = 0, []
             for day, pattern in [(day, 1 << (day - cal.first)) for day in single] + patterns:
                 span = self._day_span(day)
@@ -297,16 +297,8 @@ class SlotTable:
         days = [day for day in cal.blocked if cal.first <= day <= cal.last]
         return days + [day for day in cal.clock.irregular if day not in cal.blocked]
 
-    def _weekday_patterns(self, special: list[int]) -> list[tuple[int, int]]:
-        """Per weekday: its first ordinary day and the bits of all its ordinary days.
-
-        Ordinary days (unblocked, constant offset) of one weekday have the same
-        slots, so each weekday is computed once, not 52 times."""
-        cal = self.calendar
-        return [(day, bits) for day, bits, _ in _weekday_bits(cal.first, cal.last, special)]
-
     def _clinic_patterns(self, clinic: ClinicHours, special: list[int]) -> list[tuple[int, int]]:
-        """As :meth:`_weekday_patterns`, for a shape bound by the clinic's hours: ordinary
+        """As :func:`_weekday_bits`, for a shape bound by the clinic's hours: ordinary
         days of one weekday have the same slots when the clinic's zone is as many minutes
         from the client's on each (the clinic's days near them being ordinary too).
 
@@ -338,7 +330,10 @@ class SlotTable:
 def _weekday_bits(low: int, high: int, special: Iterable[int], origin: int | None = None
                   ) -> Iterator[tuple[int, int, int]]:
     """Per weekday of days ``low..high`` but the ``special`` ones: (its first day, the bits
-    of its days counted from ``origin`` (default ``low``), the weekday)."""
+    of its days counted from ``origin`` (default ``low``), the weekday).
+
+    Ordinary days (unblocked, constant offset) of one weekday have the same
+    slots, so a mask computes each weekday once, not 52 times."""
     origin = low if origin is None else origin
     width = high - low + 1
     if width <= 0:
